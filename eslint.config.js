@@ -1,0 +1,64 @@
+// @ts-check
+import tseslint from 'typescript-eslint';
+import n from 'eslint-plugin-n';
+
+export default tseslint.config(
+  { ignores: ['dist/**', 'node_modules/**', 'fixtures/**', 'bin/**', '.bench/**', 'eslint.config.js'] },
+  ...tseslint.configs.recommendedTypeChecked,
+  {
+    languageOptions: {
+      parserOptions: { projectService: { allowDefaultProject: ['*.ts', 'bench/*.js'] }, tsconfigRootDir: import.meta.dirname },
+    },
+    plugins: { n },
+    rules: {
+      curly: 'error',
+      eqeqeq: ['error', 'always', { null: 'ignore' }],
+      '@typescript-eslint/consistent-type-imports': 'error',
+      'n/prefer-node-protocol': 'error',
+      'n/no-process-exit': 'error',
+      'no-restricted-syntax': [
+        'error',
+        {
+          selector: "CallExpression[callee.property.name='pipe']",
+          message: '.pipe() does not forward errors; use stream/promises pipeline().',
+        },
+      ],
+    },
+  },
+  {
+    files: ['src/mkv/**', 'src/codec/**'],
+    rules: {
+      'no-restricted-globals': ['error', { name: 'Buffer', message: 'mkv/ and codec/ work on Uint8Array/DataView only.' }],
+      'no-restricted-imports': [
+        'error',
+        { patterns: [{ group: ['node:*'], message: 'mkv/ and codec/ are pure: no Node APIs.' }, { group: ['../kvs/*', '../emulator/*', '../cli/*', '../capture/*'], message: 'mkv/ imports only util/ and codec/.' }] },
+      ],
+    },
+  },
+  {
+    files: ['src/kvs/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../capture/*', '../emulator/*'], message: 'kvs/ never imports capture/ or emulator/.' }] }],
+    },
+  },
+  {
+    files: ['src/emulator/**'],
+    rules: {
+      'no-restricted-imports': ['error', { patterns: [{ group: ['../kvs/put-*', '../kvs/upload-*', '../capture/*', '../cli/*'], message: 'the emulator never imports the client.' }] }],
+    },
+  },
+  {
+    files: ['src/cli/bin.ts', 'scripts/**', 'bench/**'],
+    rules: { 'n/no-process-exit': 'off' },
+  },
+  {
+    files: ['test/**', 'bench/**'],
+    rules: {
+      '@typescript-eslint/no-unsafe-assignment': 'off',
+      '@typescript-eslint/no-unsafe-member-access': 'off',
+      '@typescript-eslint/no-unsafe-call': 'off',
+      '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-non-null-assertion': 'off',
+    },
+  },
+);
