@@ -7,7 +7,10 @@ export default tseslint.config(
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
-      parserOptions: { projectService: { allowDefaultProject: ['*.ts', 'bench/*.js'] }, tsconfigRootDir: import.meta.dirname },
+      parserOptions: {
+        projectService: { allowDefaultProject: ['*.ts', 'bench/*.js'] },
+        tsconfigRootDir: import.meta.dirname,
+      },
     },
     plugins: { n },
     rules: {
@@ -28,23 +31,54 @@ export default tseslint.config(
   {
     files: ['src/mkv/**', 'src/codec/**'],
     rules: {
-      'no-restricted-globals': ['error', { name: 'Buffer', message: 'mkv/ and codec/ work on Uint8Array/DataView only.' }],
+      'no-restricted-globals': [
+        'error',
+        { name: 'Buffer', message: 'mkv/ and codec/ work on Uint8Array/DataView only.' },
+      ],
       'no-restricted-imports': [
         'error',
-        { patterns: [{ group: ['node:*'], message: 'mkv/ and codec/ are pure: no Node APIs.' }, { group: ['../kvs/*', '../emulator/*', '../cli/*', '../capture/*'], message: 'mkv/ imports only util/ and codec/.' }] },
+        {
+          patterns: [
+            { group: ['node:*'], message: 'mkv/ and codec/ are pure: no Node APIs.' },
+            {
+              group: ['../kvs/*', '../emulator/*', '../cli/*', '../capture/*'],
+              message: 'mkv/ imports only util/ and codec/.',
+            },
+          ],
+        },
       ],
     },
   },
   {
     files: ['src/kvs/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../capture/*', '../emulator/*'], message: 'kvs/ never imports capture/ or emulator/.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../capture/*', '../emulator/*'],
+              message: 'kvs/ never imports capture/ or emulator/.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
     files: ['src/emulator/**'],
     rules: {
-      'no-restricted-imports': ['error', { patterns: [{ group: ['../kvs/put-*', '../kvs/upload-*', '../capture/*', '../cli/*'], message: 'the emulator never imports the client.' }] }],
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../kvs/put-*', '../kvs/upload-*', '../capture/*', '../cli/*'],
+              message: 'the emulator never imports the client.',
+            },
+          ],
+        },
+      ],
     },
   },
   {
@@ -58,6 +92,7 @@ export default tseslint.config(
       '@typescript-eslint/no-unsafe-member-access': 'off',
       '@typescript-eslint/no-unsafe-call': 'off',
       '@typescript-eslint/no-unsafe-argument': 'off',
+      '@typescript-eslint/no-unsafe-return': 'off',
       '@typescript-eslint/no-non-null-assertion': 'off',
     },
   },

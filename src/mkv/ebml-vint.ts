@@ -100,7 +100,8 @@ export const writeUnknownSize = (out: Uint8Array, offset: number, width = 1): nu
 };
 
 /** Width in bytes of an element ID (its marker bit kept). */
-export const elementIdWidth = (id: number): number => (id < 0x100 ? 1 : id < 0x10000 ? 2 : id < 0x1000000 ? 3 : 4);
+export const elementIdWidth = (id: number): number =>
+  id < 0x100 ? 1 : id < 0x10000 ? 2 : id < 0x1000000 ? 3 : 4;
 
 /** Writes an element ID (marker bit kept) at `offset`; returns the new offset. */
 export const writeElementId = (out: Uint8Array, offset: number, id: number): number => {

@@ -68,14 +68,21 @@ export type MkvFrame = {
 
 /**
  * What the streaming reader yields, in stream order.
- * - `header`: once per EBML header + Segment, when the Tracks element has been read (before any frame).
- * - `cluster`: a new Cluster began (its Timecode read).
- * - `frame`: one frame (laced blocks yield one event per frame).
- * - `tags`: a Tags element (its SimpleTags flattened), wherever it sits.
- * - `segment-end`: the Segment ended (a new EBML header follows, or the input ended).
+ * - `header`: once per EBML header + Segment, before any frame: emitted when the first Cluster begins, when
+ *   a Tags element follows Tracks, or when the Segment ends (a Segment without Tracks gets one too, with no
+ *   tracks). `byteOffset` is where the EBML header starts. `headerBytes`, when present, is a copy of the
+ *   exact bytes from the EBML header start up to (not including) that first Cluster or Tags element: the
+ *   "media metadata" KVS stores once per session and repeats in every GetMedia chunk.
+ * - `cluster`: a new Cluster began (its Timecode read); `byteOffset` is the Cluster element's start.
+ * - `frame`: one frame (laced blocks yield one event per frame); `byteOffset` is the start of the
+ *   SimpleBlock or BlockGroup element carrying it.
+ * - `tags`: a level-1 Tags element (its SimpleTags flattened, nested ones after their parent). Tags met
+ *   before Tracks belong to the media header and are yielded right after the `header` event.
+ * - `segment-end`: the Segment ended (its size ran out, a new EBML header follows, or the input ended);
+ *   `byteOffset` is the offset just past its last byte.
  */
 export type MkvEvent =
-  | { type: 'header'; header: MkvHeader; byteOffset: number }
+  | { type: 'header'; header: MkvHeader; byteOffset: number; headerBytes?: Uint8Array }
   | { type: 'cluster'; timecode: number; timestampMs: number; byteOffset: number }
   | { type: 'frame'; frame: MkvFrame; byteOffset: number }
   | { type: 'tags'; tags: MkvSimpleTag[]; byteOffset: number }

@@ -1,0 +1,30 @@
+import { runCli } from './run-cli.js';
+
+// The only place that touches process-wide state: signals, exit.
+const controller = new AbortController();
+let signalCount = 0;
+const onSignal = (): void => {
+  signalCount++;
+  if (signalCount > 1) {
+    process.exit(130);
+  }
+  controller.abort(new Error('interrupted'));
+};
+process.on('SIGINT', onSignal);
+process.on('SIGTERM', onSignal);
+// A closed stdout (e.g. `kvs-put inspect x | head`) is not an error worth a stack trace.
+process.stdout.on('error', (error: NodeJS.ErrnoException) => {
+  if (error.code === 'EPIPE') {
+    process.exit(0);
+  }
+});
+
+const code = await runCli(process.argv.slice(2), {
+  stdout: process.stdout,
+  stderr: process.stderr,
+  stdin: process.stdin,
+  env: process.env,
+  cwd: process.cwd(),
+  signal: controller.signal,
+});
+process.exitCode = code;

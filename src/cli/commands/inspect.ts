@@ -1,0 +1,251 @@
+import { Command, Option } from 'commander';
+import { open } from 'node:fs/promises';
+import { resolve } from 'node:path';
+import { ErrorCode, KvsPutError } from '../../errors.js';
+import { Fragmenter } from '../../fragment/fragmenter.js';
+import type { Fragment, FragmenterStats } from '../../fragment/fragmenter.js';
+import { SessionWriter } from '../../fragment/session-writer.js';
+import { errorIdInfo } from '../../kvs/ack.js';
+import { readMkv } from '../../mkv/mkv-reader.js';
+import { CodecId, TrackType } from '../../mkv/ebml-ids.js';
+import { MkvParseError } from '../../mkv/mkv-errors.js';
+import type { MkvHeader, MkvTrack } from '../../mkv/mkv-types.js';
+import type { CliIo } from '../cli-io.js';
+import { ExitCode } from '../exit-codes.js';
+import { openMediaInput } from '../media-input.js';
+import { parseStartTime, parseNonNegativeMs } from '../option-parsers.js';
+import type { CommandFactory } from '../run-cli.js';
+
+type InspectOptions = {
+  json?: boolean;
+  output?: string;
+  startTime?: number;
+  timecode: 'absolute' | 'relative';
+  minFragmentDuration?: number;
+};
+
+const trackLine = (track: MkvTrack): string => {
+  const kind =
+    track.type === TrackType.Video
+      ? 'video'
+      : track.type === TrackType.Audio
+        ? 'audio'
+        : `type ${track.type}`;
+  const details =
+    track.video !== undefined
+      ? `${track.video.widthPx}x${track.video.heightPx}`
+      : track.audio !== undefined
+        ? `${track.audio.samplingFrequencyHz} Hz, ${track.audio.channels} ch`
+        : '';
+  const cpd =
+    track.codecPrivate === undefined ? 'no CodecPrivate' : `CodecPrivate ${track.codecPrivate.length} B`;
+  return `  track ${track.number}: ${kind} ${track.codecId} ${details} (${cpd})`;
+};
+
+/** Ingest takes any codec, but KVS playback (console, HLS, DASH, clips) only H.264/H.265 video and AAC audio. */
+const codecWarning = (track: MkvTrack): string | undefined => {
+  const playable: readonly string[] = [CodecId.H264, CodecId.H265, CodecId.Aac];
+  if (!playable.includes(track.codecId)) {
+    return `${track.codecId} is not playable in KVS (console, HLS, DASH and clips need H.264/H.265 video, AAC audio)`;
+  }
+  if (track.codecPrivate === undefined && track.codecId !== CodecId.Aac) {
+    return 'no CodecPrivate: KVS playback fails with MissingCodecPrivateDataException';
+  }
+  return undefined;
+};
+
+const issueText = (fragment: Fragment): string =>
+  fragment.issues
+    .map((issue) =>
+      issue.errorId === 0
+        ? issue.message
+        : `${issue.errorId} ${errorIdInfo(issue.errorId).code}: ${issue.message}`,
+    )
+    .join('; ');
+
+const fragmentJson = (fragment: Fragment): Record<string, unknown> => ({
+  sequence: fragment.sequence,
+  timecode: fragment.timecode,
+  producerTimestamp: new Date(fragment.producerTimestampMs).toISOString(),
+  durationMs: fragment.durationMs,
+  frames: fragment.frames.length,
+  bytes: fragment.byteLength,
+  startsWithKeyframe: fragment.startsWithKeyframe,
+  resequenced: fragment.isResequenced,
+  issues: fragment.issues.map((issue) => ({
+    errorId: issue.errorId,
+    errorCode: issue.errorId === 0 ? undefined : errorIdInfo(issue.errorId).code,
+    message: issue.message,
+  })),
+});
+
+const trackJson = (track: MkvTrack): Record<string, unknown> => ({
+  number: track.number,
+  type: track.type,
+  codecId: track.codecId,
+  codecPrivateBytes: track.codecPrivate?.length ?? 0,
+  ...(track.video === undefined ? {} : { video: track.video }),
+  ...(track.audio === undefined ? {} : { audio: track.audio }),
+});
+
+const runInspect = async (input: string, options: InspectOptions, io: CliIo): Promise<number> => {
+  const source = await openMediaInput(input, io.stdin, io.cwd);
+  const fragmenter = new Fragmenter({
+    timecodeMode: options.timecode,
+    ...(options.startTime === undefined ? {} : { startTimeMs: options.startTime }),
+    ...(options.minFragmentDuration === undefined
+      ? {}
+      : { minFragmentDurationMs: options.minFragmentDuration }),
+  });
+  const writer = new SessionWriter();
+  const output = options.output === undefined ? undefined : await openOutput(options.output, io.cwd);
+  const headers: MkvHeader[] = [];
+  const fragments: Fragment[] = [];
+  const print = (line: string): void => {
+    if (options.json !== true) {
+      io.stdout.write(`${line}\n`);
+    }
+  };
+  const onFragment = async (fragment: Fragment): Promise<void> => {
+    fragments.push(fragment);
+    const issues = fragment.issues.length === 0 ? '' : `  ! ${issueText(fragment)}`;
+    print(
+      `  #${String(fragment.sequence).padEnd(4)} ${new Date(fragment.producerTimestampMs).toISOString()}  ` +
+        `${(fragment.durationMs / 1000).toFixed(3).padStart(7)} s  ${String(fragment.frames.length).padStart(5)} frames  ` +
+        `${String(fragment.byteLength).padStart(9)} B  ${fragment.startsWithKeyframe ? 'key' : 'NO-KEY'}${issues}`,
+    );
+    if (output !== undefined) {
+      await output.writev(writer.write(fragment));
+    }
+  };
+  let parseError: MkvParseError | undefined;
+  try {
+    for await (const event of readMkv(source)) {
+      if (event.type === 'header') {
+        headers.push(event.header);
+        print(
+          `segment at byte ${event.byteOffset}: ${event.header.docType}, TimecodeScale ${event.header.timecodeScaleNs} ns`,
+        );
+        for (const track of event.header.tracks) {
+          print(trackLine(track));
+          const warning = codecWarning(track);
+          if (warning !== undefined) {
+            print(`    ! ${warning}`);
+          }
+        }
+        if (headers.length === 1) {
+          print('fragments (as kvs-put would send them):');
+        }
+      }
+      for (const fragment of fragmenter.push(event)) {
+        await onFragment(fragment);
+      }
+    }
+  } catch (error) {
+    if (!(error instanceof MkvParseError)) {
+      throw error;
+    }
+    // Show (and write) every fragment read before the damage, then report it.
+    parseError = error;
+  }
+  try {
+    for (const fragment of fragmenter.end()) {
+      await onFragment(fragment);
+    }
+    if (output !== undefined) {
+      await output.writev(writer.end());
+    }
+  } finally {
+    await output?.close();
+  }
+  const stats = fragmenter.stats;
+  if (options.json === true) {
+    io.stdout.write(
+      `${JSON.stringify({
+        input,
+        segments: headers.map((header) => ({
+          docType: header.docType,
+          timecodeScaleNs: header.timecodeScaleNs,
+          tracks: header.tracks.map(trackJson),
+        })),
+        kvsTracks: fragmenter.outputTracks.map(trackJson),
+        fragments: fragments.map(fragmentJson),
+        stats,
+      })}\n`,
+    );
+  } else {
+    print(summary(stats, fragments));
+  }
+  if (parseError !== undefined) {
+    throw parseError;
+  }
+  if (headers.length === 0) {
+    throw new KvsPutError(ErrorCode.MkvParse, `${input} holds no Matroska segment with tracks`);
+  }
+  return ExitCode.Ok;
+};
+
+const summary = (stats: FragmenterStats, fragments: Fragment[]): string => {
+  const bytes = fragments.reduce((sum, fragment) => sum + fragment.byteLength, 0);
+  const lines = [
+    `${stats.fragments} fragments, ${stats.framesOut} frames, ${bytes} bytes; ${stats.fragmentsWithIssues} with issues`,
+  ];
+  if (stats.skippedLeadingFrames > 0) {
+    lines.push(`skipped ${stats.skippedLeadingFrames} frames before the first key frame`);
+  }
+  if (stats.skippedTrackFrames > 0) {
+    lines.push(
+      `skipped ${stats.skippedTrackFrames} frames of tracks KVS does not get (not audio/video, or a 4th track)`,
+    );
+  }
+  if (stats.skippedLateFrames > 0) {
+    lines.push(`skipped ${stats.skippedLateFrames} frames that arrived too late for their fragment`);
+  }
+  if (stats.resequencedFragments > 0) {
+    lines.push(
+      `re-sequenced B-frame timestamps in ${stats.resequencedFragments} fragments (the service rejects decreasing timestamps)`,
+    );
+  }
+  return lines.join('\n');
+};
+
+const openOutput = async (path: string, cwd: string) => {
+  try {
+    return await open(resolve(cwd, path), 'w');
+  } catch (error) {
+    throw new KvsPutError(
+      ErrorCode.Io,
+      `cannot write ${path}: ${(error as NodeJS.ErrnoException).code ?? String(error)}`,
+      {
+        cause: error,
+      },
+    );
+  }
+};
+
+export const inspectCommand: CommandFactory = (io, setExitCode) =>
+  new Command('inspect')
+    .description(
+      'Show the tracks of an MKV file and the fragments kvs-put would send to KVS, with rule violations.',
+    )
+    .argument('<file>', 'MKV file, or - for stdin')
+    .option('--json', 'print one JSON document instead of text')
+    .option('-o, --output <file>', 'write the exact bytes kvs-put would send in one PutMedia session')
+    .option(
+      '--start-time <time>',
+      'producer time of the first frame: ISO 8601 or epoch seconds (default: now)',
+      parseStartTime,
+    )
+    .addOption(
+      new Option('--timecode <mode>', 'cluster timecodes: absolute epoch ms, or relative to the start time')
+        .choices(['absolute', 'relative'])
+        .default('absolute'),
+    )
+    .option(
+      '--min-fragment-duration <ms>',
+      'a key frame starts a fragment only this long after the last start',
+      parseNonNegativeMs,
+    )
+    .action(async (file: string, options: InspectOptions) => {
+      setExitCode(await runInspect(file, options, io));
+    });

@@ -1,0 +1,517 @@
+/**
+ * Frames → KVS fragments (kvs-api.md §7.2, producer-sdk.md §4.3). One fragment is one Cluster:
+ * - every key frame of the key track (the first video track) starts a fragment, once the optional minimum
+ *   duration has passed; leading non-key frames are skipped and counted;
+ * - frames of other tracks that reach us late (audio interleaved around a key frame) are put in the
+ *   fragment their timestamp belongs to, so each fragment starts strictly after the previous one ends (4004);
+ * - B-frames (presentation timestamps that go back within a fragment) are re-sequenced in decode order so
+ *   block timestamps never decrease;
+ * - fragments that break a service rule carry an issue with the ErrorId the service would send.
+ * Producer timestamps are `startTimeMs + media time`: absolute epoch ms by default.
+ */
+import type { ClusterFrame } from '../mkv/mkv-writer.js';
+import { MAX_BLOCK_OFFSET } from '../mkv/mkv-writer.js';
+import { TrackType } from '../mkv/ebml-ids.js';
+import type { MkvEvent, MkvFrame, MkvHeader, MkvSimpleTag, MkvTrack } from '../mkv/mkv-types.js';
+import { KvsLimits } from './kvs-limits.js';
+
+export type TimecodeMode = 'absolute' | 'relative';
+
+export type FragmenterOptions = {
+  /**
+   * ABSOLUTE: cluster timecodes are epoch ms (the official producers' default). RELATIVE: ms since the
+   * producer start timestamp. @default 'absolute'
+   */
+  timecodeMode?: TimecodeMode;
+  /** Epoch ms that media time 0 (the first key frame) maps to. @default wall clock at the first frame */
+  startTimeMs?: number;
+  /** A key frame starts a new fragment only this long after the current one began. @default 0 */
+  minFragmentDurationMs?: number;
+  /** @default 20 000 (the service's limit, ErrorId 4002) */
+  maxFragmentDurationMs?: number;
+  /** @default 50 MiB (the service's limit, ErrorId 4001) */
+  maxFragmentBytes?: number;
+  /** Metadata tags written before every fragment. */
+  fragmentTags?: readonly MkvSimpleTag[];
+  /** Clock, for tests. @default Date.now */
+  now?: () => number;
+};
+
+export type FragmentIssue = {
+  /** The ErrorId the service would answer this fragment with, or 0 for a problem it does not reject. */
+  errorId: number;
+  message: string;
+};
+
+export type Fragment = {
+  /** 0-based position in the output. */
+  sequence: number;
+  /** The output tracks (numbered 1..n) this fragment belongs to; a new array means a new session header. */
+  tracks: readonly MkvTrack[];
+  /** Cluster Timecode in ms: epoch ms (absolute) or ms since the start time (relative). */
+  timecode: number;
+  /** Epoch ms of the first frame. */
+  producerTimestampMs: number;
+  /** Last frame's timestamp − first + that frame's duration. */
+  durationMs: number;
+  /** Block timestamp of the last frame (absolute ms), for the "strictly greater" rule. */
+  lastTimestampMs: number;
+  frames: ClusterFrame[];
+  /** Bytes the Cluster takes on the wire (element headers + payloads). */
+  byteLength: number;
+  startsWithKeyframe: boolean;
+  /** True when block timestamps were re-sequenced because of B-frames. */
+  isResequenced: boolean;
+  tags: readonly MkvSimpleTag[];
+  issues: FragmentIssue[];
+};
+
+export type FragmenterStats = {
+  framesIn: number;
+  framesOut: number;
+  fragments: number;
+  /** Non-key frames before the first key frame. */
+  skippedLeadingFrames: number;
+  /** Frames of tracks kvs-put does not send (subtitles, data, a 4th track). */
+  skippedTrackFrames: number;
+  /** Frames of other tracks older than the fragment they arrived in and too late for the previous one. */
+  skippedLateFrames: number;
+  resequencedFragments: number;
+  fragmentsWithIssues: number;
+};
+
+type PendingFrame = {
+  trackNumber: number;
+  timestampMs: number;
+  durationMs: number | undefined;
+  isKeyframe: boolean;
+  isInvisible: boolean;
+  isDiscardable: boolean;
+  data: Uint8Array;
+};
+
+type Builder = {
+  startMs: number;
+  frames: PendingFrame[];
+  startsWithKeyframe: boolean;
+  /** Output track numbers that have at least one frame. */
+  tracksSeen: Set<number>;
+};
+
+const CLUSTER_OVERHEAD_BYTES = 17;
+const BLOCK_OVERHEAD_BYTES = 13;
+
+const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean => {
+  if (a === undefined || b === undefined) {
+    return a === b;
+  }
+  if (a.length !== b.length) {
+    return false;
+  }
+  for (let i = 0; i < a.length; i++) {
+    if (a[i] !== b[i]) {
+      return false;
+    }
+  }
+  return true;
+};
+
+const sameTracks = (a: readonly MkvTrack[], b: readonly MkvTrack[]): boolean =>
+  a.length === b.length &&
+  a.every((track, i) => {
+    const other = b[i]!;
+    return (
+      track.type === other.type &&
+      track.codecId === other.codecId &&
+      sameBytes(track.codecPrivate, other.codecPrivate) &&
+      track.video?.widthPx === other.video?.widthPx &&
+      track.video?.heightPx === other.video?.heightPx &&
+      track.audio?.samplingFrequencyHz === other.audio?.samplingFrequencyHz &&
+      track.audio?.channels === other.audio?.channels
+    );
+  });
+
+/** Picks the tracks KVS gets — video first, then audio, at most 3 — and numbers them 1..n as producers do. */
+export const selectKvsTracks = (
+  header: MkvHeader,
+): { tracks: MkvTrack[]; inputToOutput: Map<number, number> } => {
+  const video = header.tracks.filter((track) => track.type === TrackType.Video);
+  const audio = header.tracks.filter((track) => track.type === TrackType.Audio);
+  const chosen = [...video, ...audio].slice(0, KvsLimits.maxTracks);
+  const inputToOutput = new Map<number, number>();
+  const tracks = chosen.map((track, index): MkvTrack => {
+    const number = index + 1;
+    inputToOutput.set(track.number, number);
+    const isVideo = track.type === TrackType.Video;
+    return {
+      number,
+      uid: BigInt(number),
+      type: track.type,
+      name: isVideo ? 'kvs_video_track' : 'kvs_audio_track',
+      codecId: track.codecId,
+      ...(track.codecPrivate === undefined ? {} : { codecPrivate: track.codecPrivate }),
+      ...(track.defaultDurationNs === undefined ? {} : { defaultDurationNs: track.defaultDurationNs }),
+      ...(track.video === undefined ? {} : { video: track.video }),
+      ...(track.audio === undefined ? {} : { audio: track.audio }),
+    };
+  });
+  return { tracks, inputToOutput };
+};
+
+/**
+ * The fragmenter as a synchronous push stage: feed it reader events, get finished fragments back.
+ * {@link fragmentMkv} wraps it as an async-iterable stage.
+ */
+export class Fragmenter {
+  public readonly stats: FragmenterStats = {
+    framesIn: 0,
+    framesOut: 0,
+    fragments: 0,
+    skippedLeadingFrames: 0,
+    skippedTrackFrames: 0,
+    skippedLateFrames: 0,
+    resequencedFragments: 0,
+    fragmentsWithIssues: 0,
+  };
+
+  private readonly timecodeMode: TimecodeMode;
+  private readonly minFragmentDurationMs: number;
+  private readonly maxFragmentDurationMs: number;
+  private readonly maxFragmentBytes: number;
+  private readonly fragmentTags: readonly MkvSimpleTag[];
+  private readonly now: () => number;
+  private startTimeMs: number | undefined;
+  private tracks: readonly MkvTrack[] = [];
+  private inputToOutput = new Map<number, number>();
+  /** Output number of the track whose key frames start fragments (the first video track, else the first). */
+  private keyTrack = 0;
+  /** Media ms (input time) of the first fragment start: maps to startTimeMs. */
+  private mediaOriginMs: number | undefined;
+  private current: Builder | undefined;
+  /** The previous fragment, held open for late frames of other tracks until every track has moved past it. */
+  private previous: Builder | undefined;
+  private lastEmittedTimestampMs = -Infinity;
+  private sequence = 0;
+
+  public constructor(options: FragmenterOptions = {}) {
+    this.timecodeMode = options.timecodeMode ?? 'absolute';
+    this.minFragmentDurationMs = options.minFragmentDurationMs ?? 0;
+    this.maxFragmentDurationMs = options.maxFragmentDurationMs ?? KvsLimits.maxFragmentDurationMs;
+    this.maxFragmentBytes = options.maxFragmentBytes ?? KvsLimits.maxFragmentBytes;
+    this.fragmentTags = options.fragmentTags ?? [];
+    this.now = options.now ?? Date.now;
+    this.startTimeMs = options.startTimeMs;
+  }
+
+  /** The output tracks of the current header. */
+  public get outputTracks(): readonly MkvTrack[] {
+    return this.tracks;
+  }
+
+  public push(event: MkvEvent): Fragment[] {
+    if (event.type === 'header') {
+      return this.onHeader(event.header);
+    }
+    if (event.type === 'frame') {
+      return this.onFrame(event.frame);
+    }
+    return [];
+  }
+
+  /** Flushes the last fragments at the end of the input. */
+  public end(): Fragment[] {
+    const out: Fragment[] = [];
+    this.flushPrevious(out);
+    if (this.current !== undefined) {
+      out.push(this.finish(this.current));
+      this.current = undefined;
+    }
+    return out;
+  }
+
+  private onHeader(header: MkvHeader): Fragment[] {
+    const { tracks, inputToOutput } = selectKvsTracks(header);
+    this.inputToOutput = inputToOutput;
+    if (sameTracks(tracks, this.tracks)) {
+      return [];
+    }
+    // A different track set needs a new session header: close what we have first.
+    const out = this.end();
+    this.tracks = tracks;
+    const video = tracks.find((track) => track.type === TrackType.Video);
+    this.keyTrack = video?.number ?? tracks[0]?.number ?? 0;
+    return out;
+  }
+
+  private onFrame(frame: MkvFrame): Fragment[] {
+    this.stats.framesIn++;
+    const trackNumber = this.inputToOutput.get(frame.trackNumber);
+    if (trackNumber === undefined) {
+      this.stats.skippedTrackFrames++;
+      return [];
+    }
+    const isKeyTrack = trackNumber === this.keyTrack;
+    const isFragmentStart = isKeyTrack && frame.isKeyframe;
+    if (this.mediaOriginMs === undefined) {
+      if (!isFragmentStart) {
+        this.stats.skippedLeadingFrames++;
+        return [];
+      }
+      this.mediaOriginMs = frame.timestampMs;
+      this.startTimeMs ??= this.timecodeMode === 'absolute' ? this.now() : 0;
+    }
+    const pending: PendingFrame = {
+      trackNumber,
+      timestampMs: Math.round(this.startTimeMs! + frame.timestampMs - this.mediaOriginMs),
+      durationMs: frame.durationMs,
+      isKeyframe: frame.isKeyframe,
+      isInvisible: frame.isInvisible === true,
+      isDiscardable: frame.isDiscardable === true,
+      data: frame.data,
+    };
+    const out: Fragment[] = [];
+    const current = this.current;
+    if (current === undefined) {
+      if (!isFragmentStart) {
+        // Only after a track-set change: wait for the next key frame.
+        this.stats.skippedLeadingFrames++;
+        return out;
+      }
+      this.current = this.startBuilder(pending);
+      return out;
+    }
+    const ts = pending.timestampMs;
+    if (isFragmentStart && ts - current.startMs >= this.minFragmentDurationMs && ts > current.startMs) {
+      this.flushPrevious(out);
+      const next = this.startBuilder(pending);
+      // Frames of other tracks at or after the key frame belong to the new fragment.
+      const frames = current.frames;
+      let keep = frames.length;
+      while (
+        keep > 0 &&
+        frames[keep - 1]!.trackNumber !== this.keyTrack &&
+        frames[keep - 1]!.timestampMs >= ts
+      ) {
+        keep--;
+      }
+      for (const moved of frames.splice(keep)) {
+        this.addTo(next, moved);
+      }
+      this.previous = current;
+      this.current = next;
+      return out;
+    }
+    if (ts - current.startMs > MAX_BLOCK_OFFSET) {
+      // The signed 16-bit block offset cannot reach this frame: a cluster must end here, key frame or not.
+      this.flushPrevious(out);
+      this.previous = current;
+      this.current = this.startBuilder(pending);
+      return out;
+    }
+    if (ts < current.startMs && !isKeyTrack) {
+      const previous = this.previous;
+      if (previous !== undefined && ts >= previous.startMs) {
+        this.addTo(previous, pending);
+      } else {
+        this.stats.skippedLateFrames++;
+      }
+      return out;
+    }
+    this.addTo(current, pending);
+    if (this.previous !== undefined && current.tracksSeen.size === this.tracks.length) {
+      // Every track has moved past the previous fragment: nothing late can still arrive for it.
+      this.flushPrevious(out);
+    }
+    return out;
+  }
+
+  private startBuilder(first: PendingFrame): Builder {
+    const builder: Builder = {
+      startMs: first.timestampMs,
+      frames: [],
+      startsWithKeyframe: first.isKeyframe && first.trackNumber === this.keyTrack,
+      tracksSeen: new Set(),
+    };
+    this.addTo(builder, first);
+    return builder;
+  }
+
+  private addTo(builder: Builder, frame: PendingFrame): void {
+    builder.frames.push(frame);
+    builder.tracksSeen.add(frame.trackNumber);
+  }
+
+  private flushPrevious(out: Fragment[]): void {
+    if (this.previous !== undefined) {
+      out.push(this.finish(this.previous));
+      this.previous = undefined;
+    }
+  }
+
+  private finish(builder: Builder): Fragment {
+    const issues: FragmentIssue[] = [];
+    const isResequenced = resequenceTimestamps(builder.frames);
+    sortByTimestamp(builder.frames);
+    const frames: ClusterFrame[] = new Array<ClusterFrame>(builder.frames.length);
+    let byteLength = CLUSTER_OVERHEAD_BYTES;
+    let firstMs = Infinity;
+    let lastMs = -Infinity;
+    let last: PendingFrame | undefined;
+    for (const frame of builder.frames) {
+      firstMs = Math.min(firstMs, frame.timestampMs);
+      if (frame.timestampMs >= lastMs) {
+        lastMs = frame.timestampMs;
+        last = frame;
+      }
+    }
+    // Audio re-homed from an open fragment may start a hair before the key frame: the cluster starts at the
+    // earliest block so no offset is negative (PIC never writes negative offsets).
+    const clusterMs = Math.min(builder.startMs, firstMs);
+    for (let i = 0; i < builder.frames.length; i++) {
+      const frame = builder.frames[i]!;
+      byteLength += BLOCK_OVERHEAD_BYTES + frame.data.length;
+      frames[i] = {
+        trackNumber: frame.trackNumber,
+        relativeTimecode: frame.timestampMs - clusterMs,
+        isKeyframe: frame.isKeyframe,
+        isInvisible: frame.isInvisible,
+        isDiscardable: frame.isDiscardable,
+        data: frame.data,
+      };
+    }
+    const durationMs = lastMs - clusterMs + (last?.durationMs ?? this.typicalFrameMs(builder));
+    if (!builder.startsWithKeyframe) {
+      issues.push({
+        errorId: 0,
+        message: 'fragment does not start with a key frame: players cannot decode it on its own',
+      });
+    }
+    if (durationMs > this.maxFragmentDurationMs) {
+      issues.push({
+        errorId: 4002,
+        message: `fragment lasts ${(durationMs / 1000).toFixed(1)} s, over the ${this.maxFragmentDurationMs / 1000} s limit: the key frame interval is too long`,
+      });
+    }
+    if (byteLength > this.maxFragmentBytes) {
+      issues.push({
+        errorId: 4001,
+        message: `fragment is ${(byteLength / 1048576).toFixed(1)} MiB, over the ${(this.maxFragmentBytes / 1048576).toFixed(0)} MiB limit`,
+      });
+    }
+    if (clusterMs <= this.lastEmittedTimestampMs) {
+      issues.push({
+        errorId: 4004,
+        message: `fragment starts at ${clusterMs} ms, not after the previous fragment's last frame at ${this.lastEmittedTimestampMs} ms`,
+      });
+    }
+    for (const track of this.tracks) {
+      if (!builder.tracksSeen.has(track.number)) {
+        issues.push({
+          errorId: 4011,
+          message: `track ${track.number} (${track.codecId}) has no frame in this fragment`,
+        });
+      }
+    }
+    this.lastEmittedTimestampMs = Math.max(this.lastEmittedTimestampMs, lastMs);
+    this.stats.framesOut += frames.length;
+    this.stats.fragments++;
+    if (isResequenced) {
+      this.stats.resequencedFragments++;
+    }
+    if (issues.length > 0) {
+      this.stats.fragmentsWithIssues++;
+    }
+    return {
+      sequence: this.sequence++,
+      tracks: this.tracks,
+      timecode: this.timecodeMode === 'absolute' ? clusterMs : clusterMs - this.startTimeMs!,
+      producerTimestampMs: clusterMs,
+      durationMs,
+      lastTimestampMs: lastMs,
+      frames,
+      byteLength,
+      startsWithKeyframe: builder.startsWithKeyframe,
+      isResequenced,
+      tags: this.fragmentTags,
+      issues,
+    };
+  }
+
+  /** Mean frame interval of the key track in this fragment: the last frame's duration when none is given. */
+  private typicalFrameMs(builder: Builder): number {
+    let first = Infinity;
+    let last = -Infinity;
+    let count = 0;
+    for (const frame of builder.frames) {
+      if (frame.trackNumber === this.keyTrack) {
+        first = Math.min(first, frame.timestampMs);
+        last = Math.max(last, frame.timestampMs);
+        count++;
+      }
+    }
+    return count > 1 ? (last - first) / (count - 1) : 0;
+  }
+}
+
+/**
+ * B-frames make presentation timestamps go back in decode order; the service answers that with 4004. Give
+ * each track's frames its own timestamps sorted in decode order, as a demuxer derives DTS: the same set of
+ * times, never decreasing. Returns whether anything changed.
+ */
+const resequenceTimestamps = (frames: PendingFrame[]): boolean => {
+  const byTrack = new Map<number, PendingFrame[]>();
+  let isNeeded = false;
+  const lastByTrack = new Map<number, number>();
+  for (const frame of frames) {
+    const last = lastByTrack.get(frame.trackNumber);
+    if (last !== undefined && frame.timestampMs < last) {
+      isNeeded = true;
+    }
+    lastByTrack.set(frame.trackNumber, frame.timestampMs);
+    let list = byTrack.get(frame.trackNumber);
+    if (list === undefined) {
+      list = [];
+      byTrack.set(frame.trackNumber, list);
+    }
+    list.push(frame);
+  }
+  if (!isNeeded) {
+    return false;
+  }
+  for (const list of byTrack.values()) {
+    const sorted = list.map((frame) => frame.timestampMs).sort((a, b) => a - b);
+    list.forEach((frame, i) => {
+      frame.timestampMs = sorted[i]!;
+    });
+  }
+  return true;
+};
+
+/**
+ * Blocks of different tracks must not go back in time within a cluster either; late audio re-homed into a
+ * held fragment arrives out of order. A stable sort keeps each track's decode order.
+ */
+const sortByTimestamp = (frames: PendingFrame[]): void => {
+  for (let i = 1; i < frames.length; i++) {
+    if (frames[i]!.timestampMs < frames[i - 1]!.timestampMs) {
+      frames.sort((a, b) => a.timestampMs - b.timestampMs);
+      return;
+    }
+  }
+};
+
+/** The fragmenter as an async-iterable pipeline stage. */
+export async function* fragmentMkv(
+  events: AsyncIterable<MkvEvent>,
+  options: FragmenterOptions = {},
+  fragmenter: Fragmenter = new Fragmenter(options),
+): AsyncGenerator<Fragment> {
+  for await (const event of events) {
+    for (const fragment of fragmenter.push(event)) {
+      yield fragment;
+    }
+  }
+  for (const fragment of fragmenter.end()) {
+    yield fragment;
+  }
+}

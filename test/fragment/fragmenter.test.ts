@@ -1,0 +1,243 @@
+import { describe, expect, it } from 'vitest';
+import { Fragmenter } from '../../src/fragment/fragmenter.js';
+import type { Fragment, FragmenterOptions } from '../../src/fragment/fragmenter.js';
+import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
+import type { MkvEvent, MkvHeader } from '../../src/mkv/mkv-types.js';
+
+const START_MS = 1_700_000_000_000;
+
+const header = (withAudio = false): MkvHeader => ({
+  docType: 'matroska',
+  docTypeVersion: 4,
+  timecodeScaleNs: 1_000_000,
+  tracks: [
+    // Input numbering differs from the output (video 1, audio 2) on purpose.
+    ...(withAudio
+      ? [
+          {
+            number: 5,
+            uid: 5n,
+            type: TrackType.Audio,
+            codecId: CodecId.Aac,
+            audio: { samplingFrequencyHz: 48000, channels: 2 },
+          },
+        ]
+      : []),
+    {
+      number: 3,
+      uid: 3n,
+      type: TrackType.Video,
+      codecId: CodecId.H264,
+      video: { widthPx: 320, heightPx: 240 },
+    },
+    { number: 9, uid: 9n, type: 0x11, codecId: 'S_TEXT/UTF8' },
+  ],
+});
+
+type F = [track: 'v' | 'a' | 's', ms: number, key?: boolean];
+const TRACK_NUMBERS = { v: 3, a: 5, s: 9 } as const;
+
+const events = (frames: F[], withAudio = false): MkvEvent[] => [
+  { type: 'header', header: header(withAudio), byteOffset: 0 },
+  ...frames.map(([track, ms, key]): MkvEvent => ({
+    type: 'frame',
+    byteOffset: 0,
+    frame: {
+      trackNumber: TRACK_NUMBERS[track],
+      timecode: ms,
+      timestampMs: ms,
+      isKeyframe: key ?? track === 'a',
+      data: new Uint8Array(10),
+    },
+  })),
+];
+
+const run = (
+  input: MkvEvent[],
+  options: FragmenterOptions = {},
+): { fragments: Fragment[]; fragmenter: Fragmenter } => {
+  const fragmenter = new Fragmenter({ startTimeMs: START_MS, ...options });
+  const fragments = input.flatMap((event) => fragmenter.push(event));
+  fragments.push(...fragmenter.end());
+  return { fragments, fragmenter };
+};
+
+/** Block times of a fragment, relative to the start time, as `track@ms`. */
+const layout = (fragment: Fragment): string[] =>
+  fragment.frames.map(
+    (frame) => `${frame.trackNumber}@${fragment.timecode - START_MS + frame.relativeTimecode}`,
+  );
+
+describe('Fragmenter', () => {
+  it('starts a fragment at every key frame, skips leading non-key frames and maps to absolute epoch ms', () => {
+    const { fragments, fragmenter } = run(
+      events([
+        ['v', 0],
+        ['v', 40],
+        ['v', 80, true],
+        ['v', 120],
+        ['v', 160, true],
+        ['v', 200],
+        ['s', 210],
+      ]),
+    );
+    expect(fragments.map(layout)).toEqual([
+      ['1@0', '1@40'],
+      ['1@80', '1@120'],
+    ]);
+    expect(fragments[0]!.timecode).toBe(START_MS);
+    expect(fragments[0]!.producerTimestampMs).toBe(START_MS);
+    expect(fragments[0]!.durationMs).toBe(80);
+    expect(fragments.every((f) => f.startsWithKeyframe && f.issues.length === 0)).toBe(true);
+    expect(fragmenter.stats).toMatchObject({
+      framesIn: 7,
+      framesOut: 4,
+      fragments: 2,
+      skippedLeadingFrames: 2,
+      skippedTrackFrames: 1,
+    });
+    expect(fragments[0]!.tracks.map((t) => [t.number, t.codecId, t.name])).toEqual([
+      [1, CodecId.H264, 'kvs_video_track'],
+    ]);
+  });
+
+  it('writes relative timecodes from the start time on request', () => {
+    const { fragments } = run(
+      events([
+        ['v', 1000, true],
+        ['v', 1040],
+        ['v', 1080, true],
+      ]),
+      { timecodeMode: 'relative' },
+    );
+    expect(fragments.map((f) => f.timecode)).toEqual([0, 80]);
+    expect(fragments.map((f) => f.producerTimestampMs)).toEqual([START_MS, START_MS + 80]);
+  });
+
+  it('honours a minimum fragment duration', () => {
+    const frames: F[] = [];
+    for (let ms = 0; ms < 4000; ms += 500) {
+      frames.push(['v', ms, true]);
+    }
+    const { fragments } = run(events(frames), { minFragmentDurationMs: 2000 });
+    expect(fragments.map((f) => f.frames.length)).toEqual([4, 4]);
+  });
+
+  it('puts audio in the fragment its timestamp belongs to, so each fragment starts after the previous ends', () => {
+    const { fragments } = run(
+      events(
+        [
+          ['v', 0, true],
+          ['a', 0],
+          ['a', 21],
+          ['v', 40],
+          ['a', 85], // arrives before the key frame at 80 but belongs after it
+          ['v', 80, true],
+          ['a', 64], // arrives after the key frame at 80 but belongs before it
+          ['a', 107],
+          ['v', 120],
+        ],
+        true,
+      ),
+    );
+    expect(fragments.map(layout)).toEqual([
+      ['1@0', '2@0', '2@21', '1@40', '2@64'],
+      ['1@80', '2@85', '2@107', '1@120'],
+    ]);
+    expect(fragments[1]!.timecode).toBeGreaterThan(fragments[0]!.lastTimestampMs);
+    expect(fragments.flatMap((f) => f.issues)).toEqual([]);
+  });
+
+  it('reports a fragment that lacks a frame of a declared track (ErrorId 4011)', () => {
+    const { fragments } = run(
+      events(
+        [
+          ['v', 0, true],
+          ['a', 10],
+          ['v', 40, true],
+          ['v', 80],
+        ],
+        true,
+      ),
+    );
+    expect(fragments[1]!.issues.map((i) => i.errorId)).toEqual([4011]);
+  });
+
+  it('re-sequences B-frame timestamps so blocks never go back in time', () => {
+    // Decode order I P B B: presentation times 0, 120, 40, 80.
+    const { fragments, fragmenter } = run(
+      events([
+        ['v', 0, true],
+        ['v', 120],
+        ['v', 40],
+        ['v', 80],
+        ['v', 160, true],
+        ['v', 280],
+        ['v', 200],
+        ['v', 240],
+      ]),
+    );
+    expect(fragments.map(layout)).toEqual([
+      ['1@0', '1@40', '1@80', '1@120'],
+      ['1@160', '1@200', '1@240', '1@280'],
+    ]);
+    expect(fragments.every((f) => f.isResequenced && f.issues.length === 0)).toBe(true);
+    expect(fragmenter.stats.resequencedFragments).toBe(2);
+  });
+
+  it('flags fragments longer than 20 s (4002) and splits before the int16 block offset overflows', () => {
+    const frames: F[] = [];
+    for (let ms = 0; ms <= 40_000; ms += 1000) {
+      frames.push(['v', ms, ms === 0]);
+    }
+    const { fragments } = run(events(frames));
+    expect(fragments).toHaveLength(2);
+    expect(fragments[0]!.frames.at(-1)!.relativeTimecode).toBe(32_000);
+    expect(fragments[0]!.issues.map((i) => i.errorId)).toEqual([4002]);
+    expect(fragments[1]!.startsWithKeyframe).toBe(false);
+    expect(fragments[1]!.issues.map((i) => i.errorId)).toEqual([0]);
+  });
+
+  it('reports a fragment that starts before the previous one ended (4004)', () => {
+    const { fragments } = run(
+      events([
+        ['v', 0, true],
+        ['v', 100],
+        ['v', 50, true],
+        ['v', 60],
+      ]),
+    );
+    expect(fragments.map((f) => f.issues.map((i) => i.errorId))).toEqual([[], [4004]]);
+    const { fragments: jumped } = run([
+      ...events([
+        ['v', 0, true],
+        ['v', 100],
+      ]),
+      {
+        type: 'header',
+        header: {
+          ...header(),
+          tracks: header()
+            .tracks.slice(0, 1)
+            .map((t) => ({ ...t, codecPrivate: new Uint8Array(3) })),
+        },
+        byteOffset: 0,
+      },
+      ...events([['v', 50, true]]).slice(1),
+    ]);
+    expect(jumped.map((f) => f.issues.map((i) => i.errorId))).toEqual([[], [4004]]);
+    expect(jumped[0]!.tracks).not.toBe(jumped[1]!.tracks);
+  });
+
+  it('attaches fragment metadata tags to every fragment', () => {
+    const tags = [{ name: 'camera', value: 'porch' }];
+    const { fragments } = run(
+      events([
+        ['v', 0, true],
+        ['v', 40, true],
+      ]),
+      { fragmentTags: tags },
+    );
+    expect(fragments.map((f) => f.tags)).toEqual([tags, tags]);
+  });
+});

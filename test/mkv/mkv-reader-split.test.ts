@@ -1,0 +1,143 @@
+/**
+ * Split invariance and robustness, property-tested with fast-check: however the input is cut into chunks
+ * (1-byte chunks included), the reader yields the same events and the same error; corrupt input only ever
+ * fails with an MkvParseError that is not an internal error. `npm run test:fuzz` raises the run count.
+ */
+import fc from 'fast-check';
+import { describe, expect, it } from 'vitest';
+import { MkvParseError } from '../../src/mkv/mkv-errors.js';
+import {
+  chunksOf,
+  fixture,
+  hasSharedFixtures,
+  readAllSettled,
+  readBytes,
+  serializeEvents,
+  sharedFixture,
+  splitAt,
+} from './mkv-test-helpers.js';
+
+const NUM_RUNS = Number(process.env['FC_NUM_RUNS'] ?? 40);
+
+type Outcome = { events: string[]; error: string | undefined };
+
+const outcome = (chunks: readonly Uint8Array[]): Outcome => {
+  const { events, error } = readAllSettled(chunks);
+  if (error !== undefined && !(error instanceof MkvParseError)) {
+    throw new Error(
+      `reader failed with a non-MkvParseError: ${error instanceof Error ? error.stack : typeof error}`,
+    );
+  }
+  return { events: serializeEvents(events), error: error === undefined ? undefined : error.message };
+};
+
+const FILES = [
+  fixture('h264-aac.mkv'),
+  fixture('long-gop.mkv'),
+  fixture('vp8.mkv'),
+  fixture('truncated.mkv'),
+  ...(hasSharedFixtures
+    ? [
+        sharedFixture('kvs-getmedia/test_mixed_tags.mkv'),
+        sharedFixture('kvs-getmedia/empty-mkv-with-tags.mkv'),
+        sharedFixture('kvs-getmedia/output-get-media-equal-timecode.mkv'),
+        sharedFixture('kvs-putmedia/official-c-producer-session.mkv'),
+      ]
+    : []),
+];
+
+describe('split invariance', () => {
+  it.each(FILES)('%s: random cut points give the events of a single chunk', (path) => {
+    const bytes = readBytes(path);
+    const expected = outcome([bytes]);
+    expect(expected.events.length).toBeGreaterThan(0);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 60 }), (cuts) => {
+        expect(outcome(splitAt(bytes, cuts))).toEqual(expected);
+      }),
+      { numRuns: Math.max(5, Math.floor(NUM_RUNS / 4)) },
+    );
+  });
+
+  it.each(FILES.filter((path) => !path.includes('output-get-media')))('%s: 1-byte chunks', (path) => {
+    const bytes = readBytes(path);
+    expect(outcome(chunksOf(bytes, 1))).toEqual(outcome([bytes]));
+  });
+
+  it('runs of small chunk sizes (1 to 16 bytes) on a GetMedia stream', () => {
+    const path = hasSharedFixtures
+      ? sharedFixture('kvs-getmedia/test_mixed_tags.mkv')
+      : fixture('long-gop.mkv');
+    const bytes = readBytes(path);
+    const expected = outcome([bytes]);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: 16 }), { minLength: 1, maxLength: 64 }), (sizes) => {
+        const cuts: number[] = [];
+        let at = 0;
+        for (let k = 0; at < bytes.length; k++) {
+          at += sizes[k % sizes.length]!;
+          cuts.push(at);
+        }
+        expect(outcome(splitAt(bytes, cuts))).toEqual(expected);
+      }),
+      { numRuns: Math.max(5, Math.floor(NUM_RUNS / 4)) },
+    );
+  });
+});
+
+describe('robustness on corrupt input', () => {
+  const sources = [
+    readBytes(fixture('long-gop.mkv')),
+    ...(hasSharedFixtures ? [readBytes(sharedFixture('kvs-getmedia/test_mixed_tags.mkv'))] : []),
+  ];
+
+  it('mutated and truncated input fails only with a MkvParseError, identically for any split', () => {
+    fc.assert(
+      fc.property(
+        fc.integer({ min: 0, max: sources.length - 1 }),
+        fc.array(
+          fc.tuple(
+            fc.double({ min: 0, max: 1, maxExcluded: true, noNaN: true }),
+            fc.integer({ min: 0, max: 255 }),
+          ),
+          {
+            minLength: 1,
+            maxLength: 8,
+          },
+        ),
+        fc.double({ min: 0, max: 1, noNaN: true }),
+        fc.array(fc.integer({ min: 1, max: 100_000 }), { maxLength: 20 }),
+        (sourceIndex, mutations, keepFraction, cuts) => {
+          const source = sources[sourceIndex]!;
+          const bytes = source.slice(0, Math.max(1, Math.ceil(source.length * keepFraction)));
+          for (const [where, value] of mutations) {
+            bytes[Math.floor(where * bytes.length)] = value;
+          }
+          const whole = outcome([bytes]);
+          if (whole.error !== undefined) {
+            expect(whole.error).not.toMatch(/internal reader error/);
+          }
+          expect(outcome(splitAt(bytes, cuts))).toEqual(whole);
+        },
+      ),
+      { numRuns: NUM_RUNS * 5 },
+    );
+  });
+
+  it('random bytes after a valid header fail cleanly', () => {
+    const header = readBytes(fixture('h264.mkv')).subarray(0, 400);
+    fc.assert(
+      fc.property(fc.uint8Array({ minLength: 1, maxLength: 2000 }), (noise) => {
+        const bytes = new Uint8Array(header.length + noise.length);
+        bytes.set(header);
+        bytes.set(noise, header.length);
+        const result = outcome([bytes]);
+        if (result.error !== undefined) {
+          expect(result.error).not.toMatch(/internal reader error/);
+        }
+        expect(outcome(chunksOf(bytes, 7))).toEqual(result);
+      }),
+      { numRuns: NUM_RUNS * 5 },
+    );
+  });
+});
