@@ -15,6 +15,10 @@ export default tseslint.config(
     plugins: { n },
     rules: {
       curly: 'error',
+      '@typescript-eslint/no-unused-vars': [
+        'error',
+        { argsIgnorePattern: '^_', varsIgnorePattern: '^_', ignoreRestSiblings: true },
+      ],
       eqeqeq: ['error', 'always', { null: 'ignore' }],
       '@typescript-eslint/consistent-type-imports': 'error',
       'n/prefer-node-protocol': 'error',

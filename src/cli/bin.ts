@@ -1,6 +1,8 @@
 import { runCli } from './run-cli.js';
 
-// The only place that touches process-wide state: signals, exit.
+// The only place that touches process-wide state: signals, exit, environment defaults.
+// The AWS SDK warns on every run that its 2027 releases need Node 22; kvs-put pins its SDK versions.
+process.env['AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED'] ??= 'true';
 const controller = new AbortController();
 let signalCount = 0;
 const onSignal = (): void => {

@@ -3,13 +3,22 @@ import { KvsPutError } from '../errors.js';
 import type { CliIo } from './cli-io.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
 import { inspectCommand } from './commands/inspect.js';
+import { putCommand } from './commands/put.js';
+import { localCommand } from './commands/local.js';
 
 const VERSION = '0.1.0';
+
+const USAGE_EXAMPLES = `Examples:
+  kvs-put --stream cam1 --file clip.mkv               upload a recording (put is the default command)
+  kvs-put --local --stream demo --file clip.mkv -v    the same against an in-process local KVS
+  kvs-put inspect clip.mkv                            the fragments kvs-put would send
+  kvs-put local --port 4567                           run a local KVS for other tools
+Run kvs-put put --help for every upload option.`;
 
 /** A subcommand factory: builds a commander Command whose action resolves to an exit code. */
 export type CommandFactory = (io: CliIo, setExitCode: (code: number) => void) => Command;
 
-const COMMANDS: readonly CommandFactory[] = [inspectCommand];
+const COMMANDS: readonly CommandFactory[] = [putCommand, inspectCommand, localCommand];
 
 /**
  * Runs the CLI in-process and resolves to the process exit code. Never throws and never calls
@@ -17,26 +26,29 @@ const COMMANDS: readonly CommandFactory[] = [inspectCommand];
  */
 export const runCli = async (argv: readonly string[], io: CliIo): Promise<number> => {
   let exitCode: number = ExitCode.Ok;
+  const output = {
+    writeOut: (text: string) => io.stdout.write(text),
+    writeErr: (text: string) => io.stderr.write(text),
+    // Usage errors in the CLI's one-line form (`kvs-put: …`), not commander's `error: …`.
+    outputError: (text: string, write: (text: string) => void) =>
+      write(`kvs-put: ${text.replace(/^error: /, '')}`),
+  };
   const program = new Command('kvs-put')
     .description('Push live and recorded video to Amazon Kinesis Video Streams.')
     .version(VERSION)
     .showHelpAfterError('(run with --help for usage)')
-    .addHelpText('after', `\n${EXIT_CODES_HELP}`)
+    .addHelpText('after', `\n${USAGE_EXAMPLES}\n\n${EXIT_CODES_HELP}`)
     .exitOverride()
-    .configureOutput({
-      writeOut: (text) => io.stdout.write(text),
-      writeErr: (text) => io.stderr.write(text),
-    });
+    .configureOutput(output);
   for (const factory of COMMANDS) {
     program.addCommand(
       factory(io, (code) => {
         exitCode = code;
       })
         .exitOverride()
-        .configureOutput({
-          writeOut: (text) => io.stdout.write(text),
-          writeErr: (text) => io.stderr.write(text),
-        }),
+        .configureOutput(output),
+      // `kvs-put --stream S --file F` runs `kvs-put put --stream S --file F`.
+      { isDefault: factory === putCommand },
     );
   }
   try {

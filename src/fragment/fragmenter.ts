@@ -4,8 +4,9 @@
  *   duration has passed; leading non-key frames are skipped and counted;
  * - frames of other tracks that reach us late (audio interleaved around a key frame) are put in the
  *   fragment their timestamp belongs to, so each fragment starts strictly after the previous one ends (4004);
- * - B-frames (presentation timestamps that go back within a fragment) are re-sequenced in decode order so
- *   block timestamps never decrease;
+ * - B-frames keep their presentation timestamps (blocks in decode order, as AWS's producers write them): in a
+ *   closed GOP every frame is at or after its key frame, so fragments still never overlap (4004); open-GOP
+ *   leading pictures (before their key frame, depending on the previous GOP) are dropped and counted;
  * - fragments that break a service rule carry an issue with the ErrorId the service would send.
  * Producer timestamps are `startTimeMs + media time`: absolute epoch ms by default.
  */
@@ -60,8 +61,8 @@ export type Fragment = {
   /** Bytes the Cluster takes on the wire (element headers + payloads). */
   byteLength: number;
   startsWithKeyframe: boolean;
-  /** True when block timestamps were re-sequenced because of B-frames. */
-  isResequenced: boolean;
+  /** True when presentation times go back within a track (B-frames), kept as they are. */
+  hasBFrames: boolean;
   tags: readonly MkvSimpleTag[];
   issues: FragmentIssue[];
 };
@@ -76,7 +77,10 @@ export type FragmenterStats = {
   skippedTrackFrames: number;
   /** Frames of other tracks older than the fragment they arrived in and too late for the previous one. */
   skippedLateFrames: number;
-  resequencedFragments: number;
+  /** Fragments with B-frames. */
+  bFrameFragments: number;
+  /** Open-GOP leading pictures: before their key frame in time, undecodable without the previous fragment. */
+  skippedLeadingPictures: number;
   fragmentsWithIssues: number;
 };
 
@@ -98,8 +102,10 @@ type Builder = {
   tracksSeen: Set<number>;
 };
 
-const CLUSTER_OVERHEAD_BYTES = 17;
-const BLOCK_OVERHEAD_BYTES = 13;
+/** What writeCluster adds: Cluster ID + unknown size, Timecode (8 bytes), Position 0. */
+const CLUSTER_OVERHEAD_BYTES = 4 + 1 + (1 + 1 + 8) + (1 + 1 + 1);
+/** Per SimpleBlock: ID, 8-byte size, track, int16 offset, flags. */
+const BLOCK_OVERHEAD_BYTES = 1 + 8 + 1 + 2 + 1;
 
 const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean => {
   if (a === undefined || b === undefined) {
@@ -170,7 +176,8 @@ export class Fragmenter {
     skippedLeadingFrames: 0,
     skippedTrackFrames: 0,
     skippedLateFrames: 0,
-    resequencedFragments: 0,
+    bFrameFragments: 0,
+    skippedLeadingPictures: 0,
     fragmentsWithIssues: 0,
   };
 
@@ -258,7 +265,7 @@ export class Fragmenter {
         return [];
       }
       this.mediaOriginMs = frame.timestampMs;
-      this.startTimeMs ??= this.timecodeMode === 'absolute' ? this.now() : 0;
+      this.startTimeMs ??= this.now();
     }
     const pending: PendingFrame = {
       trackNumber,
@@ -281,13 +288,23 @@ export class Fragmenter {
       return out;
     }
     const ts = pending.timestampMs;
-    if (isFragmentStart && ts - current.startMs >= this.minFragmentDurationMs && ts > current.startMs) {
+    // A key frame at or before the fragment's start, after later frames: the input's time went back (a
+    // restarted or spliced stream, GetMedia output of relative-timecode sessions), not B-frames. It starts a
+    // new fragment, flagged 4004 as the service would; folded into this one, its GOP would be re-sequenced
+    // into this fragment's timeline and every timestamp of both GOPs would be wrong.
+    const isTimeJump =
+      isFragmentStart && ts <= current.startMs && current.frames.some((frame) => frame.timestampMs > ts);
+    if (
+      isTimeJump ||
+      (isFragmentStart && ts - current.startMs >= this.minFragmentDurationMs && ts > current.startMs)
+    ) {
       this.flushPrevious(out);
       const next = this.startBuilder(pending);
-      // Frames of other tracks at or after the key frame belong to the new fragment.
+      // Frames of other tracks at or after the key frame belong to the new fragment (not across a jump back).
       const frames = current.frames;
       let keep = frames.length;
       while (
+        !isTimeJump &&
         keep > 0 &&
         frames[keep - 1]!.trackNumber !== this.keyTrack &&
         frames[keep - 1]!.timestampMs >= ts
@@ -308,7 +325,11 @@ export class Fragmenter {
       this.current = this.startBuilder(pending);
       return out;
     }
-    if (ts < current.startMs && !isKeyTrack) {
+    if (ts < current.startMs && isKeyTrack) {
+      this.stats.skippedLeadingPictures++;
+      return out;
+    }
+    if (ts < current.startMs) {
       const previous = this.previous;
       if (previous !== undefined && ts >= previous.startMs) {
         this.addTo(previous, pending);
@@ -336,8 +357,25 @@ export class Fragmenter {
     return builder;
   }
 
+  /**
+   * Adds a frame in time order among the other tracks' frames, but never ahead of a frame of its own track:
+   * each track keeps its decode order (B-frames), and late audio lands where its time says.
+   */
   private addTo(builder: Builder, frame: PendingFrame): void {
-    builder.frames.push(frame);
+    const frames = builder.frames;
+    let at = frames.length;
+    while (
+      at > 0 &&
+      frames[at - 1]!.trackNumber !== frame.trackNumber &&
+      frames[at - 1]!.timestampMs > frame.timestampMs
+    ) {
+      at--;
+    }
+    if (at === frames.length) {
+      frames.push(frame);
+    } else {
+      frames.splice(at, 0, frame);
+    }
     builder.tracksSeen.add(frame.trackNumber);
   }
 
@@ -350,8 +388,7 @@ export class Fragmenter {
 
   private finish(builder: Builder): Fragment {
     const issues: FragmentIssue[] = [];
-    const isResequenced = resequenceTimestamps(builder.frames);
-    sortByTimestamp(builder.frames);
+    const hasBFrames = hasDecreasingTimestamps(builder.frames);
     const frames: ClusterFrame[] = new Array<ClusterFrame>(builder.frames.length);
     let byteLength = CLUSTER_OVERHEAD_BYTES;
     let firstMs = Infinity;
@@ -412,11 +449,12 @@ export class Fragmenter {
         });
       }
     }
-    this.lastEmittedTimestampMs = Math.max(this.lastEmittedTimestampMs, lastMs);
+    // The service compares with the previous fragment's last frame (kvs-api.md §7.2), not the latest ever.
+    this.lastEmittedTimestampMs = lastMs;
     this.stats.framesOut += frames.length;
     this.stats.fragments++;
-    if (isResequenced) {
-      this.stats.resequencedFragments++;
+    if (hasBFrames) {
+      this.stats.bFrameFragments++;
     }
     if (issues.length > 0) {
       this.stats.fragmentsWithIssues++;
@@ -431,7 +469,7 @@ export class Fragmenter {
       frames,
       byteLength,
       startsWithKeyframe: builder.startsWithKeyframe,
-      isResequenced,
+      hasBFrames,
       tags: this.fragmentTags,
       issues,
     };
@@ -453,51 +491,17 @@ export class Fragmenter {
   }
 }
 
-/**
- * B-frames make presentation timestamps go back in decode order; the service answers that with 4004. Give
- * each track's frames its own timestamps sorted in decode order, as a demuxer derives DTS: the same set of
- * times, never decreasing. Returns whether anything changed.
- */
-const resequenceTimestamps = (frames: PendingFrame[]): boolean => {
-  const byTrack = new Map<number, PendingFrame[]>();
-  let isNeeded = false;
+/** Whether presentation times go back within a track: the signature of B-frames. */
+const hasDecreasingTimestamps = (frames: readonly PendingFrame[]): boolean => {
   const lastByTrack = new Map<number, number>();
   for (const frame of frames) {
     const last = lastByTrack.get(frame.trackNumber);
     if (last !== undefined && frame.timestampMs < last) {
-      isNeeded = true;
+      return true;
     }
     lastByTrack.set(frame.trackNumber, frame.timestampMs);
-    let list = byTrack.get(frame.trackNumber);
-    if (list === undefined) {
-      list = [];
-      byTrack.set(frame.trackNumber, list);
-    }
-    list.push(frame);
   }
-  if (!isNeeded) {
-    return false;
-  }
-  for (const list of byTrack.values()) {
-    const sorted = list.map((frame) => frame.timestampMs).sort((a, b) => a - b);
-    list.forEach((frame, i) => {
-      frame.timestampMs = sorted[i]!;
-    });
-  }
-  return true;
-};
-
-/**
- * Blocks of different tracks must not go back in time within a cluster either; late audio re-homed into a
- * held fragment arrives out of order. A stable sort keeps each track's decode order.
- */
-const sortByTimestamp = (frames: PendingFrame[]): void => {
-  for (let i = 1; i < frames.length; i++) {
-    if (frames[i]!.timestampMs < frames[i - 1]!.timestampMs) {
-      frames.sort((a, b) => a.timestampMs - b.timestampMs);
-      return;
-    }
-  }
+  return false;
 };
 
 /** The fragmenter as an async-iterable pipeline stage. */

@@ -163,7 +163,7 @@ describe('Fragmenter', () => {
     expect(fragments[1]!.issues.map((i) => i.errorId)).toEqual([4011]);
   });
 
-  it('re-sequences B-frame timestamps so blocks never go back in time', () => {
+  it('keeps B-frames in decode order with their presentation times, as AWS producers write them', () => {
     // Decode order I P B B: presentation times 0, 120, 40, 80.
     const { fragments, fragmenter } = run(
       events([
@@ -178,11 +178,57 @@ describe('Fragmenter', () => {
       ]),
     );
     expect(fragments.map(layout)).toEqual([
-      ['1@0', '1@40', '1@80', '1@120'],
-      ['1@160', '1@200', '1@240', '1@280'],
+      ['1@0', '1@120', '1@40', '1@80'],
+      ['1@160', '1@280', '1@200', '1@240'],
     ]);
-    expect(fragments.every((f) => f.isResequenced && f.issues.length === 0)).toBe(true);
-    expect(fragmenter.stats.resequencedFragments).toBe(2);
+    // A closed GOP never reaches before its key frame: the fragments do not overlap (no 4004).
+    expect(fragments.every((f) => f.hasBFrames && f.issues.length === 0)).toBe(true);
+    expect(fragments[0]!.lastTimestampMs).toBe(START_MS + 120);
+    expect(fragmenter.stats.bFrameFragments).toBe(2);
+  });
+
+  it('drops open-GOP leading pictures, which reach before their key frame into the previous fragment', () => {
+    // Decode order I0 P120 B40 B80 | I160 B100 B140 P240: B100 and B140 precede their key frame in time.
+    const { fragments, fragmenter } = run(
+      events([
+        ['v', 0, true],
+        ['v', 120],
+        ['v', 40],
+        ['v', 80],
+        ['v', 160, true],
+        ['v', 100],
+        ['v', 140],
+        ['v', 240],
+      ]),
+    );
+    expect(fragments.map(layout)).toEqual([
+      ['1@0', '1@120', '1@40', '1@80'],
+      ['1@160', '1@240'],
+    ]);
+    expect(fragments.flatMap((f) => f.issues)).toEqual([]);
+    expect(fragmenter.stats.skippedLeadingPictures).toBe(2);
+  });
+
+  it('inserts late audio by time without reordering the video of a B-frame fragment', () => {
+    const { fragments } = run(
+      events(
+        [
+          ['v', 0, true],
+          ['a', 0],
+          ['v', 120],
+          ['a', 21],
+          ['v', 40],
+          ['a', 42],
+          ['v', 80],
+          ['v', 160, true],
+          ['a', 63],
+          ['a', 170],
+        ],
+        true,
+      ),
+    );
+    // Audio goes before later video blocks, never reorders video: I0 P120 B40 B80 stay in decode order.
+    expect(fragments.map(layout)[0]).toEqual(['1@0', '2@0', '2@21', '1@120', '1@40', '2@42', '2@63', '1@80']);
   });
 
   it('flags fragments longer than 20 s (4002) and splits before the int16 block offset overflows', () => {

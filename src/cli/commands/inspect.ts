@@ -71,7 +71,7 @@ const fragmentJson = (fragment: Fragment): Record<string, unknown> => ({
   frames: fragment.frames.length,
   bytes: fragment.byteLength,
   startsWithKeyframe: fragment.startsWithKeyframe,
-  resequenced: fragment.isResequenced,
+  bFrames: fragment.hasBFrames,
   issues: fragment.issues.map((issue) => ({
     errorId: issue.errorId,
     errorCode: issue.errorId === 0 ? undefined : errorIdInfo(issue.errorId).code,
@@ -115,6 +115,17 @@ const runInspect = async (input: string, options: InspectOptions, io: CliIo): Pr
         `${String(fragment.byteLength).padStart(9)} B  ${fragment.startsWithKeyframe ? 'key' : 'NO-KEY'}${issues}`,
     );
     if (output !== undefined) {
+      if (fragment.timecode < 0) {
+        // Relative timecodes of an input whose time goes back before its first key frame: not encodable.
+        throw new KvsPutError(
+          ErrorCode.Fragment,
+          `fragment #${fragment.sequence} starts ${-fragment.timecode} ms before the start time: a relative cluster timecode cannot be negative`,
+          {
+            suggestion:
+              'the input goes back in time; use --timecode absolute or cut the input where it jumps',
+          },
+        );
+      }
       await output.writev(writer.write(fragment));
     }
   };
@@ -201,9 +212,14 @@ const summary = (stats: FragmenterStats, fragments: Fragment[]): string => {
   if (stats.skippedLateFrames > 0) {
     lines.push(`skipped ${stats.skippedLateFrames} frames that arrived too late for their fragment`);
   }
-  if (stats.resequencedFragments > 0) {
+  if (stats.bFrameFragments > 0) {
     lines.push(
-      `re-sequenced B-frame timestamps in ${stats.resequencedFragments} fragments (the service rejects decreasing timestamps)`,
+      `${stats.bFrameFragments} fragments carry B-frames: sent with their presentation times, as AWS's producers send them`,
+    );
+  }
+  if (stats.skippedLeadingPictures > 0) {
+    lines.push(
+      `skipped ${stats.skippedLeadingPictures} open-GOP leading pictures (they depend on the previous fragment)`,
     );
   }
   return lines.join('\n');

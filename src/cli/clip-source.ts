@@ -1,0 +1,179 @@
+/**
+ * Recorded clips → one ordered fragment source. Each clip gets its producer start time (from --start-time,
+ * else the file's recording time, else its mtime minus its duration, never in the future); clips go up in
+ * start-time order in one stream, and clips whose times overlap are refused.
+ */
+import { stat } from 'node:fs/promises';
+import { readdir } from 'node:fs/promises';
+import { basename, join, resolve } from 'node:path';
+import type { Readable } from 'node:stream';
+import { ErrorCode, KvsPutError } from '../errors.js';
+import type { Fragment, FragmenterOptions, FragmenterStats } from '../fragment/fragmenter.js';
+import { Fragmenter } from '../fragment/fragmenter.js';
+import { readMkv } from '../mkv/mkv-reader.js';
+import { openMediaInput } from './media-input.js';
+import { toError } from '../util/to-error.js';
+
+export type Clip = {
+  /** The path as the user gave it, or `-`. */
+  path: string;
+  /** Epoch ms of the first key frame. */
+  startTimeMs: number;
+  /** Media duration, when known from a pre-scan. */
+  durationMs?: number;
+};
+
+const MEDIA_EXTENSIONS = /\.(mkv|webm|mka|mk3d)$/i;
+
+/** Expands folders (their MKV files, sorted by name) and keeps files as given. */
+export const expandClipPaths = async (paths: readonly string[], cwd: string): Promise<string[]> => {
+  const out: string[] = [];
+  for (const path of paths) {
+    if (path === '-') {
+      out.push(path);
+      continue;
+    }
+    const full = resolve(cwd, path);
+    const info = await stat(full).catch((error: NodeJS.ErrnoException) => {
+      const reason =
+        error.code === 'ENOENT'
+          ? 'no such file'
+          : error.code === 'EACCES'
+            ? 'permission denied'
+            : String(error.code);
+      throw new KvsPutError(ErrorCode.Io, `cannot open ${path}: ${reason}`, {
+        context: { path },
+        cause: error,
+      });
+    });
+    if (info.isDirectory()) {
+      const names = (await readdir(full)).filter((name) => MEDIA_EXTENSIONS.test(name)).sort();
+      if (names.length === 0) {
+        throw new KvsPutError(ErrorCode.Io, `${path} holds no .mkv/.webm files`);
+      }
+      out.push(...names.map((name) => join(path, name)));
+    } else {
+      out.push(path);
+    }
+  }
+  return out;
+};
+
+/** Media time span of an MKV file: first key frame to the end of the last frame, in ms. Reads the file once. */
+export const scanDurationMs = async (
+  path: string,
+  stdin: Readable,
+  cwd: string,
+): Promise<number | undefined> => {
+  let first: number | undefined;
+  let last = -Infinity;
+  let lastDuration = 0;
+  try {
+    for await (const event of readMkv(await openMediaInput(path, stdin, cwd))) {
+      if (event.type === 'frame') {
+        first ??= event.frame.timestampMs;
+        if (event.frame.timestampMs >= last) {
+          last = event.frame.timestampMs;
+          lastDuration = event.frame.durationMs ?? 0;
+        }
+      }
+    }
+  } catch {
+    // The upload itself reports the damage, after sending what is readable.
+  }
+  return first === undefined ? undefined : last - first + lastDuration;
+};
+
+/**
+ * Producer start times for files: `startTimeMs` applies to the first clip (later clips follow it), else
+ * each file's mtime minus its duration (a recording ends when its file is last written). Never in the future.
+ */
+export const planClips = async (
+  paths: readonly string[],
+  options: { startTimeMs?: number; stdin: Readable; cwd: string; nowMs: number },
+): Promise<Clip[]> => {
+  const clips: Clip[] = [];
+  let nextStartMs = options.startTimeMs;
+  for (const path of paths) {
+    if (path === '-') {
+      clips.push({ path, startTimeMs: nextStartMs ?? options.nowMs });
+      continue;
+    }
+    const durationMs = await scanDurationMs(path, options.stdin, options.cwd);
+    let startTimeMs: number;
+    if (nextStartMs !== undefined) {
+      startTimeMs = nextStartMs;
+    } else {
+      const info = await stat(resolve(options.cwd, path));
+      startTimeMs = Math.round(info.mtimeMs - (durationMs ?? 0));
+    }
+    startTimeMs = Math.min(startTimeMs, options.nowMs - (durationMs ?? 0));
+    clips.push({ path, startTimeMs, ...(durationMs === undefined ? {} : { durationMs }) });
+    if (options.startTimeMs !== undefined) {
+      nextStartMs = startTimeMs + (durationMs ?? 0) + 1;
+    }
+  }
+  clips.sort((a, b) => a.startTimeMs - b.startTimeMs);
+  for (let i = 1; i < clips.length; i++) {
+    const previous = clips[i - 1]!;
+    const clip = clips[i]!;
+    if (previous.startTimeMs + (previous.durationMs ?? 0) > clip.startTimeMs) {
+      throw new KvsPutError(
+        ErrorCode.Usage,
+        `clips overlap in time: ${basename(previous.path)} (${new Date(previous.startTimeMs).toISOString()}, ` +
+          `${((previous.durationMs ?? 0) / 1000).toFixed(1)} s) and ${basename(clip.path)} (${new Date(clip.startTimeMs).toISOString()})`,
+        { suggestion: 'upload them to different streams, or give --start-time to lay them end to end' },
+      );
+    }
+  }
+  return clips;
+};
+
+export type ClipSourceReport = {
+  /** A fragment the service would refuse (over 20 s or 50 MB): not sent. */
+  onRefused: (fragment: Fragment, reason: string) => void;
+  onClipStart?: (clip: Clip) => void;
+  stats: FragmenterStats[];
+};
+
+/** ErrorIds the fragmenter can predict and that make sending pointless. */
+const REFUSED_BEFORE_SENDING: ReadonlySet<number> = new Set([4001, 4002]);
+
+/** The fragments of every clip, in order, numbered across clips; refused fragments are reported, not yielded. */
+export async function* clipFragments(
+  clips: readonly Clip[],
+  fragmenterOptions: Omit<FragmenterOptions, 'startTimeMs'>,
+  io: { stdin: Readable; cwd: string },
+  report: ClipSourceReport,
+): AsyncGenerator<Fragment> {
+  let sequence = 0;
+  for (const clip of clips) {
+    report.onClipStart?.(clip);
+    const fragmenter = new Fragmenter({ ...fragmenterOptions, startTimeMs: clip.startTimeMs });
+    report.stats.push(fragmenter.stats);
+    const source = await openMediaInput(clip.path, io.stdin, io.cwd);
+    const emit = function* (fragments: Fragment[]): Generator<Fragment> {
+      for (const fragment of fragments) {
+        const refusal = fragment.issues.find((issue) => REFUSED_BEFORE_SENDING.has(issue.errorId));
+        if (refusal !== undefined) {
+          report.onRefused(fragment, refusal.message);
+          continue;
+        }
+        yield { ...fragment, sequence: sequence++ };
+      }
+    };
+    let failure: unknown;
+    try {
+      for await (const event of readMkv(source)) {
+        yield* emit(fragmenter.push(event));
+      }
+    } catch (error) {
+      failure = error;
+    }
+    // Everything read before a failure still goes up: nothing captured is lost.
+    yield* emit(fragmenter.end());
+    if (failure !== undefined) {
+      throw toError(failure);
+    }
+  }
+}

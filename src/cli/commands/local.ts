@@ -1,0 +1,167 @@
+import { Command, InvalidArgumentError } from 'commander';
+import { ErrorCode, KvsPutError } from '../../errors.js';
+import type { LocalKvsOptions } from '../../emulator/local-kvs.js';
+import {
+  DEFAULT_LOCAL_KVS_HOST,
+  DEFAULT_LOCAL_KVS_REGION,
+  LOCAL_KVS_CREDENTIALS,
+  startLocalKvs,
+} from '../../emulator/local-kvs.js';
+import type { CliIo } from '../cli-io.js';
+import { ExitCode } from '../exit-codes.js';
+import type { CommandFactory } from '../run-cli.js';
+
+/** The port `kvs-put local` listens on unless told otherwise. */
+export const DEFAULT_LOCAL_KVS_PORT = 4567;
+
+type LocalCommandOptions = {
+  host: string;
+  port: number;
+  dataDir?: string;
+  region: string;
+  faults?: string;
+  accessKeyId?: string;
+  secretAccessKey?: string;
+  /** commander's `--no-auth`: false when given. */
+  auth: boolean;
+  creatingDelayMs: number;
+};
+
+const parsePort = (value: string): number => {
+  const port = Number(value);
+  if (!/^\d+$/.test(value.trim()) || port > 65_535) {
+    throw new InvalidArgumentError('expected a TCP port from 0 to 65535 (0 = any free port).');
+  }
+  return port;
+};
+
+const parseDelayMs = (value: string): number => {
+  const ms = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(ms)) {
+    throw new InvalidArgumentError('expected a whole number of milliseconds (0 or more).');
+  }
+  return ms;
+};
+
+const parseRegion = (value: string): string => {
+  if (!/^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/.test(value)) {
+    throw new InvalidArgumentError('expected a region name such as us-east-1.');
+  }
+  return value;
+};
+
+/** Where the accepted key pair comes from: flags, else the environment, else the fixed local pair. */
+const resolveCredentials = (
+  options: LocalCommandOptions,
+  io: CliIo,
+): { accessKeyId: string; secretAccessKey: string; source: 'flags' | 'environment' | 'local' } => {
+  if ((options.accessKeyId === undefined) !== (options.secretAccessKey === undefined)) {
+    throw new KvsPutError(ErrorCode.Usage, '--access-key-id and --secret-access-key go together', {
+      suggestion:
+        'Give both, or neither to use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the fixed local pair.',
+    });
+  }
+  if (options.accessKeyId !== undefined && options.secretAccessKey !== undefined) {
+    return { accessKeyId: options.accessKeyId, secretAccessKey: options.secretAccessKey, source: 'flags' };
+  }
+  const accessKeyId = io.env['AWS_ACCESS_KEY_ID'];
+  const secretAccessKey = io.env['AWS_SECRET_ACCESS_KEY'];
+  if (
+    accessKeyId !== undefined &&
+    accessKeyId !== '' &&
+    secretAccessKey !== undefined &&
+    secretAccessKey !== ''
+  ) {
+    return { accessKeyId, secretAccessKey, source: 'environment' };
+  }
+  return { ...LOCAL_KVS_CREDENTIALS, source: 'local' };
+};
+
+/** Waits for the abort signal (SIGINT/SIGTERM). */
+const untilAborted = (signal: AbortSignal): Promise<void> =>
+  signal.aborted
+    ? Promise.resolve()
+    : new Promise((resolve) => {
+        signal.addEventListener('abort', () => resolve(), { once: true });
+      });
+
+const runLocal = async (
+  options: LocalCommandOptions,
+  isRegionPinned: boolean,
+  io: CliIo,
+): Promise<number> => {
+  const credentials = resolveCredentials(options, io);
+  const kvsOptions: LocalKvsOptions = {
+    host: options.host,
+    port: options.port,
+    region: options.region,
+    isRegionPinned,
+    credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
+    noAuth: !options.auth,
+    creatingDelayMs: options.creatingDelayMs,
+    logger: (line) => io.stderr.write(`${line}\n`),
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.faults === undefined ? {} : { faults: options.faults }),
+  };
+  const kvs = await startLocalKvs(kvsOptions);
+  try {
+    const lines = [
+      `# kvs-put local: Kinesis Video Streams on ${kvs.url} (region ${kvs.region}${isRegionPinned ? ' only' : ' by default'}, account ${kvs.accountId}, ${options.auth ? 'SigV4 verified' : 'NO authentication (--no-auth)'}${options.dataDir === undefined ? ', in memory' : `, data in ${options.dataDir}`})`,
+      `# To use it from a shell:`,
+      `export AWS_ENDPOINT_URL_KINESIS_VIDEO=${kvs.url}`,
+      `export AWS_REGION=${kvs.region}`,
+      `export AWS_DEFAULT_REGION=${kvs.region}`,
+    ];
+    if (credentials.source === 'environment') {
+      // Never echo a secret that may be a real AWS key: the shell already has it.
+      lines.push(
+        `# AWS_ACCESS_KEY_ID (${credentials.accessKeyId}) and AWS_SECRET_ACCESS_KEY: as already set in your environment`,
+      );
+    } else {
+      lines.push(
+        `export AWS_ACCESS_KEY_ID=${credentials.accessKeyId}`,
+        `export AWS_SECRET_ACCESS_KEY=${credentials.secretAccessKey}`,
+      );
+    }
+    lines.push(`# Ctrl+C stops it. One line per request follows on stderr.`);
+    io.stdout.write(`${lines.join('\n')}\n`);
+    await untilAborted(io.signal);
+  } finally {
+    await kvs.close();
+  }
+  io.stderr.write('kvs-put local: stopped\n');
+  return ExitCode.Ok;
+};
+
+export const localCommand: CommandFactory = (io, setExitCode) => {
+  const command: Command = new Command('local')
+    .description(
+      'Run a local Kinesis Video Streams endpoint (control plane, SigV4-verified) until Ctrl+C. ' +
+        `It accepts the key pair given by --access-key-id/--secret-access-key, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ` +
+        `else the fixed local pair ${LOCAL_KVS_CREDENTIALS.accessKeyId} / ${LOCAL_KVS_CREDENTIALS.secretAccessKey}.`,
+    )
+    .option('--host <address>', 'address to listen on', DEFAULT_LOCAL_KVS_HOST)
+    .option('--port <port>', 'TCP port (0 = any free port)', parsePort, DEFAULT_LOCAL_KVS_PORT)
+    .option('--data-dir <dir>', 'keep streams in this directory across restarts (default: in memory)')
+    .option(
+      '--region <region>',
+      'region to advertise; when given, requests signed for any other region are refused',
+      parseRegion,
+      DEFAULT_LOCAL_KVS_REGION,
+    )
+    .option('--faults <file>', 'fault plan (JSON) to start with; see src/emulator/fault-plan.ts')
+    .option('--access-key-id <id>', 'the access key id to accept')
+    .option('--secret-access-key <secret>', 'the secret access key to accept')
+    .option('--no-auth', 'accept unsigned requests (never the default)')
+    .option(
+      '--creating-delay-ms <ms>',
+      'how long a new stream stays CREATING (the real service takes seconds)',
+      parseDelayMs,
+      0,
+    )
+    .action(async (options: LocalCommandOptions) => {
+      const isRegionPinned = command.getOptionValueSource('region') === 'cli';
+      setExitCode(await runLocal(options, isRegionPinned, io));
+    });
+  return command;
+};

@@ -1,0 +1,317 @@
+import { Command, InvalidArgumentError, Option } from 'commander';
+import { appendFileSync, mkdirSync } from 'node:fs';
+import { join, resolve } from 'node:path';
+import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { ErrorCode, KvsPutError } from '../../errors.js';
+import type { Fragment, FragmenterStats } from '../../fragment/fragmenter.js';
+import { KvsLimits } from '../../fragment/kvs-limits.js';
+import { StreamControl } from '../../kvs/stream-control.js';
+import { UploadSession } from '../../kvs/upload-session.js';
+import { startLocalKvs } from '../../emulator/local-kvs.js';
+import type { CliIo } from '../cli-io.js';
+import { ExitCode } from '../exit-codes.js';
+import { clipFragments, expandClipPaths, planClips } from '../clip-source.js';
+import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
+import type { CommandFactory } from '../run-cli.js';
+import { UploadReporter } from '../upload-reporter.js';
+import { readBack } from '../read-back.js';
+
+type PutOptions = {
+  stream?: string;
+  streamArn?: string;
+  file?: string[];
+  region?: string;
+  endpointUrl?: string;
+  profile?: string;
+  local?: boolean;
+  create?: boolean;
+  retentionHours?: number;
+  mediaType?: string;
+  kmsKeyId?: string;
+  streamTag?: Record<string, string>;
+  startTime?: number;
+  timecode: 'absolute' | 'relative';
+  minFragmentDuration?: number;
+  maxRate: number;
+  maxFragmentRate: number;
+  maxRetries: number;
+  bufferMb: number;
+  json?: boolean;
+  verbose?: boolean;
+  quiet?: boolean;
+  dumpDir?: string;
+  verify?: boolean;
+};
+
+const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,256}$/;
+
+const parseStreamName = (value: string): string => {
+  if (!STREAM_NAME.test(value)) {
+    throw new InvalidArgumentError('stream names are 1–256 characters of a-z, A-Z, 0-9, _ . -');
+  }
+  return value;
+};
+
+const parsePositive = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isFinite(n) || n < 0) {
+    throw new InvalidArgumentError('expected a non-negative number.');
+  }
+  return n;
+};
+
+const parseInteger = (value: string): number => {
+  const n = Number(value);
+  if (!Number.isInteger(n) || n < 0) {
+    throw new InvalidArgumentError('expected a non-negative integer.');
+  }
+  return n;
+};
+
+const collect = (value: string, previous: string[] | undefined): string[] => [...(previous ?? []), value];
+
+const collectTag = (value: string, previous: Record<string, string> | undefined): Record<string, string> => {
+  const at = value.indexOf('=');
+  if (at <= 0) {
+    throw new InvalidArgumentError('expected key=value.');
+  }
+  return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
+};
+
+const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
+  if (options.stream === undefined && options.streamArn === undefined) {
+    throw new KvsPutError(ErrorCode.Usage, 'no stream: give --stream NAME (or --stream-arn ARN)');
+  }
+  if (options.file === undefined || options.file.length === 0) {
+    throw new KvsPutError(
+      ErrorCode.Usage,
+      'no source: give --file PATH (a file, a folder, or - for MKV on stdin)',
+    );
+  }
+  const reporter = new UploadReporter(
+    io,
+    { json: options.json === true, verbose: options.verbose === true, quiet: options.quiet === true },
+    { isPersistedAckExpected: false },
+  );
+  const local = options.local === true ? await startLocalKvs() : undefined;
+  try {
+    const credentials: AwsCredentialIdentityProvider =
+      local !== undefined
+        ? () => Promise.resolve(local.credentials)
+        : fromNodeProviderChain(options.profile === undefined ? {} : { profile: options.profile });
+    const control = new StreamControl({
+      credentials,
+      ...(local !== undefined ? { region: local.region, endpoint: local.url } : {}),
+      ...(options.region === undefined ? {} : { region: options.region }),
+      ...(options.endpointUrl === undefined ? {} : { endpoint: options.endpointUrl }),
+      signal: io.signal,
+    });
+    try {
+      return await upload(options, io, control, credentials, reporter, local !== undefined);
+    } finally {
+      control.destroy();
+    }
+  } finally {
+    await local?.close();
+  }
+};
+
+const upload = async (
+  options: PutOptions,
+  io: CliIo,
+  control: StreamControl,
+  credentials: AwsCredentialIdentityProvider,
+  reporter: UploadReporter,
+  isLocal: boolean,
+): Promise<number> => {
+  const ref = {
+    ...(options.stream === undefined ? {} : { streamName: options.stream }),
+    ...(options.streamArn === undefined ? {} : { streamArn: options.streamArn }),
+  };
+  const paths = await expandClipPaths(options.file ?? [], io.cwd);
+  const clips = await planClips(paths, {
+    ...(options.startTime === undefined ? {} : { startTimeMs: options.startTime }),
+    stdin: io.stdin,
+    cwd: io.cwd,
+    nowMs: Date.now(),
+  });
+  const region = await control.region();
+  const create =
+    options.create === true || isLocal
+      ? {
+          ...(options.retentionHours === undefined ? {} : { retentionHours: options.retentionHours }),
+          ...(options.mediaType === undefined ? {} : { mediaType: options.mediaType }),
+          ...(options.kmsKeyId === undefined ? {} : { kmsKeyId: options.kmsKeyId }),
+          ...(options.streamTag === undefined ? {} : { tags: options.streamTag }),
+        }
+      : undefined;
+  const stream = await control.ensureStream(ref, create);
+  const isPersistedAckExpected = (stream.DataRetentionInHours ?? 0) > 0;
+  const streamName = stream.StreamName ?? options.stream;
+  reporter.log(
+    `uploading ${clips.length} clip(s) to stream ${streamName ?? ''} (${region}, retention ${stream.DataRetentionInHours ?? 0} h)`,
+  );
+  const refused: { fragment: Fragment; reason: string }[] = [];
+  const fragmenterStats: FragmenterStats[] = [];
+  const source = clipFragments(
+    clips,
+    {
+      timecodeMode: options.timecode,
+      ...(options.minFragmentDuration === undefined
+        ? {}
+        : { minFragmentDurationMs: options.minFragmentDuration }),
+    },
+    io,
+    {
+      onRefused: (fragment, reason) => {
+        refused.push({ fragment, reason });
+        reporter.log(
+          `warning: fragment at ${new Date(fragment.producerTimestampMs).toISOString()} not sent: ${reason}` +
+            ' (re-encode with a shorter key frame interval, e.g. ffmpeg -g 60)',
+        );
+        reporter.json({ event: 'refused', timecode: fragment.timecode, reason });
+      },
+      onClipStart: (clip) =>
+        reporter.log(`clip ${clip.path}: starts ${new Date(clip.startTimeMs).toISOString()}`),
+      stats: fragmenterStats,
+    },
+  );
+  const dumpDir = options.dumpDir === undefined ? undefined : resolve(io.cwd, options.dumpDir);
+  if (dumpDir !== undefined) {
+    mkdirSync(dumpDir, { recursive: true });
+  }
+  const session = new UploadSession({
+    ...ref,
+    region,
+    credentials,
+    endpoint: () => control.dataEndpoint(ref),
+    onEndpointFailure: () => control.invalidateEndpoint(),
+    timecodeMode: options.timecode,
+    producerStartTimestampMs: clips[0]?.startTimeMs ?? Date.now(),
+    isPersistedAckExpected,
+    maxBufferBytes: options.bufferMb * 1024 * 1024,
+    onBufferFull: 'block',
+    maxAttempts: options.maxRetries,
+    maxBytesPerSecond: options.maxRate * 1024 * 1024,
+    maxFragmentsPerSecond: options.maxFragmentRate,
+    userAgent: 'kvs-put/0.1.0',
+    onEvent: (event) => reporter.onEvent(event),
+    onWrite: (connection, chunks) => {
+      let bytes = 0;
+      for (const chunk of chunks) {
+        bytes += chunk.length;
+        if (dumpDir !== undefined) {
+          appendFileSync(join(dumpDir, `session-${String(connection).padStart(3, '0')}.mkv`), chunk);
+        }
+      }
+      reporter.onBytes(bytes);
+    },
+    signal: io.signal,
+  });
+  const summary = await session.run(source);
+  reporter.summary(summary, refused.length);
+  for (const stats of fragmenterStats) {
+    if (stats.skippedLeadingFrames > 0) {
+      reporter.log(`note: ${stats.skippedLeadingFrames} frames before the first key frame were not sent`);
+    }
+  }
+  if (options.verify === true && streamName !== undefined && summary.fragments > 0) {
+    const result = await readBack(
+      control,
+      ref,
+      clips[0]?.startTimeMs ?? 0,
+      summary.fragments - summary.skipped.length,
+    );
+    reporter.log(`read back with GetMedia: ${result.fragments} fragments, ${result.frames} frames`);
+    reporter.json({ event: 'verify', ...result });
+    if (result.fragments < summary.fragments - summary.skipped.length) {
+      throw new KvsPutError(
+        ErrorCode.Upload,
+        `GetMedia returned ${result.fragments} of ${summary.fragments} fragments`,
+      );
+    }
+  }
+  if (summary.isInterrupted) {
+    return ExitCode.Interrupted;
+  }
+  if (refused.length > 0) {
+    throw new KvsPutError(
+      ErrorCode.Fragment,
+      `${refused.length} fragment(s) break the service's limits and were not sent`,
+      {
+        suggestion:
+          're-encode with a key frame at least every 20 s, e.g. ffmpeg -i in -c:v libx264 -g 60 out.mkv',
+      },
+    );
+  }
+  if (summary.skipped.length > 0 || summary.unacknowledged > 0) {
+    throw new KvsPutError(
+      ErrorCode.Upload,
+      `${summary.skipped.length} fragment(s) refused by KVS, ${summary.unacknowledged} not acknowledged`,
+    );
+  }
+  return ExitCode.Ok;
+};
+
+export const putCommand: CommandFactory = (io, setExitCode) =>
+  new Command('put')
+    .description(
+      'Upload recorded clips (MKV; - for MKV on stdin) to a Kinesis video stream. The default command.',
+    )
+    .option('-s, --stream <name>', 'stream name', parseStreamName)
+    .option('--stream-arn <arn>', 'stream ARN (instead of --stream)')
+    .option('-f, --file <path>', 'MKV file, folder of MKV files, or - for stdin (repeatable)', collect)
+    .option('--region <region>', 'AWS region (default: AWS_REGION, then the profile)')
+    .option(
+      '--endpoint-url <url>',
+      'control-plane endpoint (default: AWS_ENDPOINT_URL_KINESIS_VIDEO, AWS_ENDPOINT_URL)',
+    )
+    .option('--profile <name>', 'shared config/credentials profile')
+    .option('--local', 'upload to an in-process local KVS (no AWS account needed; implies --create)')
+    .option('--create', 'create the stream when it does not exist, and wait until it is ACTIVE')
+    .option(
+      '--retention-hours <hours>',
+      'retention of a stream made by --create (0 = no archive)',
+      parseInteger,
+    )
+    .option('--media-type <type>', 'media type of a stream made by --create, e.g. video/h264,audio/aac')
+    .option('--kms-key-id <id>', 'KMS key of a stream made by --create')
+    .option('--stream-tag <key=value>', 'tag of a stream made by --create (repeatable)', collectTag)
+    .option(
+      '--start-time <time>',
+      'producer time of the first frame: ISO 8601 or epoch seconds (default: file mtime − duration)',
+      parseStartTime,
+    )
+    .addOption(
+      new Option('--timecode <mode>', 'cluster timecodes')
+        .choices(['absolute', 'relative'])
+        .default('absolute'),
+    )
+    .option(
+      '--min-fragment-duration <ms>',
+      'a key frame starts a fragment only this long after the last start',
+      parseNonNegativeMs,
+    )
+    .option(
+      '--max-rate <MiB/s>',
+      'upload pacing in MiB/s (0 = unpaced)',
+      parsePositive,
+      KvsLimits.maxBytesPerSecond / (1024 * 1024),
+    )
+    .option(
+      '--max-fragment-rate <n>',
+      'fragments per second (0 = unpaced)',
+      parsePositive,
+      KvsLimits.maxFragmentsPerSecond,
+    )
+    .option('--max-retries <n>', 'failed connections in a row before giving up', parseInteger, 8)
+    .option('--buffer-mb <MiB>', 'fragments held in memory (unsent + unacknowledged)', parsePositive, 64)
+    .option('--json', 'NDJSON events (ack, retry, skip, summary) on stdout')
+    .option('-v, --verbose', 'log every ack and connection')
+    .option('-q, --quiet', 'only warnings and errors')
+    .option('--dump-dir <dir>', 'keep the exact bytes each PutMedia session sent')
+    .option('--verify', 'read the upload back with GetMedia and compare fragment counts')
+    .action(async (options: PutOptions) => {
+      setExitCode(await runPut(options, io));
+    });

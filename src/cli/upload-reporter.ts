@@ -1,0 +1,177 @@
+import type { UploadEvent, UploadSummary } from '../kvs/upload-session.js';
+import type { CliIo } from './cli-io.js';
+
+export type ReporterMode = { json: boolean; verbose: boolean; quiet: boolean };
+
+const formatBytes = (bytes: number): string =>
+  bytes >= 1e9
+    ? `${(bytes / 1e9).toFixed(2)} GB`
+    : bytes >= 1e6
+      ? `${(bytes / 1e6).toFixed(1)} MB`
+      : `${(bytes / 1e3).toFixed(0)} kB`;
+
+/**
+ * Renders upload events: NDJSON on stdout with --json; otherwise log lines on stderr (the final ack of each
+ * fragment, retries, skips, drops) and, on a TTY, a progress line rewritten in place.
+ */
+export class UploadReporter {
+  private readonly io: CliIo;
+  private readonly mode: ReporterMode;
+  private readonly isTty: boolean;
+  private readonly startedAtMs = Date.now();
+  private totalBytes: number | undefined;
+  private bytesSent = 0;
+  private finalAcks = 0;
+  private hasProgressLine = false;
+  private lastProgressAtMs = 0;
+
+  public constructor(
+    io: CliIo,
+    mode: ReporterMode,
+    options: { isPersistedAckExpected: boolean; totalBytes?: number },
+  ) {
+    this.io = io;
+    this.mode = mode;
+    this.isTty = io.stderr.isTTY === true && !mode.json && !mode.quiet;
+    this.totalBytes = options.totalBytes;
+    this.finalAckType = options.isPersistedAckExpected ? 'PERSISTED' : 'RECEIVED';
+  }
+
+  private readonly finalAckType: 'PERSISTED' | 'RECEIVED';
+
+  /** A log line on stderr (never in JSON mode's stdout). */
+  public log(line: string): void {
+    if (this.mode.quiet && !line.startsWith('warning')) {
+      return;
+    }
+    this.clearProgress();
+    this.io.stderr.write(`${line}\n`);
+  }
+
+  public json(record: Record<string, unknown>): void {
+    if (this.mode.json) {
+      this.io.stdout.write(`${JSON.stringify(record)}\n`);
+    }
+  }
+
+  public onBytes(bytes: number): void {
+    this.bytesSent += bytes;
+    this.progress();
+  }
+
+  public onEvent(event: UploadEvent): void {
+    if (this.mode.json) {
+      this.json(
+        event.type === 'ack'
+          ? { event: 'ack', connection: event.connection, sequence: event.sequence, ...event.ack }
+          : { event: event.type, ...withoutType(event) },
+      );
+      return;
+    }
+    switch (event.type) {
+      case 'ack': {
+        const { ack } = event;
+        const isFinal = ack.EventType === this.finalAckType;
+        if (isFinal) {
+          this.finalAcks++;
+        }
+        if (isFinal || this.mode.verbose || ack.EventType === 'ERROR') {
+          const which = event.sequence === undefined ? '' : `fragment #${event.sequence} `;
+          const error = ack.ErrorId === undefined ? '' : ` ErrorId ${ack.ErrorId} ${ack.ErrorCode ?? ''}`;
+          this.log(
+            `ack ${ack.EventType.padEnd(9)} ${which}timecode ${ack.FragmentTimecode ?? '-'}` +
+              `${ack.FragmentNumber === undefined ? '' : ` number ${ack.FragmentNumber}`}${error}`,
+          );
+        }
+        this.progress();
+        break;
+      }
+      case 'connect':
+        if (this.mode.verbose) {
+          this.log(
+            `connected (#${event.connection}) to ${event.endpoint}, sending from fragment #${event.resumeSequence}`,
+          );
+        }
+        break;
+      case 'retry':
+        this.log(
+          `retrying in ${(event.delayMs / 1000).toFixed(1)} s (attempt ${event.attempt}): ${event.reason}`,
+        );
+        break;
+      case 'skip':
+        this.log(
+          `warning: fragment #${event.sequence} at ${new Date(event.producerTimestampMs).toISOString()} skipped: ${event.reason}`,
+        );
+        break;
+      case 'drop':
+        this.log(`warning: fragment #${event.sequence} dropped: ${event.reason}`);
+        break;
+      case 'rotate':
+        this.log(`rotating to a new connection: ${event.reason}`);
+        break;
+      case 'stale':
+        this.log(`no ack for ${(event.silentMs / 1000).toFixed(0)} s: reconnecting`);
+        break;
+    }
+  }
+
+  public summary(summary: UploadSummary, refused: number): void {
+    this.clearProgress();
+    const seconds = (Date.now() - this.startedAtMs) / 1000;
+    if (this.mode.json) {
+      this.json({ event: 'summary', ...withoutStats(summary), refused, seconds });
+      return;
+    }
+    const latency =
+      summary.ackLatencyMs === undefined
+        ? ''
+        : `, ack latency p50 ${summary.ackLatencyMs.p50} ms p99 ${summary.ackLatencyMs.p99} ms`;
+    this.log(
+      `${summary.fragments} fragments: ${summary.persisted} persisted, ${summary.received} received, ` +
+        `${summary.skipped.length} skipped, ${refused} refused, ${summary.dropped} dropped, ${summary.unacknowledged} unacknowledged; ` +
+        `${formatBytes(summary.bytesSent)} in ${seconds.toFixed(1)} s over ${summary.connections} connection(s), ${summary.retries} retries${latency}`,
+    );
+  }
+
+  private progress(): void {
+    if (!this.isTty) {
+      return;
+    }
+    const now = Date.now();
+    if (now - this.lastProgressAtMs < 100) {
+      return;
+    }
+    this.lastProgressAtMs = now;
+    const seconds = Math.max(0.001, (now - this.startedAtMs) / 1000);
+    const rate = this.bytesSent / seconds;
+    let bar = '';
+    let eta = '';
+    if (this.totalBytes !== undefined && this.totalBytes > 0) {
+      const ratio = Math.min(1, this.bytesSent / this.totalBytes);
+      const width = 24;
+      bar = `[${'#'.repeat(Math.round(ratio * width)).padEnd(width, '.')}] ${(ratio * 100).toFixed(0).padStart(3)}% `;
+      eta = rate > 0 ? ` ETA ${Math.max(0, (this.totalBytes - this.bytesSent) / rate).toFixed(0)} s` : '';
+    }
+    this.io.stderr.write(
+      `\r${bar}${formatBytes(this.bytesSent)}, ${this.finalAcks} fragments ${this.finalAckType.toLowerCase()}, ${formatBytes(rate)}/s${eta}\u001b[K`,
+    );
+    this.hasProgressLine = true;
+  }
+
+  private clearProgress(): void {
+    if (this.hasProgressLine) {
+      this.io.stderr.write('\r\u001b[K');
+      this.hasProgressLine = false;
+    }
+  }
+}
+
+const withoutType = (event: UploadEvent): Record<string, unknown> => {
+  const { type: _type, ...rest } = event;
+  return rest;
+};
+
+const withoutStats = (summary: UploadSummary): Record<string, unknown> => {
+  const { stats: _stats, ...rest } = summary;
+  return rest;
+};

@@ -1,0 +1,60 @@
+/**
+ * The local KVS's route table contract. Every operation is `POST /<path>` on one server (kvs-api.md §1.1,
+ * §11 item 1). JSON operations get their body read, verified and parsed for them; streaming operations
+ * (PutMedia, and the data plane's media responses) get the raw request and response once the headers have been
+ * authenticated.
+ */
+import type { IncomingMessage, ServerResponse } from 'node:http';
+import type { JsonObject } from './input-validator.js';
+import type { StreamStore } from './stream-store.js';
+
+/** Which half of the service an operation belongs to (fault plans address them separately). */
+export type ServicePlane = 'control' | 'data';
+
+/** What every operation handler sees. */
+export type OperationContext = {
+  readonly store: StreamStore;
+  readonly accountId: string;
+  /** The region of the request (its SigV4 credential scope; the default region when auth is off). */
+  readonly region: string;
+  /** The server clock at the start of the request, epoch ms. */
+  readonly nowMs: number;
+  readonly requestId: string;
+  /**
+   * The origin (`http://host:port`, no path) this server hands out as DataEndpoint: the data plane is served by
+   * the same server, at the same root.
+   */
+  readonly dataEndpoint: string;
+};
+
+/** An operation with a JSON body and a JSON answer. */
+export type JsonRoute = {
+  readonly kind: 'json';
+  /** The operation name as AWS spells it (`CreateStream`), used in logs and fault plans. */
+  readonly operation: string;
+  readonly plane: ServicePlane;
+  readonly handle: (input: JsonObject, context: OperationContext) => Promise<JsonObject>;
+};
+
+/** An operation that reads its body or writes its answer as a stream (PutMedia, GetMedia). */
+export type StreamingRoute = {
+  readonly kind: 'streaming';
+  readonly operation: string;
+  readonly plane: ServicePlane;
+  /**
+   * Whether the body is read before SigV4 verification (true: its SHA-256 enters the signature; false: it stays
+   * unread and the payload hash is the empty-string hash unless `x-amz-content-sha256` says otherwise, §2.2).
+   */
+  readonly isBodyBuffered: boolean;
+  readonly handle: (exchange: StreamingExchange, context: OperationContext) => Promise<void>;
+};
+
+/** The raw request and response of a streaming operation. */
+export type StreamingExchange = {
+  readonly request: IncomingMessage;
+  readonly response: ServerResponse;
+  /** The body, when the route buffers it (`isBodyBuffered`); the request stream is then consumed. */
+  readonly body: Buffer | undefined;
+};
+
+export type EmulatorRoute = JsonRoute | StreamingRoute;

@@ -1,0 +1,237 @@
+import http from 'node:http';
+import https from 'node:https';
+import { once } from 'node:events';
+import type { AwsCredentialIdentity } from '@smithy/types';
+import { SignatureV4 } from '@smithy/signature-v4';
+import { Hash } from '@smithy/hash-node';
+import type { TimecodeMode } from '../fragment/fragmenter.js';
+import { ErrorCode, KvsPutError } from '../errors.js';
+import type { Ack } from './ack.js';
+import { AckParser } from './ack-parser.js';
+import { PutMediaHttpError } from './kvs-errors.js';
+
+export type PutMediaConnectionOptions = {
+  /** The PUT_MEDIA data endpoint from GetDataEndpoint (https in AWS; http for the local KVS). */
+  endpoint: string;
+  streamName?: string;
+  streamArn?: string;
+  region: string;
+  credentials: AwsCredentialIdentity;
+  timecodeMode: TimecodeMode;
+  /** Sent as x-amzn-producer-start-timestamp (seconds, 3 decimals). */
+  producerStartTimestampMs: number;
+  userAgent: string;
+  /** Time allowed for the 200 (or an error status) to arrive. @default 15 000 */
+  responseTimeoutMs?: number;
+  /** Signing clock, for tests. */
+  now?: () => Date;
+};
+
+export type PutMediaHandlers = {
+  onAck: (ack: Ack) => void;
+  /** An object in the ack stream that is not a valid ack. */
+  onInvalidAck?: (text: string) => void;
+};
+
+const sha256 = Hash.bind(null, 'sha256');
+
+/**
+ * Signs the PutMedia request as AWS's C producer does (producer-sdk.md §1.2–1.3): SigV4 for service
+ * `kinesisvideo` over the headers, with the payload hash of the empty string (the body is a stream) and no
+ * x-amz-content-sha256 header.
+ */
+export const signPutMediaHeaders = async (
+  url: URL,
+  headers: Record<string, string>,
+  options: Pick<PutMediaConnectionOptions, 'region' | 'credentials' | 'now'>,
+): Promise<Record<string, string>> => {
+  const signer = new SignatureV4({
+    service: 'kinesisvideo',
+    region: options.region,
+    credentials: options.credentials,
+    sha256,
+    applyChecksum: false,
+  });
+  const signed = await signer.sign(
+    {
+      method: 'POST',
+      protocol: url.protocol,
+      hostname: url.hostname,
+      ...(url.port === '' ? {} : { port: Number(url.port) }),
+      path: url.pathname,
+      query: {},
+      headers,
+    },
+    options.now === undefined ? {} : { signingDate: options.now() },
+  );
+  return signed.headers;
+};
+
+/** `1663277247.152`: epoch seconds with exactly 3 decimals. */
+export const formatProducerTimestamp = (ms: number): string => (Math.floor(ms) / 1000).toFixed(3);
+
+/**
+ * One PutMedia HTTP/1.1 request: a chunked upload on its own socket, full duplex. The 200 arrives first (the
+ * service validates the headers only), then acks stream back while the body is still being written.
+ */
+export class PutMediaConnection {
+  public readonly openedAtMs = Date.now();
+  /** Resolves when the response ends or the socket closes: with the error, if one ended it. */
+  public readonly closed: Promise<Error | undefined>;
+  public readonly requestId: string | undefined;
+  private readonly request: http.ClientRequest;
+  private isClosed = false;
+  private closeError: Error | undefined;
+
+  private constructor(
+    request: http.ClientRequest,
+    response: http.IncomingMessage,
+    handlers: PutMediaHandlers,
+  ) {
+    this.request = request;
+    this.requestId = header(response, 'x-amzn-requestid');
+    const parser = new AckParser();
+    response.on('data', (chunk: Buffer) => {
+      for (const ack of parser.push(chunk, handlers.onInvalidAck)) {
+        handlers.onAck(ack);
+      }
+    });
+    this.closed = new Promise((resolve) => {
+      const finish = (error?: Error): void => {
+        if (!this.isClosed) {
+          this.isClosed = true;
+          this.closeError ??= error;
+          resolve(this.closeError);
+        }
+      };
+      response.on('end', () => finish());
+      response.on('error', finish);
+      response.on('close', () =>
+        finish(response.complete ? undefined : new Error('the connection closed before the response ended')),
+      );
+      request.on('error', finish);
+    });
+    // Keep errors from surfacing as unhandled events after close.
+    request.on('error', () => undefined);
+    response.on('error', () => undefined);
+  }
+
+  /** Opens the request and resolves once the service answered 200; a refusal throws PutMediaHttpError. */
+  public static async open(
+    options: PutMediaConnectionOptions,
+    handlers: PutMediaHandlers,
+  ): Promise<PutMediaConnection> {
+    const url = new URL(options.endpoint.replace(/\/+$/, '') + '/putMedia');
+    const isHttps = url.protocol === 'https:';
+    const defaultPort = isHttps ? '443' : '80';
+    const headers: Record<string, string> = {
+      host: url.port === '' || url.port === defaultPort ? url.hostname : `${url.hostname}:${url.port}`,
+      'x-amzn-fragment-timecode-type': options.timecodeMode === 'absolute' ? 'ABSOLUTE' : 'RELATIVE',
+      'x-amzn-producer-start-timestamp': formatProducerTimestamp(options.producerStartTimestampMs),
+      'x-amzn-fragment-acknowledgment-required': '1',
+      'content-type': 'application/json',
+      'user-agent': options.userAgent,
+    };
+    if (options.streamArn !== undefined) {
+      headers['x-amzn-stream-arn'] = options.streamArn;
+    } else if (options.streamName !== undefined) {
+      headers['x-amzn-stream-name'] = options.streamName;
+    }
+    const signed = await signPutMediaHeaders(url, headers, options);
+    const request = (isHttps ? https : http).request(url, {
+      method: 'POST',
+      headers: { ...signed, 'transfer-encoding': 'chunked', connection: 'keep-alive' },
+      agent: false,
+    });
+    request.on('socket', (socket) => socket.setNoDelay(true));
+    request.flushHeaders();
+    const timeoutMs = options.responseTimeoutMs ?? 15_000;
+    const timer = setTimeout(
+      () =>
+        request.destroy(new KvsPutError(ErrorCode.Upload, `no response to PutMedia within ${timeoutMs} ms`)),
+      timeoutMs,
+    );
+    try {
+      const [response] = (await once(request, 'response')) as [http.IncomingMessage];
+      if (response.statusCode !== 200) {
+        const body = await readBody(response);
+        request.destroy();
+        throw errorFromResponse(response, body);
+      }
+      return new PutMediaConnection(request, response, handlers);
+    } catch (error) {
+      request.destroy();
+      throw error;
+    } finally {
+      clearTimeout(timer);
+    }
+  }
+
+  public get isOpen(): boolean {
+    return !this.isClosed && !this.request.writableEnded;
+  }
+
+  /** Writes chunks in one corked batch (one writev); resolves when the socket can take more. */
+  public async write(chunks: readonly Uint8Array[]): Promise<void> {
+    if (!this.isOpen) {
+      throw this.closeError ?? new Error('the PutMedia connection is closed');
+    }
+    const request = this.request;
+    request.cork();
+    let isDrained = true;
+    for (const chunk of chunks) {
+      isDrained = request.write(chunk);
+    }
+    request.uncork();
+    if (!isDrained) {
+      await Promise.race([once(request, 'drain'), this.closed]);
+    }
+  }
+
+  /** Ends the body; acks keep arriving until the service ends the response. */
+  public end(): void {
+    if (!this.request.writableEnded && !this.isClosed) {
+      this.request.end();
+    }
+  }
+
+  public abort(reason: Error): void {
+    this.closeError ??= reason;
+    this.request.destroy(reason);
+  }
+}
+
+const header = (response: http.IncomingMessage, name: string): string | undefined => {
+  const value = response.headers[name];
+  return Array.isArray(value) ? value[0] : value;
+};
+
+const readBody = async (response: http.IncomingMessage): Promise<string> => {
+  const parts: Buffer[] = [];
+  for await (const chunk of response) {
+    parts.push(chunk as Buffer);
+  }
+  return Buffer.concat(parts).toString('utf8');
+};
+
+const errorFromResponse = (response: http.IncomingMessage, body: string): PutMediaHttpError => {
+  let message = '';
+  let bodyType: string | undefined;
+  try {
+    const parsed = JSON.parse(body) as Record<string, unknown>;
+    const text = parsed['Message'] ?? parsed['message'];
+    message = typeof text === 'string' ? text : '';
+    const type = parsed['__type'] ?? parsed['code'];
+    bodyType = typeof type === 'string' ? type : undefined;
+  } catch {
+    message = body.slice(0, 200);
+  }
+  const rawType = header(response, 'x-amzn-errortype') ?? bodyType;
+  const errorType = rawType?.split(/[:,]/)[0]?.split('#').at(-1);
+  return new PutMediaHttpError(
+    response.statusCode ?? 0,
+    errorType,
+    message,
+    header(response, 'x-amzn-requestid'),
+  );
+};

@@ -1,0 +1,219 @@
+/**
+ * The control plane as kvs-put uses it (through the real AWS SDK client): make sure the stream exists and
+ * is ACTIVE (creating it on request), and find its PUT_MEDIA data endpoint, cached for 40 minutes as AWS's
+ * producers do (producer-sdk.md §3.7). ClientLimitExceededException is not retried by the SDK, so it is
+ * retried here with backoff.
+ */
+import {
+  APIName,
+  ClientLimitExceededException,
+  CreateStreamCommand,
+  DescribeStreamCommand,
+  GetDataEndpointCommand,
+  KinesisVideoClient,
+  ResourceNotFoundException,
+} from '@aws-sdk/client-kinesis-video';
+import type { StreamInfo } from '@aws-sdk/client-kinesis-video';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
+import { ErrorCode, KvsPutError } from '../errors.js';
+import { DEFAULT_BACKOFF, backoffDelayMs, sleep } from './retry-policy.js';
+
+export type StreamRef = { streamName?: string; streamArn?: string };
+
+export type CreateStreamOptions = {
+  retentionHours?: number;
+  mediaType?: string;
+  kmsKeyId?: string;
+  tags?: Record<string, string>;
+};
+
+export type StreamControlOptions = {
+  region?: string;
+  endpoint?: string;
+  credentials: AwsCredentialIdentityProvider;
+  signal?: AbortSignal;
+};
+
+/** How long a data endpoint is reused (PIC: 40 min). */
+export const DATA_ENDPOINT_TTL_MS = 40 * 60_000;
+
+const CREDENTIAL_ERRORS: ReadonlySet<string> = new Set([
+  'CredentialsProviderError',
+  'UnrecognizedClientException',
+  'InvalidSignatureException',
+  'NotAuthorizedException',
+  'AccessDeniedException',
+  'ExpiredTokenException',
+  'MissingAuthenticationTokenException',
+  'InvalidClientTokenId',
+  'SignatureDoesNotMatch',
+]);
+
+/** Translates an SDK failure into kvs-put's error model (one line, exit code by kind). */
+export const toKvsError = (error: unknown, what: string): KvsPutError => {
+  if (error instanceof KvsPutError) {
+    return error;
+  }
+  const name = error instanceof Error ? error.name : 'Error';
+  const message = error instanceof Error ? error.message : String(error);
+  if (CREDENTIAL_ERRORS.has(name)) {
+    return new KvsPutError(ErrorCode.Credentials, `${what}: ${name}: ${message}`, {
+      cause: error,
+      suggestion: 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, or the clock of this machine',
+    });
+  }
+  if (error instanceof ResourceNotFoundException) {
+    return new KvsPutError(ErrorCode.StreamNotFound, `${what}: ${message}`, { cause: error });
+  }
+  const code = (error as { code?: string }).code;
+  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || code === 'ECONNRESET') {
+    return new KvsPutError(ErrorCode.Upload, `${what}: cannot reach the endpoint (${code})`, {
+      cause: error,
+      suggestion: 'check --endpoint-url / AWS_ENDPOINT_URL_KINESIS_VIDEO and the network',
+    });
+  }
+  return new KvsPutError(ErrorCode.Upload, `${what}: ${name}: ${message}`, { cause: error });
+};
+
+export class StreamControl {
+  public readonly client: KinesisVideoClient;
+  private readonly signal: AbortSignal | undefined;
+  private endpointCache: { url: string; expiresAtMs: number } | undefined;
+
+  public constructor(options: StreamControlOptions) {
+    this.client = new KinesisVideoClient({
+      ...(options.region === undefined ? {} : { region: options.region }),
+      ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
+      credentials: options.credentials,
+    });
+    this.signal = options.signal;
+  }
+
+  /** The region the client resolved (flag, AWS_REGION, or the profile). */
+  public async region(): Promise<string> {
+    try {
+      return await this.client.config.region();
+    } catch (error) {
+      throw new KvsPutError(ErrorCode.Usage, 'no AWS region: give --region or set AWS_REGION', {
+        cause: error,
+      });
+    }
+  }
+
+  /** DescribeStream; with `create`, a missing stream is created and awaited until ACTIVE. */
+  public async ensureStream(
+    ref: StreamRef,
+    create?: CreateStreamOptions,
+    waitActiveMs = 120_000,
+  ): Promise<StreamInfo> {
+    let info = await this.describe(ref);
+    if (info === undefined) {
+      const name = ref.streamName ?? '';
+      if (create === undefined || ref.streamName === undefined) {
+        throw new KvsPutError(
+          ErrorCode.StreamNotFound,
+          `stream ${ref.streamName ?? ref.streamArn ?? ''} not found`,
+          {
+            suggestion: ref.streamName === undefined ? undefined : 'add --create to create it',
+          },
+        );
+      }
+      await this.call('CreateStream', () =>
+        this.client.send(
+          new CreateStreamCommand({
+            StreamName: name,
+            DataRetentionInHours: create.retentionHours ?? 0,
+            ...(create.mediaType === undefined ? {} : { MediaType: create.mediaType }),
+            ...(create.kmsKeyId === undefined ? {} : { KmsKeyId: create.kmsKeyId }),
+            ...(create.tags === undefined ? {} : { Tags: create.tags }),
+          }),
+        ),
+      );
+      info = await this.describe(ref);
+    }
+    const deadline = Date.now() + waitActiveMs;
+    while (info?.Status !== 'ACTIVE') {
+      if (info === undefined || info.Status === 'DELETING') {
+        throw new KvsPutError(
+          ErrorCode.StreamNotFound,
+          `stream ${ref.streamName ?? ref.streamArn ?? ''} is being deleted`,
+        );
+      }
+      if (Date.now() > deadline) {
+        throw new KvsPutError(
+          ErrorCode.Upload,
+          `stream ${info.StreamName ?? ''} is still ${info.Status ?? '?'} after ${waitActiveMs / 1000} s`,
+        );
+      }
+      await sleep(500, this.signal);
+      info = await this.describe(ref);
+    }
+    return info;
+  }
+
+  /** The PUT_MEDIA (or other) data endpoint, cached for {@link DATA_ENDPOINT_TTL_MS}. */
+  public async dataEndpoint(ref: StreamRef, apiName: APIName = APIName.PUT_MEDIA): Promise<string> {
+    const cached = this.endpointCache;
+    if (apiName === APIName.PUT_MEDIA && cached !== undefined && cached.expiresAtMs > Date.now()) {
+      return cached.url;
+    }
+    const output = await this.call('GetDataEndpoint', () =>
+      this.client.send(
+        new GetDataEndpointCommand({
+          APIName: apiName,
+          ...(ref.streamArn === undefined ? { StreamName: ref.streamName } : { StreamARN: ref.streamArn }),
+        }),
+      ),
+    );
+    const url = output.DataEndpoint;
+    if (url === undefined) {
+      throw new KvsPutError(ErrorCode.Upload, 'GetDataEndpoint returned no endpoint');
+    }
+    if (apiName === APIName.PUT_MEDIA) {
+      this.endpointCache = { url, expiresAtMs: Date.now() + DATA_ENDPOINT_TTL_MS };
+    }
+    return url;
+  }
+
+  /** Drops the cached data endpoint (after a connection or 4xx/5xx failure). */
+  public invalidateEndpoint(): void {
+    this.endpointCache = undefined;
+  }
+
+  private async describe(ref: StreamRef): Promise<StreamInfo | undefined> {
+    try {
+      const output = await this.call('DescribeStream', () =>
+        this.client.send(
+          new DescribeStreamCommand(
+            ref.streamArn === undefined ? { StreamName: ref.streamName } : { StreamARN: ref.streamArn },
+          ),
+        ),
+      );
+      return output.StreamInfo;
+    } catch (error) {
+      if (error instanceof KvsPutError && error.code === ErrorCode.StreamNotFound) {
+        return undefined;
+      }
+      throw error;
+    }
+  }
+
+  /** One control-plane call, with backoff on ClientLimitExceededException (which the SDK does not retry). */
+  private async call<T>(what: string, send: () => Promise<T>): Promise<T> {
+    for (let attempt = 1; ; attempt++) {
+      try {
+        return await send();
+      } catch (error) {
+        if (error instanceof ClientLimitExceededException && attempt < 6) {
+          await sleep(backoffDelayMs(DEFAULT_BACKOFF, attempt), this.signal);
+          continue;
+        }
+        throw toKvsError(error, what);
+      }
+    }
+  }
+
+  public destroy(): void {
+    this.client.destroy();
+  }
+}

@@ -1,0 +1,709 @@
+/**
+ * The PutMedia session logic (producer-sdk.md §2–3): a bounded buffer of fragments with per-fragment state,
+ * one live connection at a time (plus a draining one during rotation), ErrorId-aware retry that resumes at
+ * the first fragment the service does not hold, staleness detection, make-before-break rotation, and a
+ * bounded wait for the last acks at the end.
+ */
+import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
+import { ErrorCode, KvsPutError } from '../errors.js';
+import type { Fragment, TimecodeMode } from '../fragment/fragmenter.js';
+import { SessionWriter } from '../fragment/session-writer.js';
+import { END_OF_FRAGMENT_BYTES } from '../mkv/mkv-writer.js';
+import { Notifier } from '../util/notifier.js';
+import { toError } from '../util/to-error.js';
+import type { Ack } from './ack.js';
+import { AckEventType, errorIdInfo } from './ack.js';
+import { AckError, PutMediaHttpError } from './kvs-errors.js';
+import { PutMediaConnection } from './put-media-connection.js';
+import type { BackoffConfig } from './retry-policy.js';
+import { DEFAULT_BACKOFF, backoffDelayMs, sleep } from './retry-policy.js';
+
+export type FragmentState = 'queued' | 'sent' | 'buffering' | 'received' | 'persisted' | 'skipped';
+
+/** Per-fragment timings and outcome, in the style of hls.js LoadStats. Times are epoch ms. */
+export type FragmentStats = {
+  sequence: number;
+  timecode: number;
+  bytes: number;
+  state: FragmentState;
+  queuedAtMs: number;
+  sentAtMs?: number;
+  bufferingAtMs?: number;
+  receivedAtMs?: number;
+  persistedAtMs?: number;
+  fragmentNumber?: string;
+  /** Times the fragment was sent again after a failed connection. */
+  retries: number;
+  skipErrorId?: number;
+  skipReason?: string;
+};
+
+export type UploadEvent =
+  | { type: 'connect'; connection: number; endpoint: string; resumeSequence: number; requestId?: string }
+  | { type: 'ack'; connection: number; ack: Ack; sequence?: number }
+  | { type: 'retry'; attempt: number; delayMs: number; reason: string; fatal: false }
+  | {
+      type: 'skip';
+      sequence: number;
+      timecode: number;
+      producerTimestampMs: number;
+      errorId: number;
+      reason: string;
+    }
+  | { type: 'drop'; sequence: number; timecode: number; reason: string }
+  | { type: 'rotate'; connection: number; reason: string }
+  | { type: 'stale'; connection: number; silentMs: number };
+
+export type BufferPolicy = 'block' | 'drop-oldest';
+
+export type UploadOptions = {
+  streamName?: string;
+  streamArn?: string;
+  region: string;
+  /** Resolved again for every new connection: long sessions outlive STS credentials. */
+  credentials: AwsCredentialIdentityProvider;
+  /** The PUT_MEDIA data endpoint (the caller caches it). */
+  endpoint: () => Promise<string>;
+  /** Called when a connection failed in a way that may mean a stale endpoint. */
+  onEndpointFailure?: () => void;
+  /** @default 'absolute' */
+  timecodeMode?: TimecodeMode;
+  /** x-amzn-producer-start-timestamp; with RELATIVE timecodes, cluster timecodes count from it. */
+  producerStartTimestampMs: number;
+  /** Wait for PERSISTED acks (stream retention > 0); else RECEIVED is final. */
+  isPersistedAckExpected: boolean;
+  /** Bytes of fragments held (unsent + unacknowledged). @default 64 MiB */
+  maxBufferBytes?: number;
+  /** Media duration held. @default 120 000 */
+  maxBufferDurationMs?: number;
+  /** `block` for files (reading waits), `drop-oldest` for live sources. @default 'block' */
+  onBufferFull?: BufferPolicy;
+  backoff?: BackoffConfig;
+  /** Consecutive failed connections (without an ack in between) before giving up. @default 8 */
+  maxAttempts?: number;
+  /** No ack for this long while fragments are in flight → reconnect. @default 20 000 */
+  stalenessMs?: number;
+  /** Start a new connection (make-before-break) after this long. @default 40 min */
+  rotateAfterMs?: number;
+  /** Rotate this long before the credentials expire. @default 60 000 */
+  credentialsRefreshMarginMs?: number;
+  /** Bound on the wait for the last acks once everything is sent. @default 30 000 */
+  finalAckTimeoutMs?: number;
+  /** Upload pacing (per-stream limits); undefined or 0 = unpaced. */
+  maxBytesPerSecond?: number;
+  maxFragmentsPerSecond?: number;
+  userAgent?: string;
+  onEvent?: (event: UploadEvent) => void;
+  /** Every batch of bytes written to a connection (for --dump-dir and progress). */
+  onWrite?: (connection: number, chunks: readonly Uint8Array[]) => void;
+  /** Stops reading new fragments; what was read is flushed and acknowledged (bounded by finalAckTimeoutMs). */
+  signal?: AbortSignal;
+};
+
+export type UploadSummary = {
+  fragments: number;
+  persisted: number;
+  /** RECEIVED but no PERSISTED seen (retention 0, or the connection ended after RECEIVED). */
+  received: number;
+  skipped: FragmentStats[];
+  dropped: number;
+  unacknowledged: number;
+  connections: number;
+  retries: number;
+  bytesSent: number;
+  isInterrupted: boolean;
+  /** Milliseconds from sending a fragment's last byte to its final ack. */
+  ackLatencyMs: { p50: number; p99: number } | undefined;
+  stats: FragmentStats[];
+};
+
+type Entry = { fragment: Fragment; stats: FragmentStats };
+
+type Connection = {
+  id: number;
+  conn: PutMediaConnection;
+  byTimecode: Map<number, Entry>;
+  lastAckAtMs: number;
+  /** The service reported an error it survived (ERROR ack with a host-alive ErrorId). */
+  isHostAlive: boolean;
+  sent: Entry[];
+};
+
+class ConnectionEndedError extends Error {}
+
+const isFinal = (state: FragmentState, isPersistedAckExpected: boolean): boolean =>
+  state === 'persisted' || state === 'skipped' || (state === 'received' && !isPersistedAckExpected);
+
+export class UploadSession {
+  private readonly options: UploadOptions;
+  private readonly entries: Entry[] = [];
+  /** All stats, also of entries pruned from the buffer. */
+  private readonly allStats: FragmentStats[] = [];
+  private readonly changed = new Notifier();
+  private isSourceDone = false;
+  private sourceError: unknown;
+  private connections = 0;
+  private retries = 0;
+  private dropped = 0;
+  private bytesSent = 0;
+  private bufferedBytes = 0;
+  private readonly draining = new Set<Promise<unknown>>();
+  private nextSendAtMs = 0;
+
+  public constructor(options: UploadOptions) {
+    this.options = options;
+  }
+
+  /** Uploads every fragment of `source`; resolves with the summary once each is acknowledged, skipped or lost. */
+  public async run(source: AsyncIterable<Fragment>): Promise<UploadSummary> {
+    const pump = this.pump(source);
+    let attempt = 0;
+    const maxAttempts = this.options.maxAttempts ?? 8;
+    const backoff = this.options.backoff ?? DEFAULT_BACKOFF;
+    try {
+      while (!this.isFinished()) {
+        if (this.firstUnsent() === undefined && !this.isSourceDone) {
+          await this.changed.wait();
+          continue;
+        }
+        if (
+          this.firstUnsent() === undefined &&
+          this.isSourceDone &&
+          this.entries.every((e) => this.isDone(e))
+        ) {
+          break;
+        }
+        const startedAt = Date.now();
+        let progressed = false;
+        try {
+          progressed = await this.runConnection(() => {
+            progressed = true;
+          });
+          attempt = 0;
+          continue;
+        } catch (error) {
+          if (isFatal(error)) {
+            throw error;
+          }
+          if (progressed || Date.now() - startedAt > backoff.resetAfterMs) {
+            attempt = 0;
+          }
+          attempt++;
+          if (attempt > maxAttempts) {
+            throw new KvsPutError(
+              ErrorCode.Upload,
+              `upload failed after ${maxAttempts} attempts: ${errorMessage(error)}`,
+              {
+                cause: error,
+                suggestion: 'check the endpoint and the network; --max-retries raises the limit',
+              },
+            );
+          }
+          if (this.isAborted() && this.firstUnsent() === undefined) {
+            break;
+          }
+          const delayMs = backoffDelayMs(backoff, attempt);
+          this.retries++;
+          this.emit({ type: 'retry', attempt, delayMs, reason: errorMessage(error), fatal: false });
+          await sleep(delayMs, this.options.signal);
+        }
+      }
+      await Promise.allSettled([...this.draining]);
+    } finally {
+      this.isSourceDone = true;
+      this.changed.notify();
+    }
+    await pump;
+    if (this.sourceError !== undefined) {
+      throw toError(this.sourceError);
+    }
+    return this.summary();
+  }
+
+  // ---- the fragment buffer ----
+
+  private async pump(source: AsyncIterable<Fragment>): Promise<void> {
+    const maxBytes = this.options.maxBufferBytes ?? 64 * 1024 * 1024;
+    const maxDurationMs = this.options.maxBufferDurationMs ?? 120_000;
+    const policy = this.options.onBufferFull ?? 'block';
+    try {
+      for await (const fragment of source) {
+        if (this.isAborted()) {
+          break;
+        }
+        const stats: FragmentStats = {
+          sequence: fragment.sequence,
+          timecode: fragment.timecode,
+          bytes: fragment.byteLength,
+          state: 'queued',
+          queuedAtMs: Date.now(),
+          retries: 0,
+        };
+        this.allStats.push(stats);
+        this.entries.push({ fragment, stats });
+        this.bufferedBytes += fragment.byteLength;
+        this.changed.notify();
+        while (this.isOverfull(maxBytes, maxDurationMs) && !this.isFinished()) {
+          if (policy === 'drop-oldest') {
+            if (!this.dropOldestUnsent()) {
+              break;
+            }
+          } else {
+            if (this.isAborted()) {
+              break;
+            }
+            await this.changed.wait();
+          }
+        }
+        if (this.isFinished()) {
+          break;
+        }
+      }
+    } catch (error) {
+      this.sourceError = error;
+    } finally {
+      this.isSourceDone = true;
+      this.changed.notify();
+    }
+  }
+
+  private isOverfull(maxBytes: number, maxDurationMs: number): boolean {
+    this.prune();
+    if (this.entries.length <= 1) {
+      return false;
+    }
+    const first = this.entries[0]!.fragment;
+    const last = this.entries.at(-1)!.fragment;
+    const durationMs = last.producerTimestampMs + last.durationMs - first.producerTimestampMs;
+    return this.bufferedBytes > maxBytes || durationMs > maxDurationMs;
+  }
+
+  private dropOldestUnsent(): boolean {
+    const index = this.entries.findIndex(
+      (entry) => entry.stats.state === 'queued' && entry.stats.retries === 0,
+    );
+    // Never drop the newest fragment: it is the one that just arrived.
+    if (index < 0 || index === this.entries.length - 1) {
+      return false;
+    }
+    const [entry] = this.entries.splice(index, 1);
+    entry!.stats.state = 'skipped';
+    entry!.stats.skipReason = 'dropped: buffer full';
+    this.bufferedBytes -= entry!.fragment.byteLength;
+    this.dropped++;
+    this.emit({
+      type: 'drop',
+      sequence: entry!.fragment.sequence,
+      timecode: entry!.fragment.timecode,
+      reason: 'buffer full',
+    });
+    return true;
+  }
+
+  /** Frees fragments that reached a final state, from the front (their order matters for resume). */
+  private prune(): void {
+    let count = 0;
+    while (count < this.entries.length && this.isDone(this.entries[count]!)) {
+      this.bufferedBytes -= this.entries[count]!.fragment.byteLength;
+      count++;
+    }
+    if (count > 0) {
+      this.entries.splice(0, count);
+      this.changed.notify();
+    }
+  }
+
+  private isAborted(): boolean {
+    return this.options.signal?.aborted === true;
+  }
+
+  private isDone(entry: Entry): boolean {
+    return isFinal(entry.stats.state, this.options.isPersistedAckExpected);
+  }
+
+  private isFinished(): boolean {
+    return this.isSourceDone && this.entries.every((entry) => this.isDone(entry));
+  }
+
+  private firstUnsent(): Entry | undefined {
+    return this.entries.find((entry) => entry.stats.state === 'queued');
+  }
+
+  // ---- one connection ----
+
+  /**
+   * Streams fragments on one new connection until the source ends and every fragment sent on it is
+   * acknowledged (returns true), or rotation is due (returns true after handing over), or it fails (throws).
+   */
+  private async runConnection(onProgress: () => void): Promise<boolean> {
+    const options = this.options;
+    const credentials = await options.credentials();
+    const endpoint = await options.endpoint();
+    const id = ++this.connections;
+    // Acks can only arrive once the connection exists; the holder lets the handler reach it.
+    const holder: { connection?: Connection } = {};
+    const conn = await PutMediaConnection.open(
+      {
+        endpoint,
+        ...(options.streamArn === undefined ? {} : { streamArn: options.streamArn }),
+        ...(options.streamName === undefined ? {} : { streamName: options.streamName }),
+        region: options.region,
+        credentials,
+        timecodeMode: options.timecodeMode ?? 'absolute',
+        producerStartTimestampMs: options.producerStartTimestampMs,
+        userAgent: options.userAgent ?? 'kvs-put',
+      },
+      {
+        onAck: (ack) => {
+          if (holder.connection !== undefined) {
+            this.onAck(holder.connection, ack);
+            onProgress();
+          }
+        },
+      },
+    ).catch((error: unknown) => {
+      if (!(error instanceof PutMediaHttpError) || error.statusCode >= 500) {
+        options.onEndpointFailure?.();
+      }
+      throw error;
+    });
+    const connection: Connection = {
+      id,
+      conn,
+      byTimecode: new Map(),
+      lastAckAtMs: Date.now(),
+      isHostAlive: false,
+      sent: [],
+    };
+    holder.connection = connection;
+    const first = this.firstUnsent();
+    this.emit({
+      type: 'connect',
+      connection: id,
+      endpoint,
+      resumeSequence: first?.fragment.sequence ?? -1,
+      ...(conn.requestId === undefined ? {} : { requestId: conn.requestId }),
+    });
+    const staleness = this.watchStaleness(connection);
+    try {
+      const outcome = await this.stream(connection, credentials);
+      if (outcome === 'rotate') {
+        // Make before break: the old connection drains its acks while the next one starts.
+        const drain = this.finishConnection(connection).catch(() => undefined);
+        this.draining.add(drain);
+        void drain.finally(() => this.draining.delete(drain));
+        return true;
+      }
+      await this.finishConnection(connection);
+      return true;
+    } catch (error) {
+      conn.abort(error instanceof Error ? error : new Error(String(error)));
+      this.requeue(connection);
+      throw error;
+    } finally {
+      clearInterval(staleness);
+    }
+  }
+
+  /** Writes fragments on the connection; resolves 'end' when the source is exhausted, 'rotate' when due. */
+  private async stream(
+    connection: Connection,
+    credentials: AwsCredentialIdentity,
+  ): Promise<'end' | 'rotate'> {
+    const options = this.options;
+    const writer = new SessionWriter();
+    const rotateAtMs = Math.min(
+      connection.conn.openedAtMs + (options.rotateAfterMs ?? 40 * 60_000),
+      credentials.expiration === undefined
+        ? Infinity
+        : credentials.expiration.getTime() - (options.credentialsRefreshMarginMs ?? 60_000),
+    );
+    let tracks: Fragment['tracks'] | undefined;
+    for (;;) {
+      const entry = await this.nextToSend(connection);
+      if (entry === undefined) {
+        return 'end';
+      }
+      if (tracks !== undefined && entry.fragment.tracks !== tracks) {
+        // A new track set needs a new session header, which needs a new session.
+        return 'rotate';
+      }
+      if (tracks !== undefined && Date.now() >= rotateAtMs) {
+        this.emit({
+          type: 'rotate',
+          connection: connection.id,
+          reason: 'connection age or credential expiry',
+        });
+        return 'rotate';
+      }
+      tracks = entry.fragment.tracks;
+      await this.pace(entry.fragment);
+      const chunks = writer.write(entry.fragment);
+      const stats = entry.stats;
+      if (stats.sentAtMs !== undefined) {
+        stats.retries++;
+      }
+      stats.state = 'sent';
+      connection.byTimecode.set(entry.fragment.timecode, entry);
+      connection.sent.push(entry);
+      await connection.conn.write(chunks);
+      stats.sentAtMs = Date.now();
+      for (const chunk of chunks) {
+        this.bytesSent += chunk.length;
+      }
+      options.onWrite?.(connection.id, chunks);
+    }
+  }
+
+  /** The next fragment to send on this connection, waiting for the source; undefined at its end. */
+  private async nextToSend(connection: Connection): Promise<Entry | undefined> {
+    for (;;) {
+      if (!connection.conn.isOpen) {
+        throw new ConnectionEndedError(
+          (await connection.conn.closed)?.message ?? 'the service ended the PutMedia response',
+        );
+      }
+      const entry = this.firstUnsent();
+      if (entry !== undefined) {
+        return entry;
+      }
+      if (this.isSourceDone) {
+        return undefined;
+      }
+      await Promise.race([this.changed.wait(), connection.conn.closed]);
+    }
+  }
+
+  /** Ends the body with the end-of-fragment marker, then waits (bounded) for the acks of what was sent. */
+  private async finishConnection(connection: Connection): Promise<void> {
+    const { conn } = connection;
+    if (conn.isOpen) {
+      await conn.write([END_OF_FRAGMENT_BYTES]);
+      this.options.onWrite?.(connection.id, [END_OF_FRAGMENT_BYTES]);
+      conn.end();
+    }
+    const timeoutMs = this.options.finalAckTimeoutMs ?? 30_000;
+    const deadline = Date.now() + timeoutMs;
+    while (connection.sent.some((entry) => !this.isSettledOn(connection, entry))) {
+      const remaining = deadline - Date.now();
+      if (remaining <= 0) {
+        conn.abort(new Error(`no final ack within ${timeoutMs} ms`));
+        break;
+      }
+      const closed = await Promise.race([
+        conn.closed.then(() => true),
+        this.changed.wait().then(() => false),
+        sleep(remaining).then(() => false),
+      ]);
+      if (closed) {
+        break;
+      }
+    }
+    conn.abort(new Error('session finished'));
+    const pending = connection.sent.filter((entry) => !this.isSettledOn(connection, entry));
+    this.requeue(connection);
+    if (pending.length > 0) {
+      throw new ConnectionEndedError(
+        `${pending.length} fragments were not acknowledged before the connection ended`,
+      );
+    }
+  }
+
+  /** A fragment sent on this connection needs nothing more from it. */
+  private isSettledOn(connection: Connection, entry: Entry): boolean {
+    return (
+      this.isDone(entry) ||
+      entry.stats.state === 'queued' ||
+      (connection.isHostAlive && entry.stats.state === 'received')
+    );
+  }
+
+  /**
+   * After a connection ended: fragments it did not settle go back to the queue. When the service was alive
+   * it holds what it RECEIVED; when the connection was lost, only PERSISTED counts and the rest is replayed.
+   */
+  private requeue(connection: Connection): void {
+    for (const entry of connection.sent) {
+      const state = entry.stats.state;
+      if (state === 'sent' || state === 'buffering') {
+        entry.stats.state = 'queued';
+      } else if (state === 'received' && this.options.isPersistedAckExpected) {
+        if (connection.isHostAlive) {
+          // The service holds it; its PERSISTED ack is lost with the connection. Count it as stored.
+          entry.stats.state = 'persisted';
+        } else {
+          entry.stats.state = 'queued';
+        }
+      }
+    }
+    this.prune();
+    this.changed.notify();
+  }
+
+  private onAck(connection: Connection, ack: Ack): void {
+    connection.lastAckAtMs = Date.now();
+    const entry =
+      ack.FragmentTimecode === undefined ? undefined : connection.byTimecode.get(ack.FragmentTimecode);
+    this.emit({
+      type: 'ack',
+      connection: connection.id,
+      ack,
+      ...(entry === undefined ? {} : { sequence: entry.fragment.sequence }),
+    });
+    const now = Date.now();
+    switch (ack.EventType) {
+      case AckEventType.Buffering:
+        if (entry !== undefined && entry.stats.state === 'sent') {
+          entry.stats.state = 'buffering';
+          entry.stats.bufferingAtMs = now;
+          if (ack.FragmentNumber !== undefined) {
+            entry.stats.fragmentNumber = ack.FragmentNumber;
+          }
+        }
+        break;
+      case AckEventType.Received:
+        if (entry !== undefined && entry.stats.state !== 'persisted' && entry.stats.state !== 'skipped') {
+          entry.stats.state = 'received';
+          entry.stats.receivedAtMs = now;
+          entry.stats.fragmentNumber ??= ack.FragmentNumber;
+        }
+        break;
+      case AckEventType.Persisted:
+        if (entry !== undefined && entry.stats.state !== 'skipped') {
+          entry.stats.state = 'persisted';
+          entry.stats.persistedAtMs = now;
+          entry.stats.fragmentNumber ??= ack.FragmentNumber;
+        }
+        break;
+      case AckEventType.Error:
+        this.onErrorAck(connection, ack, entry);
+        break;
+      case AckEventType.Idle:
+        break;
+    }
+    this.prune();
+    this.changed.notify();
+  }
+
+  private onErrorAck(connection: Connection, ack: Ack, entry: Entry | undefined): void {
+    const errorId = ack.ErrorId ?? 0;
+    const info = errorIdInfo(errorId);
+    connection.isHostAlive = info.isHostAlive;
+    // Without fragment context the error is about the fragment being sent: the last one not yet received.
+    const target =
+      entry ??
+      connection.sent.find(
+        (candidate) => candidate.stats.state === 'sent' || candidate.stats.state === 'buffering',
+      );
+    if (!info.isRetriable && target !== undefined) {
+      target.stats.state = 'skipped';
+      target.stats.skipErrorId = errorId;
+      target.stats.skipReason = new AckError(errorId, target.fragment.timecode, ack.ErrorCode).message;
+      this.emit({
+        type: 'skip',
+        sequence: target.fragment.sequence,
+        timecode: target.fragment.timecode,
+        producerTimestampMs: target.fragment.producerTimestampMs,
+        errorId,
+        reason: target.stats.skipReason,
+      });
+    }
+    if (errorId === 4008 || errorId === 4507) {
+      // The stream is gone or inactive: nothing later can succeed either.
+      connection.conn.abort(new AckError(errorId, ack.FragmentTimecode, ack.ErrorCode));
+    }
+  }
+
+  private watchStaleness(connection: Connection): NodeJS.Timeout {
+    const stalenessMs = this.options.stalenessMs ?? 20_000;
+    const timer = setInterval(
+      () => {
+        const now = Date.now();
+        const waiting = connection.sent.some(
+          (entry) =>
+            entry.stats.state === 'sent' &&
+            entry.stats.sentAtMs !== undefined &&
+            now - entry.stats.sentAtMs > stalenessMs,
+        );
+        if (waiting && now - connection.lastAckAtMs > stalenessMs) {
+          this.emit({ type: 'stale', connection: connection.id, silentMs: now - connection.lastAckAtMs });
+          connection.conn.abort(
+            new Error(
+              `no ack for ${Math.round((now - connection.lastAckAtMs) / 1000)} s: the connection is stale`,
+            ),
+          );
+        }
+      },
+      Math.min(1000, stalenessMs),
+    );
+    timer.unref();
+    return timer;
+  }
+
+  /** Paces sending to the per-stream limits (a file can go faster than real time, but not faster than these). */
+  private async pace(fragment: Fragment): Promise<void> {
+    const maxBytesPerSecond = this.options.maxBytesPerSecond ?? 0;
+    const maxFragmentsPerSecond = this.options.maxFragmentsPerSecond ?? 0;
+    if (maxBytesPerSecond <= 0 && maxFragmentsPerSecond <= 0) {
+      return;
+    }
+    const now = Date.now();
+    const waitMs = this.nextSendAtMs - now;
+    if (waitMs > 0) {
+      await sleep(waitMs, this.options.signal);
+    }
+    const costMs = Math.max(
+      maxBytesPerSecond > 0 ? (fragment.byteLength / maxBytesPerSecond) * 1000 : 0,
+      maxFragmentsPerSecond > 0 ? 1000 / maxFragmentsPerSecond : 0,
+    );
+    this.nextSendAtMs = Math.max(now, this.nextSendAtMs) + costMs;
+  }
+
+  private emit(event: UploadEvent): void {
+    this.options.onEvent?.(event);
+  }
+
+  private summary(): UploadSummary {
+    const stats = this.allStats;
+    const latencies = stats
+      .map((s) => {
+        const final = s.persistedAtMs ?? s.receivedAtMs;
+        return final === undefined || s.sentAtMs === undefined ? undefined : final - s.sentAtMs;
+      })
+      .filter((value): value is number => value !== undefined)
+      .sort((a, b) => a - b);
+    const pick = (q: number): number =>
+      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+    const isPersistedAckExpected = this.options.isPersistedAckExpected;
+    return {
+      fragments: stats.length,
+      persisted: stats.filter((s) => s.state === 'persisted').length,
+      received: stats.filter((s) => s.state === 'received').length,
+      skipped: stats.filter((s) => s.state === 'skipped' && s.skipErrorId !== undefined),
+      dropped: this.dropped,
+      unacknowledged: stats.filter((s) => !isFinal(s.state, isPersistedAckExpected)).length,
+      connections: this.connections,
+      retries: this.retries,
+      bytesSent: this.bytesSent,
+      isInterrupted: this.options.signal?.aborted === true,
+      ackLatencyMs: latencies.length === 0 ? undefined : { p50: pick(0.5), p99: pick(0.99) },
+      stats,
+    };
+  }
+}
+
+/** Errors no reconnect can fix. */
+const isFatal = (error: unknown): boolean => {
+  if (error instanceof PutMediaHttpError) {
+    // 403/401 may be expired credentials: a new connection resolves them again, so retry a few times.
+    return (
+      error.statusCode === 404 || (error.statusCode === 400 && error.errorType === 'InvalidArgumentException')
+    );
+  }
+  if (error instanceof AckError) {
+    return error.errorId === 4008 || error.errorId === 4507;
+  }
+  return error instanceof KvsPutError && error.code !== ErrorCode.Upload;
+};
+
+const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));

@@ -1,0 +1,16 @@
+/** Wakes every waiter when something changed: a minimal condition variable for async loops. */
+export class Notifier {
+  private waiters: (() => void)[] = [];
+
+  public wait(): Promise<void> {
+    return new Promise((resolve) => this.waiters.push(resolve));
+  }
+
+  public notify(): void {
+    const waiters = this.waiters;
+    this.waiters = [];
+    for (const wake of waiters) {
+      wake();
+    }
+  }
+}
