@@ -26,6 +26,11 @@ export type FragmenterOptions = {
   timecodeMode?: TimecodeMode;
   /** Epoch ms that media time 0 (the first key frame) maps to. @default wall clock at the first frame */
   startTimeMs?: number;
+  /**
+   * Frame timestamps already are producer epoch ms (a {@link LiveTimeline} made them): used as they are.
+   * @default false
+   */
+  isProducerTime?: boolean;
   /** A key frame starts a new fragment only this long after the current one began. @default 0 */
   minFragmentDurationMs?: number;
   /** @default 20 000 (the service's limit, ErrorId 4002) */
@@ -188,6 +193,7 @@ export class Fragmenter {
   private readonly fragmentTags: readonly MkvSimpleTag[];
   private readonly now: () => number;
   private startTimeMs: number | undefined;
+  private readonly isProducerTime: boolean;
   private tracks: readonly MkvTrack[] = [];
   private inputToOutput = new Map<number, number>();
   /** Output number of the track whose key frames start fragments (the first video track, else the first). */
@@ -208,6 +214,11 @@ export class Fragmenter {
     this.fragmentTags = options.fragmentTags ?? [];
     this.now = options.now ?? Date.now;
     this.startTimeMs = options.startTimeMs;
+    this.isProducerTime = options.isProducerTime ?? false;
+    if (this.isProducerTime) {
+      this.startTimeMs = 0;
+      this.mediaOriginMs = 0;
+    }
   }
 
   /** The output tracks of the current header. */

@@ -89,6 +89,8 @@ export type UploadOptions = {
   credentialsRefreshMarginMs?: number;
   /** Bound on the wait for the last acks once everything is sent. @default 30 000 */
   finalAckTimeoutMs?: number;
+  /** After an interruption (signal), the bound on the wait for the acks of what was sent. @default 10 000 */
+  stopTimeoutMs?: number;
   /** Upload pacing (per-stream limits); undefined or 0 = unpaced. */
   maxBytesPerSecond?: number;
   maxFragmentsPerSecond?: number;
@@ -162,16 +164,14 @@ export class UploadSession {
     const backoff = this.options.backoff ?? DEFAULT_BACKOFF;
     try {
       while (!this.isFinished()) {
-        if (this.firstUnsent() === undefined && !this.isSourceDone) {
-          await this.changed.wait();
-          continue;
-        }
-        if (
-          this.firstUnsent() === undefined &&
-          this.isSourceDone &&
-          this.entries.every((e) => this.isDone(e))
-        ) {
+        if (this.isAborted() && this.draining.size === 0 && !this.hasInFlight()) {
+          // Interrupted: what was in flight is settled; unsent fragments stay unsent.
           break;
+        }
+        if (this.firstUnsent() === undefined || this.isAborted()) {
+          // Nothing to send yet: wait for the source, or for a draining connection to settle its fragments.
+          await Promise.race([this.changed.wait(), ...this.draining]);
+          continue;
         }
         const startedAt = Date.now();
         let progressed = false;
@@ -189,18 +189,18 @@ export class UploadSession {
             attempt = 0;
           }
           attempt++;
+          if (this.isAborted()) {
+            break;
+          }
           if (attempt > maxAttempts) {
             throw new KvsPutError(
               ErrorCode.Upload,
-              `upload failed after ${maxAttempts} attempts: ${errorMessage(error)}`,
+              `upload failed after ${attempt} failed connection attempt(s): ${errorMessage(error)}`,
               {
                 cause: error,
                 suggestion: 'check the endpoint and the network; --max-retries raises the limit',
               },
             );
-          }
-          if (this.isAborted() && this.firstUnsent() === undefined) {
-            break;
           }
           const delayMs = backoffDelayMs(backoff, attempt);
           this.retries++;
@@ -311,6 +311,11 @@ export class UploadSession {
       this.entries.splice(0, count);
       this.changed.notify();
     }
+  }
+
+  /** Fragments sent but not settled (awaiting acks). */
+  private hasInFlight(): boolean {
+    return this.entries.some((entry) => entry.stats.state === 'sent' || entry.stats.state === 'buffering');
   }
 
   private isAborted(): boolean {
@@ -464,6 +469,9 @@ export class UploadSession {
         );
       }
       const entry = this.firstUnsent();
+      if (this.isAborted()) {
+        return undefined;
+      }
       if (entry !== undefined) {
         return entry;
       }
@@ -477,12 +485,14 @@ export class UploadSession {
   /** Ends the body with the end-of-fragment marker, then waits (bounded) for the acks of what was sent. */
   private async finishConnection(connection: Connection): Promise<void> {
     const { conn } = connection;
-    if (conn.isOpen) {
+    if (conn.isOpen && connection.sent.length > 0) {
       await conn.write([END_OF_FRAGMENT_BYTES]);
       this.options.onWrite?.(connection.id, [END_OF_FRAGMENT_BYTES]);
       conn.end();
     }
-    const timeoutMs = this.options.finalAckTimeoutMs ?? 30_000;
+    const timeoutMs = this.isAborted()
+      ? Math.min(this.options.stopTimeoutMs ?? 10_000, this.options.finalAckTimeoutMs ?? 30_000)
+      : (this.options.finalAckTimeoutMs ?? 30_000);
     const deadline = Date.now() + timeoutMs;
     while (connection.sent.some((entry) => !this.isSettledOn(connection, entry))) {
       const remaining = deadline - Date.now();

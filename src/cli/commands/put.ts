@@ -42,6 +42,7 @@ type PutOptions = {
   quiet?: boolean;
   dumpDir?: string;
   verify?: boolean;
+  stopTimeout: number;
 };
 
 const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,256}$/;
@@ -196,6 +197,7 @@ const upload = async (
     maxBytesPerSecond: options.maxRate * 1024 * 1024,
     maxFragmentsPerSecond: options.maxFragmentRate,
     userAgent: 'kvs-put/0.1.0',
+    stopTimeoutMs: options.stopTimeout,
     onEvent: (event) => reporter.onEvent(event),
     onWrite: (connection, chunks) => {
       let bytes = 0;
@@ -312,6 +314,12 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     .option('-q, --quiet', 'only warnings and errors')
     .option('--dump-dir <dir>', 'keep the exact bytes each PutMedia session sent')
     .option('--verify', 'read the upload back with GetMedia and compare fragment counts')
+    .option(
+      '--stop-timeout <ms>',
+      'on Ctrl+C, how long to wait for the acks of what was sent',
+      parseNonNegativeMs,
+      10_000,
+    )
     .action(async (options: PutOptions) => {
       setExitCode(await runPut(options, io));
     });
