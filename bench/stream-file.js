@@ -1,5 +1,6 @@
 // Streams one MKV file through reader → fragmenter → session writer and prints bytes, time and peak RSS as JSON.
-import { createReadStream, statSync } from 'node:fs';
+import { statSync } from 'node:fs';
+import { openMediaInput } from '../dist/cli/media-input.js';
 import { readMkv } from '../dist/mkv/mkv-reader.js';
 import { Fragmenter } from '../dist/fragment/fragmenter.js';
 import { SessionWriter } from '../dist/fragment/session-writer.js';
@@ -9,7 +10,7 @@ const fragmenter = new Fragmenter({ startTimeMs: 1_700_000_000_000 });
 const writer = new SessionWriter();
 const start = process.hrtime.bigint();
 let out = 0;
-for await (const event of readMkv(createReadStream(path, { highWaterMark: 1 << 20 }))) {
+for await (const event of readMkv(await openMediaInput(path, process.stdin, process.cwd()))) {
   for (const fragment of fragmenter.push(event)) {
     for (const chunk of writer.write(fragment)) {
       out += chunk.length;

@@ -11,6 +11,8 @@ export const ErrorCode = {
   MkvUnsupported: 'KVS_MKV_UNSUPPORTED',
   Fragment: 'KVS_FRAGMENT',
   Io: 'KVS_IO',
+  /** ffmpeg missing, not runnable, or failed (src/capture). */
+  Capture: 'KVS_CAPTURE',
   Credentials: 'KVS_CREDENTIALS',
   StreamNotFound: 'KVS_STREAM_NOT_FOUND',
   Upload: 'KVS_UPLOAD',

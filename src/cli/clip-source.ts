@@ -12,6 +12,7 @@ import type { Fragment, FragmenterOptions, FragmenterStats } from '../fragment/f
 import { Fragmenter } from '../fragment/fragmenter.js';
 import { readMkv } from '../mkv/mkv-reader.js';
 import { openMediaInput } from './media-input.js';
+import type { CapturePlan } from '../capture/capture-plan.js';
 import { toError } from '../util/to-error.js';
 
 export type Clip = {
@@ -19,11 +20,22 @@ export type Clip = {
   path: string;
   /** Epoch ms of the first key frame. */
   startTimeMs: number;
-  /** Media duration, when known from a pre-scan. */
+  /** Media duration, when known from a pre-scan or a probe. */
   durationMs?: number;
+  /** How ffmpeg turns a non-Matroska file (MP4, MOV, TS…) into MKV; absent: the file is read directly. */
+  plan?: CapturePlan;
 };
 
-const MEDIA_EXTENSIONS = /\.(mkv|webm|mka|mk3d)$/i;
+/** ffmpeg, found on first need: Matroska files never need it. */
+export type ClipTools = {
+  /** Plans the ffmpeg remux (or transcode) of a non-Matroska file. */
+  planFile: (path: string) => Promise<CapturePlan>;
+  /** Probes a Matroska file's creation_time, when ffprobe is at hand. */
+  probeCreationTime?: (path: string) => Promise<string | undefined>;
+};
+
+const MKV_EXTENSIONS = /\.(mkv|webm|mka|mk3d)$/i;
+const MEDIA_EXTENSIONS = /\.(mkv|webm|mka|mk3d|mp4|m4v|mov|ts|m2ts|avi|flv|h264|264)$/i;
 
 /** Expands folders (their MKV files, sorted by name) and keeps files as given. */
 export const expandClipPaths = async (paths: readonly string[], cwd: string): Promise<string[]> => {
@@ -49,7 +61,7 @@ export const expandClipPaths = async (paths: readonly string[], cwd: string): Pr
     if (info.isDirectory()) {
       const names = (await readdir(full)).filter((name) => MEDIA_EXTENSIONS.test(name)).sort();
       if (names.length === 0) {
-        throw new KvsPutError(ErrorCode.Io, `${path} holds no .mkv/.webm files`);
+        throw new KvsPutError(ErrorCode.Io, `${path} holds no media files (.mkv, .webm, .mp4, .mov, .ts…)`);
       }
       out.push(...names.map((name) => join(path, name)));
     } else {
@@ -85,12 +97,13 @@ export const scanDurationMs = async (
 };
 
 /**
- * Producer start times for files: `startTimeMs` applies to the first clip (later clips follow it), else
- * each file's mtime minus its duration (a recording ends when its file is last written). Never in the future.
+ * Producer start times for files: `startTimeMs` applies to the first clip (later clips follow it end to end);
+ * else the file's creation_time; else its mtime minus its duration (a recording ends when its file is last
+ * written). Never in the future. Clips are sorted by start time; overlapping clips are refused.
  */
 export const planClips = async (
   paths: readonly string[],
-  options: { startTimeMs?: number; stdin: Readable; cwd: string; nowMs: number },
+  options: { startTimeMs?: number; stdin: Readable; cwd: string; nowMs: number; tools: ClipTools },
 ): Promise<Clip[]> => {
   const clips: Clip[] = [];
   let nextStartMs = options.startTimeMs;
@@ -99,16 +112,34 @@ export const planClips = async (
       clips.push({ path, startTimeMs: nextStartMs ?? options.nowMs });
       continue;
     }
-    const durationMs = await scanDurationMs(path, options.stdin, options.cwd);
+    let plan: CapturePlan | undefined;
+    let durationMs: number | undefined;
+    let creationTime: string | undefined;
+    if (MKV_EXTENSIONS.test(path)) {
+      durationMs = await scanDurationMs(path, options.stdin, options.cwd);
+      creationTime = await options.tools.probeCreationTime?.(path);
+    } else {
+      plan = await options.tools.planFile(path);
+      durationMs = plan.probe?.durationS === undefined ? undefined : Math.round(plan.probe.durationS * 1000);
+      creationTime = plan.probe?.creationTime;
+    }
     let startTimeMs: number;
+    const createdMs = creationTime === undefined ? NaN : Date.parse(creationTime);
     if (nextStartMs !== undefined) {
       startTimeMs = nextStartMs;
+    } else if (!Number.isNaN(createdMs)) {
+      startTimeMs = createdMs;
     } else {
       const info = await stat(resolve(options.cwd, path));
       startTimeMs = Math.round(info.mtimeMs - (durationMs ?? 0));
     }
     startTimeMs = Math.min(startTimeMs, options.nowMs - (durationMs ?? 0));
-    clips.push({ path, startTimeMs, ...(durationMs === undefined ? {} : { durationMs }) });
+    clips.push({
+      path,
+      startTimeMs,
+      ...(durationMs === undefined ? {} : { durationMs }),
+      ...(plan === undefined ? {} : { plan }),
+    });
     if (options.startTimeMs !== undefined) {
       nextStartMs = startTimeMs + (durationMs ?? 0) + 1;
     }
@@ -143,7 +174,7 @@ const REFUSED_BEFORE_SENDING: ReadonlySet<number> = new Set([4001, 4002]);
 export async function* clipFragments(
   clips: readonly Clip[],
   fragmenterOptions: Omit<FragmenterOptions, 'startTimeMs'>,
-  io: { stdin: Readable; cwd: string },
+  io: { stdin: Readable; cwd: string; openFfmpeg: (plan: CapturePlan) => AsyncIterable<Uint8Array> },
   report: ClipSourceReport,
 ): AsyncGenerator<Fragment> {
   let sequence = 0;
@@ -151,7 +182,8 @@ export async function* clipFragments(
     report.onClipStart?.(clip);
     const fragmenter = new Fragmenter({ ...fragmenterOptions, startTimeMs: clip.startTimeMs });
     report.stats.push(fragmenter.stats);
-    const source = await openMediaInput(clip.path, io.stdin, io.cwd);
+    const source =
+      clip.plan === undefined ? await openMediaInput(clip.path, io.stdin, io.cwd) : io.openFfmpeg(clip.plan);
     const emit = function* (fragments: Fragment[]): Generator<Fragment> {
       for (const fragment of fragments) {
         const refusal = fragment.issues.find((issue) => REFUSED_BEFORE_SENDING.has(issue.errorId));

@@ -41,6 +41,7 @@ export const exitCodeFor = (code: ErrorCode): ExitCode => {
     case ErrorCode.Upload:
       return ExitCode.UploadFailed;
     case ErrorCode.Io:
+    case ErrorCode.Capture:
       return ExitCode.Io;
     case ErrorCode.Interrupted:
       return ExitCode.Interrupted;

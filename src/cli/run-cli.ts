@@ -5,6 +5,7 @@ import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
 import { inspectCommand } from './commands/inspect.js';
 import { putCommand } from './commands/put.js';
 import { localCommand } from './commands/local.js';
+import { doctorCommand } from './commands/doctor.js';
 
 const VERSION = '0.1.0';
 
@@ -12,13 +13,17 @@ const USAGE_EXAMPLES = `Examples:
   kvs-put --stream cam1 --file clip.mkv               upload a recording (put is the default command)
   kvs-put --local --stream demo --file clip.mkv -v    the same against an in-process local KVS
   kvs-put inspect clip.mkv                            the fragments kvs-put would send
+  kvs-put --stream cam1 --rtsp rtsp://user:pass@cam/stream   an IP camera (H.264 copied, not re-encoded)
+  kvs-put --stream cam1 --device /dev/video0          a V4L2 camera (encoded with libx264)
+  kvs-put --local --stream demo --testsrc --duration 20   a test pattern for 20 s
   kvs-put local --port 4567                           run a local KVS for other tools
+  kvs-put doctor                                      which ffmpeg is used and what it can do
 Run kvs-put put --help for every upload option.`;
 
 /** A subcommand factory: builds a commander Command whose action resolves to an exit code. */
 export type CommandFactory = (io: CliIo, setExitCode: (code: number) => void) => Command;
 
-const COMMANDS: readonly CommandFactory[] = [putCommand, inspectCommand, localCommand];
+const COMMANDS: readonly CommandFactory[] = [putCommand, inspectCommand, localCommand, doctorCommand];
 
 /**
  * Runs the CLI in-process and resolves to the process exit code. Never throws and never calls

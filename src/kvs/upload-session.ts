@@ -98,8 +98,13 @@ export type UploadOptions = {
   onEvent?: (event: UploadEvent) => void;
   /** Every batch of bytes written to a connection (for --dump-dir and progress). */
   onWrite?: (connection: number, chunks: readonly Uint8Array[]) => void;
-  /** Stops reading new fragments; what was read is flushed and acknowledged (bounded by finalAckTimeoutMs). */
+  /**
+   * Interrupts the upload: no more reconnects, and the wait for the last acks is bounded by stopTimeoutMs.
+   * With `onAbort: 'drop-unsent'` (the default) fragments not yet sent are abandoned.
+   */
   signal?: AbortSignal;
+  /** @default 'drop-unsent' */
+  onAbort?: 'drop-unsent' | 'flush';
 };
 
 export type UploadSummary = {
@@ -164,11 +169,11 @@ export class UploadSession {
     const backoff = this.options.backoff ?? DEFAULT_BACKOFF;
     try {
       while (!this.isFinished()) {
-        if (this.isAborted() && this.draining.size === 0 && !this.hasInFlight()) {
+        if (this.isStopping() && this.draining.size === 0 && !this.hasInFlight()) {
           // Interrupted: what was in flight is settled; unsent fragments stay unsent.
           break;
         }
-        if (this.firstUnsent() === undefined || this.isAborted()) {
+        if (this.firstUnsent() === undefined || this.isStopping()) {
           // Nothing to send yet: wait for the source, or for a draining connection to settle its fragments.
           await Promise.race([this.changed.wait(), ...this.draining]);
           continue;
@@ -228,7 +233,7 @@ export class UploadSession {
     const policy = this.options.onBufferFull ?? 'block';
     try {
       for await (const fragment of source) {
-        if (this.isAborted()) {
+        if (this.isStopping()) {
           break;
         }
         const stats: FragmentStats = {
@@ -249,7 +254,7 @@ export class UploadSession {
               break;
             }
           } else {
-            if (this.isAborted()) {
+            if (this.isStopping()) {
               break;
             }
             await this.changed.wait();
@@ -316,6 +321,14 @@ export class UploadSession {
   /** Fragments sent but not settled (awaiting acks). */
   private hasInFlight(): boolean {
     return this.entries.some((entry) => entry.stats.state === 'sent' || entry.stats.state === 'buffering');
+  }
+
+  /**
+   * Whether unsent fragments are abandoned: on abort with `onAbort: 'drop-unsent'` (files: exit now). With
+   * 'flush' (live sources, whose capture ends on the same signal) everything the source yields is sent.
+   */
+  private isStopping(): boolean {
+    return this.isAborted() && (this.options.onAbort ?? 'drop-unsent') === 'drop-unsent';
   }
 
   private isAborted(): boolean {
@@ -469,7 +482,7 @@ export class UploadSession {
         );
       }
       const entry = this.firstUnsent();
-      if (this.isAborted()) {
+      if (this.isStopping()) {
         return undefined;
       }
       if (entry !== undefined) {

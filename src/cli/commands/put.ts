@@ -16,6 +16,19 @@ import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
 import { UploadReporter } from '../upload-reporter.js';
 import { readBack } from '../read-back.js';
+import type { Clip } from '../clip-source.js';
+import { captureBytes, liveFragments } from '../live-source.js';
+import type { CapturePlan } from '../../capture/capture-plan.js';
+import { planCapture } from '../../capture/capture-plan.js';
+import type {
+  AudioPolicy,
+  CaptureSource,
+  DeviceInputFormat,
+  EncodingOptions,
+} from '../../capture/capture-source.js';
+import type { RtspTimeoutOption } from '../../capture/ffmpeg-args.js';
+import { locateFfmpeg, locateFfprobe, probeFfmpegCapabilities } from '../../capture/ffmpeg-locator.js';
+import { probeMediaFile } from '../../capture/media-probe.js';
 
 type PutOptions = {
   stream?: string;
@@ -43,7 +56,23 @@ type PutOptions = {
   dumpDir?: string;
   verify?: boolean;
   stopTimeout: number;
+  testsrc?: boolean;
+  device?: string;
+  rtsp?: string;
+  rtspTransport: 'tcp' | 'udp';
+  rtspTimeout?: number;
+  videoSize?: string;
+  framerate?: number;
+  inputFormat?: DeviceInputFormat;
+  audioDevice?: string;
+  transcode?: boolean;
+  keyframeInterval?: number;
+  bitrate?: number;
+  audio?: AudioPolicy | false;
+  duration?: number;
 };
+
+const DEFAULT_MAX_RETRIES = 8;
 
 const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,256}$/;
 
@@ -118,6 +147,115 @@ const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
   }
 };
 
+/** What to upload: recorded clips, or a live capture. */
+type SourcePlan = { kind: 'clips'; clips: Clip[] } | { kind: 'live'; plan: CapturePlan };
+
+type FfmpegTools = {
+  ffmpegPath: string;
+  ffprobePath: string | undefined;
+  rtspTimeoutOption: RtspTimeoutOption;
+};
+
+const encodingOptions = (options: PutOptions): EncodingOptions => ({
+  ...(options.transcode === true ? { transcode: true } : {}),
+  ...(options.keyframeInterval === undefined ? {} : { keyframeIntervalS: options.keyframeInterval }),
+  ...(options.bitrate === undefined ? {} : { bitrateKbps: options.bitrate }),
+  audio: options.audio === false ? 'none' : (options.audio ?? 'auto'),
+});
+
+const liveSourceOf = (options: PutOptions): CaptureSource | undefined => {
+  if (options.testsrc === true) {
+    return {
+      kind: 'testsrc',
+      ...(options.videoSize === undefined ? {} : { videoSize: options.videoSize }),
+      ...(options.framerate === undefined ? {} : { framerate: options.framerate }),
+    };
+  }
+  if (options.device !== undefined) {
+    return {
+      kind: 'device',
+      path: options.device,
+      ...(options.videoSize === undefined ? {} : { videoSize: options.videoSize }),
+      ...(options.framerate === undefined ? {} : { framerate: options.framerate }),
+      ...(options.inputFormat === undefined ? {} : { inputFormat: options.inputFormat }),
+      ...(options.audioDevice === undefined ? {} : { audioDevice: options.audioDevice }),
+    };
+  }
+  if (options.rtsp !== undefined) {
+    return {
+      kind: 'rtsp',
+      url: options.rtsp,
+      transport: options.rtspTransport,
+      ...(options.rtspTimeout === undefined
+        ? {}
+        : { connectTimeoutMs: options.rtspTimeout, readTimeoutMs: options.rtspTimeout }),
+    };
+  }
+  return undefined;
+};
+
+const resolveSource = async (
+  options: PutOptions,
+  io: CliIo,
+  ffmpeg: () => Promise<FfmpegTools>,
+): Promise<SourcePlan> => {
+  const live = liveSourceOf(options);
+  const encoding = encodingOptions(options);
+  if (live !== undefined) {
+    const tools = await ffmpeg();
+    const plan = await planCapture(live, encoding, {
+      ffmpegPath: tools.ffmpegPath,
+      rtspTimeoutOption: tools.rtspTimeoutOption,
+      cwd: io.cwd,
+    });
+    return { kind: 'live', plan };
+  }
+  const paths = await expandClipPaths(options.file ?? [], io.cwd);
+  const clips = await planClips(paths, {
+    ...(options.startTime === undefined ? {} : { startTimeMs: options.startTime }),
+    stdin: io.stdin,
+    cwd: io.cwd,
+    nowMs: Date.now(),
+    tools: {
+      planFile: async (path) => {
+        const tools = await ffmpeg();
+        return planCapture({ kind: 'file', path }, encoding, {
+          ffmpegPath: tools.ffmpegPath,
+          ...(tools.ffprobePath === undefined ? {} : { ffprobePath: tools.ffprobePath }),
+          cwd: io.cwd,
+        });
+      },
+      probeCreationTime: async (path) => {
+        // Matroska needs no ffmpeg: use ffprobe for creation_time only when it is at hand.
+        const tools = await ffmpeg().catch(() => undefined);
+        if (tools?.ffprobePath === undefined) {
+          return undefined;
+        }
+        const probe = await probeMediaFile(resolve(io.cwd, path), {
+          ffmpegPath: tools.ffmpegPath,
+          ffprobePath: tools.ffprobePath,
+        }).catch(() => undefined);
+        return probe?.creationTime;
+      },
+    },
+  });
+  return { kind: 'clips', clips };
+};
+
+/** Finds ffmpeg (FFMPEG_PATH, PATH, @ffmpeg-installer) once, on first need. */
+const ffmpegLocator = (io: CliIo): (() => Promise<FfmpegTools>) => {
+  let found: Promise<FfmpegTools> | undefined;
+  return () =>
+    (found ??= (async () => {
+      const located = await locateFfmpeg(io.env);
+      const [capabilities, ffprobePath] = await Promise.all([
+        probeFfmpegCapabilities(located.path),
+        locateFfprobe(io.env, located.path),
+      ]);
+      return { ffmpegPath: located.path, ffprobePath, rtspTimeoutOption: capabilities.rtspTimeoutOption };
+    })());
+};
+
 const upload = async (
   options: PutOptions,
   io: CliIo,
@@ -130,13 +268,8 @@ const upload = async (
     ...(options.stream === undefined ? {} : { streamName: options.stream }),
     ...(options.streamArn === undefined ? {} : { streamArn: options.streamArn }),
   };
-  const paths = await expandClipPaths(options.file ?? [], io.cwd);
-  const clips = await planClips(paths, {
-    ...(options.startTime === undefined ? {} : { startTimeMs: options.startTime }),
-    stdin: io.stdin,
-    cwd: io.cwd,
-    nowMs: Date.now(),
-  });
+  const ffmpeg = ffmpegLocator(io);
+  const sourcePlan = await resolveSource(options, io, ffmpeg);
   const region = await control.region();
   const create =
     options.create === true || isLocal
@@ -150,34 +283,82 @@ const upload = async (
   const stream = await control.ensureStream(ref, create);
   const isPersistedAckExpected = (stream.DataRetentionInHours ?? 0) > 0;
   const streamName = stream.StreamName ?? options.stream;
-  reporter.log(
-    `uploading ${clips.length} clip(s) to stream ${streamName ?? ''} (${region}, retention ${stream.DataRetentionInHours ?? 0} h)`,
-  );
+  const where = `stream ${streamName ?? ''} (${region}, retention ${stream.DataRetentionInHours ?? 0} h)`;
   const refused: { fragment: Fragment; reason: string }[] = [];
   const fragmenterStats: FragmenterStats[] = [];
-  const source = clipFragments(
-    clips,
-    {
-      timecodeMode: options.timecode,
-      ...(options.minFragmentDuration === undefined
-        ? {}
-        : { minFragmentDurationMs: options.minFragmentDuration }),
-    },
-    io,
-    {
-      onRefused: (fragment, reason) => {
-        refused.push({ fragment, reason });
-        reporter.log(
-          `warning: fragment at ${new Date(fragment.producerTimestampMs).toISOString()} not sent: ${reason}` +
-            ' (re-encode with a shorter key frame interval, e.g. ffmpeg -g 60)',
-        );
-        reporter.json({ event: 'refused', timecode: fragment.timecode, reason });
+  const fragmenterOptions = {
+    ...(options.minFragmentDuration === undefined
+      ? {}
+      : { minFragmentDurationMs: options.minFragmentDuration }),
+  };
+  const isLive = sourcePlan.kind === 'live';
+  // A live capture stops on Ctrl+C (or --duration), and the upload then flushes what it captured.
+  const liveStop = isLive ? stopSignal(io.signal, options.duration) : undefined;
+  let source: AsyncIterable<Fragment>;
+  let firstProducerMs: number;
+  if (sourcePlan.kind === 'live') {
+    const tools = await ffmpeg();
+    reporter.log(`capturing ${sourcePlan.plan.description} to ${where}`);
+    for (const reason of sourcePlan.plan.invocation.reasons) {
+      reporter.log(reason);
+    }
+    firstProducerMs = Date.now();
+    let restarts = 0;
+    source = liveFragments(sourcePlan.plan, {
+      ffmpegPath: tools.ffmpegPath,
+      signal: liveStop!.signal,
+      fragmenter: fragmenterOptions,
+      onCaptureEvent: (event) => {
+        if (event.type === 'restart') {
+          restarts++;
+          reporter.log(
+            `source lost (${event.reason}): restart ${restarts} in ${(event.delayMs / 1000).toFixed(1)} s`,
+          );
+          reporter.json({ event: 'source-restart', restarts, delayMs: event.delayMs, reason: event.reason });
+        } else if (options.verbose === true) {
+          reporter.log(`ffmpeg: ${event.commandLine}`);
+        }
       },
-      onClipStart: (clip) =>
-        reporter.log(`clip ${clip.path}: starts ${new Date(clip.startTimeMs).toISOString()}`),
-      stats: fragmenterStats,
-    },
-  );
+      onReanchor: (info) => {
+        if (info.reason === 'drift') {
+          reporter.log(
+            `clock drift of ${info.driftMs} ms between the source and this machine: timestamps re-anchored`,
+          );
+        }
+      },
+    });
+  } else {
+    const clips = sourcePlan.clips;
+    reporter.log(`uploading ${clips.length} clip(s) to ${where}`);
+    firstProducerMs = clips[0]?.startTimeMs ?? Date.now();
+    const ffmpegTools = clips.some((clip) => clip.plan !== undefined) ? await ffmpeg() : undefined;
+    source = clipFragments(
+      clips,
+      { timecodeMode: options.timecode, ...fragmenterOptions },
+      {
+        stdin: io.stdin,
+        cwd: io.cwd,
+        openFfmpeg: (plan) => captureBytes(plan, { ffmpegPath: ffmpegTools!.ffmpegPath, signal: io.signal }),
+      },
+      {
+        onRefused: (fragment, reason) => {
+          refused.push({ fragment, reason });
+          reporter.log(
+            `warning: fragment at ${new Date(fragment.producerTimestampMs).toISOString()} not sent: ${reason}` +
+              ' (re-encode with a shorter key frame interval, e.g. ffmpeg -g 60)',
+          );
+          reporter.json({ event: 'refused', timecode: fragment.timecode, reason });
+        },
+        onClipStart: (clip) => {
+          reporter.log(`clip ${clip.path}: starts ${new Date(clip.startTimeMs).toISOString()}`);
+          for (const reason of clip.plan?.invocation.reasons ?? []) {
+            reporter.log(`clip ${clip.path}: ${reason}`);
+          }
+        },
+        stats: fragmenterStats,
+      },
+    );
+  }
   const dumpDir = options.dumpDir === undefined ? undefined : resolve(io.cwd, options.dumpDir);
   if (dumpDir !== undefined) {
     mkdirSync(dumpDir, { recursive: true });
@@ -188,12 +369,13 @@ const upload = async (
     credentials,
     endpoint: () => control.dataEndpoint(ref),
     onEndpointFailure: () => control.invalidateEndpoint(),
-    timecodeMode: options.timecode,
-    producerStartTimestampMs: clips[0]?.startTimeMs ?? Date.now(),
+    timecodeMode: isLive ? 'absolute' : options.timecode,
+    producerStartTimestampMs: firstProducerMs,
     isPersistedAckExpected,
     maxBufferBytes: options.bufferMb * 1024 * 1024,
-    onBufferFull: 'block',
-    maxAttempts: options.maxRetries,
+    // A file waits for the network; a camera cannot, so the oldest unsent fragments go instead.
+    onBufferFull: isLive ? 'drop-oldest' : 'block',
+    maxAttempts: isLive && options.maxRetries === DEFAULT_MAX_RETRIES ? Infinity : options.maxRetries,
     maxBytesPerSecond: options.maxRate * 1024 * 1024,
     maxFragmentsPerSecond: options.maxFragmentRate,
     userAgent: 'kvs-put/0.1.0',
@@ -209,32 +391,34 @@ const upload = async (
       }
       reporter.onBytes(bytes);
     },
-    signal: io.signal,
+    signal: liveStop?.signal ?? io.signal,
+    onAbort: isLive ? 'flush' : 'drop-unsent',
   });
-  const summary = await session.run(source);
+  let summary;
+  try {
+    summary = await session.run(source);
+  } finally {
+    liveStop?.dispose();
+  }
   reporter.summary(summary, refused.length);
   for (const stats of fragmenterStats) {
     if (stats.skippedLeadingFrames > 0) {
       reporter.log(`note: ${stats.skippedLeadingFrames} frames before the first key frame were not sent`);
     }
   }
-  if (options.verify === true && streamName !== undefined && summary.fragments > 0) {
-    const result = await readBack(
-      control,
-      ref,
-      clips[0]?.startTimeMs ?? 0,
-      summary.fragments - summary.skipped.length,
-    );
+  const stored = summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged;
+  if (options.verify === true && streamName !== undefined && stored > 0) {
+    const result = await readBack(control, ref, firstProducerMs, stored);
     reporter.log(`read back with GetMedia: ${result.fragments} fragments, ${result.frames} frames`);
     reporter.json({ event: 'verify', ...result });
-    if (result.fragments < summary.fragments - summary.skipped.length) {
+    if (result.fragments < stored) {
       throw new KvsPutError(
         ErrorCode.Upload,
-        `GetMedia returned ${result.fragments} of ${summary.fragments} fragments`,
+        `GetMedia returned ${result.fragments} of ${stored} stored fragments`,
       );
     }
   }
-  if (summary.isInterrupted) {
+  if (summary.isInterrupted && !isLive) {
     return ExitCode.Interrupted;
   }
   if (refused.length > 0) {
@@ -254,6 +438,27 @@ const upload = async (
     );
   }
   return ExitCode.Ok;
+};
+
+/** An AbortSignal that fires on the CLI's signal or after `durationS`. */
+const stopSignal = (
+  signal: AbortSignal,
+  durationS: number | undefined,
+): { signal: AbortSignal; dispose: () => void } => {
+  const controller = new AbortController();
+  const onAbort = (): void => controller.abort(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
+  const timer =
+    durationS === undefined
+      ? undefined
+      : setTimeout(() => controller.abort(new Error('duration reached')), durationS * 1000);
+  return {
+    signal: controller.signal,
+    dispose: () => {
+      clearTimeout(timer);
+      signal.removeEventListener('abort', onAbort);
+    },
+  };
 };
 
 export const putCommand: CommandFactory = (io, setExitCode) =>
@@ -307,7 +512,12 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
       parsePositive,
       KvsLimits.maxFragmentsPerSecond,
     )
-    .option('--max-retries <n>', 'failed connections in a row before giving up', parseInteger, 8)
+    .option(
+      '--max-retries <n>',
+      'failed connections in a row before giving up (live sources: never, unless given)',
+      parseInteger,
+      DEFAULT_MAX_RETRIES,
+    )
     .option('--buffer-mb <MiB>', 'fragments held in memory (unsent + unacknowledged)', parsePositive, 64)
     .option('--json', 'NDJSON events (ack, retry, skip, summary) on stdout')
     .option('-v, --verbose', 'log every ack and connection')
@@ -320,6 +530,46 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
       parseNonNegativeMs,
       10_000,
     )
+    .option('--testsrc', 'live source: a synthetic test pattern with a tone')
+    .option(
+      '--device <path>',
+      'live source: a camera (/dev/video0 on Linux, an index on macOS, a name on Windows)',
+    )
+    .option('--rtsp <url>', 'live source: an RTSP camera (credentials in the URL are never logged)')
+    .addOption(
+      new Option('--rtsp-transport <transport>', 'RTSP transport').choices(['tcp', 'udp']).default('tcp'),
+    )
+    .option('--rtsp-timeout <ms>', 'RTSP connect and read timeout', parseNonNegativeMs)
+    .option('--video-size <WxH>', 'camera or test pattern size, e.g. 1280x720')
+    .option('--framerate <fps>', 'camera or test pattern frame rate', parsePositive)
+    .addOption(
+      new Option('--input-format <format>', 'what to ask a V4L2 camera for').choices([
+        'mjpeg',
+        'h264',
+        'yuyv422',
+      ]),
+    )
+    .option(
+      '--audio-device <name>',
+      'audio device captured with --device (ALSA name, AVFoundation index, DirectShow name)',
+    )
+    .option('--transcode', 're-encode with libx264 even when the source delivers H.264')
+    .option(
+      '--keyframe-interval <s>',
+      'seconds between key frames when encoding = fragment duration (≤ 20)',
+      parsePositive,
+    )
+    .option('--bitrate <kbps>', 'video bitrate when encoding', parsePositive)
+    .addOption(
+      new Option('--audio <policy>', 'audio: auto (copy AAC, else encode), copy, encode, none').choices([
+        'auto',
+        'copy',
+        'encode',
+        'none',
+      ]),
+    )
+    .option('--no-audio', 'send video only')
+    .option('--duration <s>', 'stop a live source after this many seconds', parsePositive)
     .action(async (options: PutOptions) => {
       setExitCode(await runPut(options, io));
     });

@@ -1,0 +1,101 @@
+/**
+ * Live sources (camera, RTSP, test pattern): ffmpeg runs, restarted when they end, → one continuous
+ * fragment stream. Each run gets a fresh reader (its media time starts over), the LiveTimeline maps it onto
+ * the wall clock without going back, and the fragment in progress is closed at a restart so the next one
+ * starts cleanly at a key frame.
+ */
+import type { CapturePlan } from '../capture/capture-plan.js';
+import type { CaptureEvent } from '../capture/capture-loop.js';
+import { captureWithRestarts } from '../capture/capture-loop.js';
+import type { Fragment, FragmenterOptions } from '../fragment/fragmenter.js';
+import { Fragmenter } from '../fragment/fragmenter.js';
+import { LiveTimeline } from '../fragment/live-timeline.js';
+import type { LiveTimelineOptions } from '../fragment/live-timeline.js';
+import { MkvReader } from '../mkv/mkv-reader.js';
+import type { MkvEvent } from '../mkv/mkv-types.js';
+
+export type LiveSourceOptions = {
+  ffmpegPath: string;
+  signal: AbortSignal;
+  fragmenter?: Omit<FragmenterOptions, 'isProducerTime' | 'startTimeMs' | 'timecodeMode'>;
+  onCaptureEvent?: (event: CaptureEvent) => void;
+  onReanchor?: LiveTimelineOptions['onReanchor'];
+  /** A run's output ended mid-element (ffmpeg was stopped or died): what was complete is kept. */
+  onTruncatedRun?: (error: unknown) => void;
+  onStderrLine?: (line: string) => void;
+};
+
+/** The fragments of a live capture; returns when the signal aborts (after closing the last fragment). */
+export async function* liveFragments(
+  plan: CapturePlan,
+  options: LiveSourceOptions,
+): AsyncGenerator<Fragment> {
+  const timeline = new LiveTimeline({
+    ...(options.onReanchor === undefined ? {} : { onReanchor: options.onReanchor }),
+  });
+  const fragmenter = new Fragmenter({ ...options.fragmenter, isProducerTime: true });
+  let reader: MkvReader | undefined;
+  const feed = (events: MkvEvent[]): Fragment[] =>
+    events.flatMap((event) => fragmenter.push(timeline.map(event)));
+  /** Ends a run: its last complete frames count, a torn element does not. */
+  const endRun = (): Fragment[] => {
+    const out: Fragment[] = [];
+    if (reader !== undefined) {
+      try {
+        out.push(...feed(reader.end()));
+      } catch (error) {
+        options.onTruncatedRun?.(error);
+      }
+      reader = undefined;
+    }
+    out.push(...fragmenter.end());
+    return out;
+  };
+  const capture = captureWithRestarts(plan, {
+    ffmpegPath: options.ffmpegPath,
+    signal: options.signal,
+    ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
+  });
+  for await (const item of capture) {
+    if (item instanceof Uint8Array) {
+      if (reader === undefined) {
+        reader = new MkvReader();
+      }
+      let events: MkvEvent[];
+      try {
+        events = reader.push(item);
+      } catch (error) {
+        // A damaged run: drop the rest of it; the next run starts clean.
+        options.onTruncatedRun?.(error);
+        yield* endRun();
+        continue;
+      }
+      yield* feed(events);
+      continue;
+    }
+    options.onCaptureEvent?.(item);
+    if (item.type === 'start') {
+      yield* endRun();
+      reader = new MkvReader();
+      timeline.startRun();
+    }
+  }
+  yield* endRun();
+}
+
+/** The MKV bytes of a one-shot ffmpeg run (a file remuxed or transcoded), without the capture events. */
+export async function* captureBytes(
+  plan: CapturePlan,
+  options: { ffmpegPath: string; signal: AbortSignal; onCaptureEvent?: (event: CaptureEvent) => void },
+): AsyncGenerator<Uint8Array> {
+  for await (const item of captureWithRestarts(plan, {
+    ffmpegPath: options.ffmpegPath,
+    signal: options.signal,
+  })) {
+    if (item instanceof Uint8Array) {
+      yield item;
+    } else {
+      options.onCaptureEvent?.(item);
+    }
+  }
+}

@@ -1,0 +1,287 @@
+/**
+ * The restart loop around real ffmpeg runs, with short injected delays: it restarts after ffmpeg exits and
+ * counts restarts, restarts a silent ffmpeg (watchdog), gives up after maxRestarts, fails once for a
+ * non-restartable source, stops on abort, and never leaves an ffmpeg behind.
+ */
+import { Readable } from 'node:stream';
+import { describe, expect, it } from 'vitest';
+import {
+  DEFAULT_RESTART_POLICY,
+  backoffDelayMs,
+  captureWithRestarts,
+} from '../../src/capture/capture-loop.js';
+import type { CaptureEvent, CaptureLoopOptions, CaptureOutput } from '../../src/capture/capture-loop.js';
+import { FfmpegError } from '../../src/capture/capture-errors.js';
+import { planCapture } from '../../src/capture/capture-plan.js';
+import type { CapturePlan } from '../../src/capture/capture-plan.js';
+import { resolveEncoding } from '../../src/capture/capture-source.js';
+import { GLOBAL_OPTIONS, buildFileArgs } from '../../src/capture/ffmpeg-args.js';
+import type { FfmpegInvocation } from '../../src/capture/ffmpeg-args.js';
+import { startFfmpeg } from '../../src/capture/ffmpeg-process.js';
+import type { FfmpegProcess } from '../../src/capture/ffmpeg-process.js';
+import { readMkv } from '../../src/mkv/mkv-reader.js';
+import { FFMPEG, hasFfmpeg } from './capture-test-helpers.js';
+
+const isEvent = (output: CaptureOutput): output is CaptureEvent => !(output instanceof Uint8Array);
+
+/** A short test pattern (0.3 s) that ends by itself: each run is a clean exit 0. */
+const shortTestsrc = async (): Promise<CapturePlan> =>
+  planCapture(
+    { kind: 'testsrc', videoSize: '160x120', framerate: 25, durationS: 0.3 },
+    { audio: 'none', bitrateKbps: 100 },
+    { ffmpegPath: FFMPEG },
+  );
+
+/** A plan whose ffmpeg always fails at once (exit 1). */
+const failingPlan = async (): Promise<CapturePlan> => ({
+  ...(await shortTestsrc()),
+  invocation: buildFileArgs({ kind: 'file', path: '/nonexistent/in.mp4' }, resolveEncoding(), {
+    streams: [{ index: 0, type: 'video', codecName: 'h264' }],
+  }),
+});
+
+/** A plan whose ffmpeg runs but writes nothing to stdout (the null muxer): a hung camera. */
+const silentPlan = async (): Promise<CapturePlan> => {
+  const invocation: FfmpegInvocation = {
+    globalOptions: GLOBAL_OPTIONS,
+    inputs: [{ options: ['-re', '-f', 'lavfi'], source: 'testsrc2=size=64x48:rate=5' }],
+    outputOptions: ['-f', 'null'],
+    output: 'pipe:1',
+    video: 'encode',
+    audio: 'none',
+    reasons: [],
+    secrets: [],
+    isLive: true,
+    readsStdin: false,
+  };
+  return { ...(await shortTestsrc()), invocation, isRestartable: true };
+};
+
+/** Starts processes as usual and remembers them, to check none is left running. */
+const tracked = (): { processes: FfmpegProcess[]; options: Pick<CaptureLoopOptions, 'startProcess'> } => {
+  const processes: FfmpegProcess[] = [];
+  return {
+    processes,
+    options: {
+      startProcess: (invocation, options) => {
+        const process = startFfmpeg(invocation, options);
+        processes.push(process);
+        return process;
+      },
+    },
+  };
+};
+
+const fastRestarts = { initialDelayMs: 10, maxDelayMs: 40 };
+
+describe('backoff', () => {
+  it('doubles from 1 s to 30 s, with full jitter', () => {
+    const policy = DEFAULT_RESTART_POLICY;
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map((attempt) => backoffDelayMs(attempt, policy, () => 1))).toEqual([
+      1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000,
+    ]);
+    expect(backoffDelayMs(3, policy, () => 0)).toBe(0);
+    expect(backoffDelayMs(3, policy, () => 0.5)).toBe(2000);
+    expect(backoffDelayMs(1000, policy, () => 0.999)).toBe(29970);
+  });
+});
+
+describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
+  it('restarts after ffmpeg exits, counts restarts, and every run is a whole MKV stream', async () => {
+    const plan = { ...(await shortTestsrc()), isRestartable: true };
+    const { processes, options } = tracked();
+    const sleeps: number[] = [];
+    const runs: Uint8Array[][] = [];
+    const events: CaptureEvent[] = [];
+    for await (const output of captureWithRestarts(plan, {
+      ffmpegPath: FFMPEG,
+      restartPolicy: fastRestarts,
+      random: () => 1,
+      sleep: async (delayMs) => {
+        sleeps.push(delayMs);
+        await new Promise((resolve) => setTimeout(resolve, delayMs));
+      },
+      ...options,
+    })) {
+      if (!isEvent(output)) {
+        runs.at(-1)!.push(output);
+        continue;
+      }
+      events.push(output);
+      if (output.type === 'start') {
+        runs.push([]);
+      }
+      if (output.type === 'restart' && output.restarts === 3) {
+        break;
+      }
+    }
+    expect(events.map((event) => event.type)).toEqual([
+      'start',
+      'restart',
+      'start',
+      'restart',
+      'start',
+      'restart',
+    ]);
+    const restarts = events.filter((event) => event.type === 'restart');
+    expect(restarts.map((event) => [event.attempt, event.restarts, event.delayMs])).toEqual([
+      [2, 1, 10],
+      [3, 2, 20],
+      [4, 3, 40],
+    ]);
+    expect(restarts[0]).toMatchObject({
+      reason: 'ffmpeg exited with code 0 (the source ended)',
+      exit: { exitCode: 0, signal: null, isStopped: false },
+    });
+    expect(sleeps).toEqual([10, 20]);
+    expect(events[0]).toMatchObject({ type: 'start', attempt: 1 });
+    expect(events[0]!.type === 'start' && events[0]!.commandLine).toContain('ffmpeg -hide_banner');
+    // Each run is a complete Matroska stream with its own header.
+    expect(runs).toHaveLength(3);
+    for (const run of runs) {
+      const types: string[] = [];
+      for await (const event of readMkv(Readable.from(run))) {
+        types.push(event.type);
+      }
+      expect(types[0]).toBe('header');
+      expect(types.filter((type) => type === 'frame').length).toBeGreaterThan(3);
+    }
+    expect(processes).toHaveLength(3);
+    for (const process of processes) {
+      expect((await process.exited).exitCode).toBe(0);
+    }
+  });
+
+  it('the watchdog stops an ffmpeg that writes nothing, and the loop restarts it', async () => {
+    const plan = await silentPlan();
+    const { processes, options } = tracked();
+    const restarts: CaptureEvent[] = [];
+    for await (const output of captureWithRestarts(plan, {
+      ffmpegPath: FFMPEG,
+      firstDataTimeoutMs: 300,
+      noDataTimeoutMs: 300,
+      restartPolicy: fastRestarts,
+      random: () => 0,
+      ...options,
+    })) {
+      if (isEvent(output) && output.type === 'restart') {
+        restarts.push(output);
+        if (output.restarts === 2) {
+          break;
+        }
+      }
+    }
+    expect(restarts).toHaveLength(2);
+    expect(restarts[0]).toMatchObject({
+      reason: 'no data from ffmpeg for 0.3 s after it started',
+      delayMs: 0,
+      exit: { isStopped: true },
+    });
+    for (const process of processes) {
+      expect((await process.exited).isStopped).toBe(true);
+    }
+  });
+
+  it('gives up with the last FfmpegError after maxRestarts', async () => {
+    const plan = { ...(await failingPlan()), isRestartable: true };
+    const events: CaptureEvent[] = [];
+    const run = async () => {
+      for await (const output of captureWithRestarts(plan, {
+        ffmpegPath: FFMPEG,
+        restartPolicy: { ...fastRestarts, maxRestarts: 2 },
+      })) {
+        if (isEvent(output)) {
+          events.push(output);
+        }
+      }
+    };
+    const error = await run().then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(FfmpegError);
+    expect((error as FfmpegError).message).toBe(
+      'ffmpeg exited with code 1: file:/nonexistent/in.mp4: No such file or directory',
+    );
+    expect(events.map((event) => event.type)).toEqual(['start', 'restart', 'start', 'restart', 'start']);
+  });
+
+  it('a non-restartable source runs once: its end ends the capture, its failure is thrown', async () => {
+    const plan = await shortTestsrc();
+    expect(plan.isRestartable).toBe(false);
+    const outputs: CaptureOutput[] = [];
+    for await (const output of captureWithRestarts(plan, { ffmpegPath: FFMPEG })) {
+      outputs.push(output);
+    }
+    expect(outputs.filter(isEvent).map((event) => event.type)).toEqual(['start']);
+    expect(outputs.filter((output) => !isEvent(output)).length).toBeGreaterThan(0);
+
+    const failing = await failingPlan();
+    const iterator = captureWithRestarts(failing, { ffmpegPath: FFMPEG });
+    expect((await iterator.next()).value).toMatchObject({ type: 'start', attempt: 1 });
+    await expect(iterator.next()).rejects.toBeInstanceOf(FfmpegError);
+  });
+
+  it('an abort during the backoff ends the capture at once; one during a run stops ffmpeg', async () => {
+    const plan = { ...(await shortTestsrc()), isRestartable: true };
+    const controller = new AbortController();
+    const startedAtMs = performance.now();
+    const types: string[] = [];
+    for await (const output of captureWithRestarts(plan, {
+      ffmpegPath: FFMPEG,
+      signal: controller.signal,
+      restartPolicy: { initialDelayMs: 60_000, maxDelayMs: 60_000 },
+      random: () => 1,
+    })) {
+      if (isEvent(output)) {
+        types.push(output.type);
+        if (output.type === 'restart') {
+          setTimeout(() => controller.abort(), 50);
+        }
+      }
+    }
+    expect(types).toEqual(['start', 'restart']);
+    expect(performance.now() - startedAtMs).toBeLessThan(10_000);
+
+    const live = {
+      ...(await silentPlan()),
+      invocation: (await planCapture({ kind: 'testsrc' }, {}, { ffmpegPath: FFMPEG })).invocation,
+    };
+    const during = new AbortController();
+    const { processes, options } = tracked();
+    let chunks = 0;
+    for await (const output of captureWithRestarts(live, {
+      ffmpegPath: FFMPEG,
+      signal: during.signal,
+      ...options,
+    })) {
+      if (!isEvent(output) && ++chunks === 3) {
+        during.abort();
+      }
+    }
+    expect(processes).toHaveLength(1);
+    expect(await processes[0]!.exited).toMatchObject({ isStopped: true });
+  });
+
+  it('a healthy run resets the backoff (injected clock)', async () => {
+    const plan = { ...(await shortTestsrc()), isRestartable: true };
+    let clockMs = 0;
+    const delays: number[] = [];
+    for await (const output of captureWithRestarts(plan, {
+      ffmpegPath: FFMPEG,
+      restartPolicy: { initialDelayMs: 10, maxDelayMs: 1000, resetAfterMs: 60_000 },
+      random: () => 1,
+      // Every reading is 61 s after the previous one: each run looks like a long, healthy one.
+      now: () => (clockMs += 61_000),
+      sleep: () => Promise.resolve(),
+    })) {
+      if (isEvent(output) && output.type === 'restart') {
+        delays.push(output.delayMs);
+        if (delays.length === 3) {
+          break;
+        }
+      }
+    }
+    expect(delays).toEqual([10, 10, 10]);
+  });
+});

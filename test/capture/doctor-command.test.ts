@@ -1,0 +1,121 @@
+/**
+ * `kvs-put doctor`, run in-process through its command factory with a recording CliIo: which ffmpeg is used
+ * and what it can do, as text and as JSON, and the exit code when there is no usable ffmpeg.
+ */
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { doctorCommand, doctorExitCode, runDoctorChecks } from '../../src/cli/commands/doctor.js';
+import type { DoctorCheck } from '../../src/cli/commands/doctor.js';
+import { ExitCode } from '../../src/cli/exit-codes.js';
+import { fakeIo, hasFfmpeg, tempDir, writeScript } from './capture-test-helpers.js';
+
+type DoctorJson = { ok: boolean; checks: DoctorCheck[] };
+
+/** Runs `kvs-put doctor ARGS` as runCli would, and returns its exit code and output. */
+const runDoctor = async (args: string[], env: Readonly<Record<string, string | undefined>>) => {
+  const io = fakeIo(env);
+  let exitCode: number = ExitCode.Ok;
+  const command = doctorCommand(io, (code) => {
+    exitCode = code;
+  })
+    .exitOverride()
+    .configureOutput({
+      writeOut: (text) => io.stdout.write(text),
+      writeErr: (text) => io.stderr.write(text),
+    });
+  // The AWS checks have their own tests (test/cli/doctor-aws.test.ts): these are about ffmpeg.
+  await command.parseAsync(['--no-aws', ...args], { from: 'user' });
+  return { exitCode, out: io.out(), err: io.err() };
+};
+
+describe('kvs-put doctor', () => {
+  it.skipIf(!hasFfmpeg)('reports the ffmpeg on PATH and its capabilities; exit 0', async () => {
+    const { exitCode, out } = await runDoctor(['--json'], process.env);
+    expect(exitCode).toBe(ExitCode.Ok);
+    const report = JSON.parse(out) as DoctorJson;
+    expect(report.ok).toBe(true);
+    expect(report.checks.map((check) => check.name)).toEqual([
+      'ffmpeg',
+      'ffmpeg: matroska',
+      'ffmpeg: libx264',
+      'ffmpeg: aac',
+      'ffmpeg: rtsp',
+      process.platform === 'darwin'
+        ? 'ffmpeg: avfoundation'
+        : process.platform === 'win32'
+          ? 'ffmpeg: directshow'
+          : 'ffmpeg: v4l2',
+      'ffprobe',
+    ]);
+    expect(report.checks[0]).toMatchObject({ ok: true, required: true });
+    expect(report.checks[0]!.detail).toMatch(/^\/\S+\/ffmpeg \(from PATH\), version \S+$/);
+    expect(report.checks.every((check) => check.ok)).toBe(true);
+    expect(report.checks.find((check) => check.name === 'ffmpeg: rtsp')?.detail).toContain('-timeout');
+  });
+
+  it.skipIf(!hasFfmpeg)('prints one line per check and a summary', async () => {
+    const { exitCode, out } = await runDoctor([], process.env);
+    expect(exitCode).toBe(ExitCode.Ok);
+    const lines = out.trimEnd().split('\n');
+    expect(lines[0]).toMatch(/^ {2}ok {4}ffmpeg {12}\/\S+ \(from PATH\), version /);
+    expect(lines.at(-1)).toBe('all required checks passed');
+  });
+
+  it('no ffmpeg: FAIL with what to install, exit 7', async () => {
+    const { exitCode, out } = await runDoctor([], { FFMPEG_PATH: '/nonexistent/ffmpeg' });
+    expect(exitCode).toBe(ExitCode.Io);
+    expect(out).toBe(
+      [
+        '  FAIL  ffmpeg  FFMPEG_PATH is /nonexistent/ffmpeg, which does not exist',
+        '                hint: point FFMPEG_PATH at an ffmpeg binary, or unset it to use the one on PATH',
+        '1 required check failed',
+        '',
+      ].join('\n'),
+    );
+  });
+
+  it('an ffmpeg without the execute bit: EACCES named, chmod hint, exit 7', async () => {
+    const path = writeScript(join(tempDir(), 'ffmpeg'), 'exit 0', false);
+    const { exitCode, out } = await runDoctor(['--json'], { FFMPEG_PATH: path });
+    expect(exitCode).toBe(ExitCode.Io);
+    const report = JSON.parse(out) as DoctorJson;
+    expect(report).toMatchObject({
+      ok: false,
+      checks: [
+        {
+          name: 'ffmpeg',
+          ok: false,
+          required: true,
+          detail: `cannot run ffmpeg at ${path}: permission denied (EACCES, not executable)`,
+        },
+      ],
+    });
+    expect(report.checks[0]!.hint).toContain(`chmod +x ${path}`);
+  });
+
+  it('checks are data: optional failures are warnings, a failing provider is a failed check', async () => {
+    const checks = await runDoctorChecks({ io: fakeIo({}) }, [
+      () => Promise.resolve([{ name: 'a', ok: false, required: false, detail: 'meh' }]),
+      function credentials() {
+        return Promise.reject(new Error('boom'));
+      },
+    ]);
+    expect(checks).toEqual([
+      { name: 'a', ok: false, required: false, detail: 'meh' },
+      { name: 'credentials', ok: false, required: true, detail: 'boom' },
+    ]);
+    expect(doctorExitCode(checks)).toBe(ExitCode.Internal);
+    expect(doctorExitCode(checks.slice(0, 1))).toBe(ExitCode.Ok);
+    expect(
+      doctorExitCode([
+        {
+          name: 'credentials',
+          ok: false,
+          required: true,
+          detail: 'x',
+          exitCodeOnFailure: ExitCode.Credentials,
+        },
+      ]),
+    ).toBe(ExitCode.Credentials);
+  });
+});

@@ -1,0 +1,405 @@
+/**
+ * Real ffmpeg runs: what it writes on stdout is read back with our MkvReader (the consumer kvs-put has),
+ * the copy-or-transcode decisions are checked on real files, and the process lifecycle (failure, stop,
+ * abort, dispose, a binary that cannot run) is exercised on real processes.
+ */
+import { accessSync, constants, createReadStream } from 'node:fs';
+import { createRequire } from 'node:module';
+import { join } from 'node:path';
+import { describe, expect, it } from 'vitest';
+import { FfmpegError } from '../../src/capture/capture-errors.js';
+import { planCapture } from '../../src/capture/capture-plan.js';
+import { resolveEncoding } from '../../src/capture/capture-source.js';
+import { GLOBAL_OPTIONS, buildFileArgs, buildCaptureArgs } from '../../src/capture/ffmpeg-args.js';
+import type { FfmpegInvocation } from '../../src/capture/ffmpeg-args.js';
+import { probeFfmpegCapabilities } from '../../src/capture/ffmpeg-locator.js';
+import { startFfmpeg } from '../../src/capture/ffmpeg-process.js';
+import { exitCodeFor } from '../../src/cli/exit-codes.js';
+import { ErrorCode } from '../../src/errors.js';
+import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
+import { FIXTURES } from '../helpers/paths.js';
+import {
+  FFMPEG,
+  hasFfmpeg,
+  hasFfprobe,
+  keyframeTimesMs,
+  makeMedia,
+  readMkvSummary,
+  tempDir,
+  writeScript,
+} from './capture-test-helpers.js';
+
+const fixture = (name: string): string => join(FIXTURES, name);
+
+/** Runs a plan's ffmpeg to its end and reads its output. */
+const runToEnd = async (invocation: FfmpegInvocation, ffmpegPath = FFMPEG) => {
+  const process = startFfmpeg(invocation, { ffmpegPath });
+  const summary = await readMkvSummary(process.stdout);
+  return { summary, exit: await process.exited, process };
+};
+
+const trackNumber = (summary: Awaited<ReturnType<typeof readMkvSummary>>, type: number): number => {
+  const track = summary.headers[0]?.tracks.find((candidate) => candidate.type === type);
+  if (track === undefined) {
+    throw new Error(`no track of type ${type}`);
+  }
+  return track.number;
+};
+
+/** A never-ending test pattern (for stop / abort tests). */
+const endlessTestsrc = (): FfmpegInvocation =>
+  buildCaptureArgs(
+    { kind: 'testsrc', videoSize: '160x120', framerate: 25 },
+    resolveEncoding({ bitrateKbps: 200 }),
+  );
+
+describe.skipIf(!hasFfmpeg)('ffmpeg runs, read back with MkvReader', () => {
+  it('testsrc for 2.5 s: H.264 + AAC, a key frame every keyframeIntervalS, bytes flowing while it runs', async () => {
+    const plan = await planCapture(
+      { kind: 'testsrc', videoSize: '320x240', framerate: 25, durationS: 2.5 },
+      { keyframeIntervalS: 1, bitrateKbps: 300 },
+      { ffmpegPath: FFMPEG },
+    );
+    const startedAtMs = performance.now();
+    const process = startFfmpeg(plan.invocation, { ffmpegPath: FFMPEG });
+    let firstBytesAfterMs: number | undefined;
+    async function* timed(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of process.stdout) {
+        firstBytesAfterMs ??= performance.now() - startedAtMs;
+        yield chunk;
+      }
+    }
+    const summary = await readMkvSummary(timed());
+    const totalMs = performance.now() - startedAtMs;
+    expect(await process.exited).toEqual({ exitCode: 0, signal: null, isStopped: false });
+
+    expect(summary.headers).toHaveLength(1);
+    const tracks = summary.headers[0]!.tracks;
+    expect(tracks.map((track) => track.codecId)).toEqual([CodecId.H264, CodecId.Aac]);
+    expect(tracks[0]!.video).toEqual({ widthPx: 320, heightPx: 240 });
+    const video = trackNumber(summary, TrackType.Video);
+    const videoFrames = summary.frames.filter((frame) => frame.trackNumber === video);
+    expect(videoFrames.length).toBeGreaterThanOrEqual(60);
+    const keyTimes = keyframeTimesMs(summary, video);
+    const first = videoFrames[0]!.timestampMs;
+    expect(keyTimes.map((time) => Math.round(time - first))).toEqual([0, 1000, 2000]);
+    expect(summary.frames.some((frame) => frame.trackNumber !== video)).toBe(true);
+    // Real time (-re) and small clusters: the first bytes come long before the end.
+    expect(totalMs).toBeGreaterThan(2000);
+    expect(firstBytesAfterMs).toBeLessThan(totalMs - 1000);
+    expect(summary.clusters).toBeGreaterThan(10);
+  });
+
+  it('file remux of h264-aac.mkv: copied, every frame payload unchanged', async () => {
+    const plan = await planCapture(
+      { kind: 'file', path: fixture('h264-aac.mkv') },
+      {},
+      { ffmpegPath: FFMPEG },
+    );
+    expect(plan.invocation.video).toBe('copy');
+    expect(plan.invocation.audio).toBe('copy');
+    expect(plan.invocation.reasons).toEqual(['copying h264 video and aac audio as is (no transcoding)']);
+    expect(plan.isRestartable).toBe(false);
+    const { summary, exit } = await runToEnd(plan.invocation);
+    expect(exit.error).toBeUndefined();
+    const original = await readMkvSummary(createReadStream(fixture('h264-aac.mkv')));
+    expect(summary.headers[0]!.tracks.map((track) => track.codecId)).toEqual([CodecId.H264, CodecId.Aac]);
+    expect(summary.frames.length).toBe(original.frames.length);
+    const payloads = (frames: typeof summary.frames) =>
+      frames.map((frame) => Buffer.from(frame.data).toString('base64'));
+    expect(payloads(summary.frames.filter((frame) => frame.trackNumber === 1))).toEqual(
+      payloads(original.frames.filter((frame) => frame.trackNumber === 1)),
+    );
+  });
+
+  it('file remux of an MP4 made here: copied, probed for duration and creation time', async () => {
+    const dir = tempDir();
+    const mp4 = join(dir, 'clip 1.mp4');
+    makeMedia([
+      '-f',
+      'lavfi',
+      '-i',
+      'testsrc2=size=160x120:rate=25',
+      '-f',
+      'lavfi',
+      '-i',
+      'sine=frequency=440:sample_rate=48000',
+      '-t',
+      '2',
+      '-c:v',
+      'libx264',
+      '-preset',
+      'ultrafast',
+      '-g',
+      '25',
+      '-pix_fmt',
+      'yuv420p',
+      '-c:a',
+      'aac',
+      '-metadata',
+      'creation_time=2026-01-02T03:04:05Z',
+      mp4,
+    ]);
+    const plan = await planCapture(
+      { kind: 'file', path: 'clip 1.mp4' },
+      {},
+      { ffmpegPath: FFMPEG, cwd: dir },
+    );
+    expect(plan.probe?.creationTime).toBe('2026-01-02T03:04:05.000000Z');
+    expect(plan.probe?.durationS).toBeCloseTo(2, 1);
+    expect(plan.invocation.video).toBe('copy');
+    const { summary, exit } = await runToEnd(plan.invocation);
+    expect(exit.exitCode).toBe(0);
+    expect(summary.headers[0]!.tracks.map((track) => track.codecId)).toEqual([CodecId.H264, CodecId.Aac]);
+    const video = trackNumber(summary, TrackType.Video);
+    const videoFrames = summary.frames.filter((frame) => frame.trackNumber === video);
+    expect(videoFrames).toHaveLength(50);
+    // Relative to the first frame: the MP4's edit list shifts video by the AAC priming delay.
+    const first = videoFrames[0]!.timestampMs;
+    expect(keyframeTimesMs(summary, video).map((time) => Math.round(time - first))).toEqual([0, 1000]);
+  });
+
+  it('a VP8 file is transcoded (with the reason for the log line) to H.264 with the asked key frames', async () => {
+    const plan = await planCapture(
+      { kind: 'file', path: fixture('vp8.mkv') },
+      { keyframeIntervalS: 0.4 },
+      { ffmpegPath: FFMPEG },
+    );
+    expect(plan.invocation.video).toBe('encode');
+    expect(plan.invocation.reasons).toEqual(['transcoding: codec vp8 is not H.264/H.265']);
+    const { summary, exit } = await runToEnd(plan.invocation);
+    expect(exit.exitCode).toBe(0);
+    expect(summary.headers[0]!.tracks.map((track) => track.codecId)).toEqual([CodecId.H264]);
+    expect(summary.frames).toHaveLength(25);
+    // 25 fps × 0.4 s = a key frame every 10 frames.
+    expect(keyframeTimesMs(summary, 1)).toEqual([0, 400, 800]);
+  });
+
+  it.skipIf(!hasFfprobe)('files are probed the same with ffprobe and, without it, with ffmpeg', async () => {
+    const withFfprobe = await planCapture(
+      { kind: 'file', path: fixture('vp8.mkv') },
+      {},
+      { ffmpegPath: FFMPEG, ffprobePath: 'ffprobe' },
+    );
+    const withFfmpeg = await planCapture(
+      { kind: 'file', path: fixture('vp8.mkv') },
+      {},
+      { ffmpegPath: FFMPEG },
+    );
+    expect(withFfmpeg.probe?.streams).toEqual(withFfprobe.probe?.streams);
+    expect(withFfmpeg.probe?.durationS).toBeCloseTo(withFfprobe.probe?.durationS ?? 0, 1);
+    expect(withFfmpeg.invocation).toEqual(withFfprobe.invocation);
+  });
+
+  it('planning a missing or broken file fails with one clear line', async () => {
+    await expect(
+      planCapture({ kind: 'file', path: '/nonexistent/clip.mp4' }, {}, { ffmpegPath: FFMPEG }),
+    ).rejects.toMatchObject({
+      code: ErrorCode.Io,
+      message: 'cannot open /nonexistent/clip.mp4: no such file',
+    });
+    const dir = tempDir();
+    writeScript(join(dir, 'junk.mp4'), 'not media at all');
+    await expect(
+      planCapture({ kind: 'file', path: join(dir, 'junk.mp4') }, {}, { ffmpegPath: FFMPEG }),
+    ).rejects.toMatchObject({
+      code: ErrorCode.MkvUnsupported,
+    });
+  });
+
+  it('stdin: MKV piped into ffmpeg comes out as MKV', async () => {
+    const invocation = buildCaptureArgs({ kind: 'stdin' }, resolveEncoding({ audio: 'copy' }));
+    const process = startFfmpeg(invocation, {
+      ffmpegPath: FFMPEG,
+      stdin: createReadStream(fixture('h264-aac.mkv')),
+    });
+    const summary = await readMkvSummary(process.stdout);
+    expect((await process.exited).exitCode).toBe(0);
+    expect(summary.headers[0]!.tracks.map((track) => track.codecId)).toEqual([CodecId.H264, CodecId.Aac]);
+    expect(() => startFfmpeg(invocation, { ffmpegPath: FFMPEG })).toThrow(TypeError);
+  });
+});
+
+/** @ffmpeg-installer's ffmpeg 4.1, when installed here with its execute bit. */
+const installerFfmpeg = ((): string | undefined => {
+  try {
+    const path = (createRequire(import.meta.url)('@ffmpeg-installer/ffmpeg') as { path: string }).path;
+    accessSync(path, constants.X_OK);
+    return path;
+  } catch {
+    return undefined;
+  }
+})();
+
+describe.skipIf(installerFfmpeg === undefined)("the same commands on @ffmpeg-installer's ffmpeg 4.1", () => {
+  it('testsrc: H.264 + AAC with the asked key frames', async () => {
+    const plan = await planCapture(
+      { kind: 'testsrc', videoSize: '160x120', framerate: 25, durationS: 1.2 },
+      { keyframeIntervalS: 0.4 },
+      { ffmpegPath: installerFfmpeg! },
+    );
+    const { summary, exit } = await runToEnd(plan.invocation, installerFfmpeg);
+    expect(exit.error).toBeUndefined();
+    expect(summary.headers[0]!.tracks.map((track) => track.codecId)).toEqual([CodecId.H264, CodecId.Aac]);
+    const video = trackNumber(summary, TrackType.Video);
+    const first = summary.frames.find((frame) => frame.trackNumber === video)!.timestampMs;
+    expect(keyframeTimesMs(summary, video).map((time) => Math.round(time - first))).toEqual([0, 400, 800]);
+  });
+
+  it('RTSP with -stimeout: a client that fails fast (-timeout would make 4.1 listen for a camera)', async () => {
+    const capabilities = await probeFfmpegCapabilities(installerFfmpeg!);
+    const plan = await planCapture(
+      { kind: 'rtsp', url: 'rtsp://u:pw@127.0.0.1:1/x', transport: 'tcp' },
+      {},
+      {
+        ffmpegPath: installerFfmpeg!,
+        rtspTimeoutOption: capabilities.rtspTimeoutOption,
+      },
+    );
+    expect(plan.invocation.inputs[0]!.options).toContain('-stimeout');
+    const exit = await startFfmpeg(plan.invocation, { ffmpegPath: installerFfmpeg! }).exited;
+    expect(exit.error?.message).toMatch(/^ffmpeg exited with code 1: .*Connection refused/);
+    expect(exit.error?.message).not.toContain('pw');
+  });
+});
+
+describe.skipIf(!hasFfmpeg)('ffmpeg process lifecycle', () => {
+  it('a non-zero exit is an FfmpegError with a one-line message and the stderr tail', async () => {
+    const invocation = buildFileArgs({ kind: 'file', path: '/nonexistent/x.mp4' }, resolveEncoding(), {
+      streams: [{ index: 0, type: 'video', codecName: 'h264' }],
+    });
+    const lines: string[] = [];
+    const process = startFfmpeg(invocation, { ffmpegPath: FFMPEG, onStderrLine: (line) => lines.push(line) });
+    const error = await readMkvSummary(process.stdout).then(
+      () => undefined,
+      (caught: unknown) => caught,
+    );
+    expect(error).toBeInstanceOf(FfmpegError);
+    const ffmpegError = error as FfmpegError;
+    expect(ffmpegError.message).toBe(
+      'ffmpeg exited with code 1: file:/nonexistent/x.mp4: No such file or directory',
+    );
+    expect(ffmpegError.exitCode).toBe(1);
+    expect(ffmpegError.signal).toBeNull();
+    expect(ffmpegError.stderrTail).toContain('file:/nonexistent/x.mp4: No such file or directory');
+    expect(ffmpegError.context).toMatchObject({ exitCode: 1, signal: null, argv: process.argv });
+    expect(ffmpegError.code).toBe(ErrorCode.Capture);
+    expect(exitCodeFor(ffmpegError.code)).toBe(7);
+    expect(lines).toEqual(ffmpegError.stderrTail);
+    expect((await process.exited).error).toBe(ffmpegError);
+  });
+
+  it('stop() ends a live ffmpeg with SIGINT: a clean, non-failing exit, stdout closed', async () => {
+    const process = startFfmpeg(endlessTestsrc(), { ffmpegPath: FFMPEG });
+    const iterator = process.stdout[Symbol.asyncIterator]();
+    expect((await iterator.next()).done).toBe(false);
+    const stoppedAtMs = performance.now();
+    const exit = await process.stop();
+    expect(performance.now() - stoppedAtMs).toBeLessThan(3000);
+    expect(exit.isStopped).toBe(true);
+    expect(exit.error).toBeUndefined();
+    // ffmpeg handled SIGINT itself (no SIGKILL needed): it exits on its own, 255 ("received signal 2").
+    expect(exit.signal).toBeNull();
+    expect(exit.exitCode).toBe(255);
+    // The rest of the output drains and the iteration ends without an error.
+    for (let result = await iterator.next(); result.done !== true; result = await iterator.next()) {
+      // drain
+    }
+    expect(await process.stop()).toBe(exit);
+  });
+
+  it('stop() before anyone reads, and SIGKILL when ffmpeg ignores SIGINT past the grace period', async () => {
+    const quick = startFfmpeg(endlessTestsrc(), { ffmpegPath: FFMPEG });
+    expect((await quick.stop()).isStopped).toBe(true);
+
+    const dir = tempDir();
+    // A stand-in that ignores SIGINT (as a wedged ffmpeg would).
+    const stubborn = writeScript(join(dir, 'ffmpeg'), "trap '' INT\nwhile true; do sleep 0.05; done");
+    const process = startFfmpeg(endlessTestsrc(), { ffmpegPath: stubborn, stopGraceMs: 300 });
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    const exit = await process.stop();
+    expect(exit).toMatchObject({ signal: 'SIGKILL', isStopped: true });
+    expect(exit.error).toBeUndefined();
+  });
+
+  it('an AbortSignal stops it; leaving the stdout loop stops it; await using disposes it', async () => {
+    const controller = new AbortController();
+    const aborted = startFfmpeg(endlessTestsrc(), { ffmpegPath: FFMPEG, signal: controller.signal });
+    setTimeout(() => controller.abort(), 300);
+    const summary = await readMkvSummary(aborted.stdout);
+    expect((await aborted.exited).isStopped).toBe(true);
+    expect(summary.headers).toHaveLength(1);
+
+    const left = startFfmpeg(endlessTestsrc(), { ffmpegPath: FFMPEG });
+    for await (const chunk of left.stdout) {
+      expect(chunk.byteLength).toBeGreaterThan(0);
+      break;
+    }
+    expect(await left.exited).toMatchObject({ isStopped: true });
+
+    let disposed: ReturnType<typeof startFfmpeg> | undefined;
+    {
+      await using process = startFfmpeg(endlessTestsrc(), { ffmpegPath: FFMPEG });
+      disposed = process;
+    }
+    expect(await disposed.exited).toMatchObject({ isStopped: true });
+
+    const already = new AbortController();
+    already.abort();
+    expect(
+      await startFfmpeg(endlessTestsrc(), { ffmpegPath: FFMPEG, signal: already.signal }).exited,
+    ).toMatchObject({
+      isStopped: true,
+    });
+  });
+
+  it('a binary without the execute bit fails with EACCES and a chmod hint (npm skipped a postinstall)', async () => {
+    // fluent-ffmpeg used to take the whole test process down here (an uncaught TypeError from its end
+    // callback after a failed spawn): the binary is now checked before fluent-ffmpeg sees it.
+    const dir = tempDir();
+    const path = writeScript(join(dir, 'ffmpeg'), 'exit 0', false);
+    const process = startFfmpeg(endlessTestsrc(), { ffmpegPath: path });
+    const exit = await process.exited;
+    expect(exit.error).toBeInstanceOf(FfmpegError);
+    expect(exit.error?.message).toBe(
+      `cannot run ffmpeg at ${path}: permission denied (EACCES, not executable)`,
+    );
+    expect(exit.error?.suggestion).toContain(`chmod +x ${path}`);
+    await expect(readMkvSummary(process.stdout)).rejects.toBe(exit.error);
+    const missing = await startFfmpeg(endlessTestsrc(), { ffmpegPath: join(dir, 'nope') }).exited;
+    expect(missing.error?.message).toBe(`cannot run ffmpeg at ${join(dir, 'nope')}: no such file`);
+    expect(missing.error?.suggestion).toContain('apt-get install ffmpeg');
+  });
+
+  it('regression: ffmpeg 7 lists devices with a third flag column, which fluent-ffmpeg cannot parse', async () => {
+    // fluent-ffmpeg 2.1.3 reads `ffmpeg -formats` to check `-f` names; with ffmpeg ≥ 7's "..d = Is a device"
+    // column it misses lavfi, v4l2, avfoundation and dshow and refuses to run ("Input format lavfi is not
+    // available", fluent-ffmpeg #1282). This stand-in answers -formats as ffmpeg 7 does and runs the real
+    // ffmpeg otherwise: the capture must still start.
+    const dir = tempDir();
+    const ffmpeg7 = writeScript(
+      join(dir, 'ffmpeg'),
+      [
+        'for arg in "$@"; do',
+        '  if [ "$arg" = "-formats" ]; then',
+        "    printf 'Formats:\\n D.. = Demuxing supported\\n .E. = Muxing supported\\n ..d = Is a device\\n ---\\n'",
+        "    printf ' D d lavfi           Libavfilter virtual input device\\n'",
+        "    printf ' DE  matroska,webm   Matroska / WebM\\n'",
+        '    exit 0',
+        '  fi',
+        'done',
+        'exec ffmpeg "$@"',
+      ].join('\n'),
+    );
+    const invocation: FfmpegInvocation = {
+      ...buildCaptureArgs(
+        { kind: 'testsrc', videoSize: '160x120', framerate: 25, durationS: 0.4 },
+        resolveEncoding(),
+      ),
+      globalOptions: GLOBAL_OPTIONS,
+    };
+    const { summary, exit } = await runToEnd(invocation, ffmpeg7);
+    expect(exit.error).toBeUndefined();
+    expect(summary.headers[0]!.tracks.map((track) => track.codecId)).toEqual([CodecId.H264, CodecId.Aac]);
+  });
+});
