@@ -9,7 +9,9 @@ import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ErrorCode, KvsPutError } from '../errors.js';
 import type { Fragment, FragmenterOptions, FragmenterStats } from '../fragment/fragmenter.js';
-import { Fragmenter } from '../fragment/fragmenter.js';
+import { Fragmenter, selectKvsTracks } from '../fragment/fragmenter.js';
+import { CodecId, TrackType } from '../mkv/ebml-ids.js';
+import type { MkvHeader } from '../mkv/mkv-types.js';
 import { readMkv } from '../mkv/mkv-reader.js';
 import { openMediaInput } from './media-input.js';
 import type { CapturePlan } from '../capture/capture-plan.js';
@@ -32,6 +34,8 @@ export type ClipTools = {
   planFile: (path: string) => Promise<CapturePlan>;
   /** Probes a Matroska file's creation_time, when ffprobe is at hand. */
   probeCreationTime?: (path: string) => Promise<string | undefined>;
+  /** Send Matroska files through ffmpeg too (--transcode). */
+  isTranscoding?: boolean;
 };
 
 const MKV_EXTENSIONS = /\.(mkv|webm|mka|mk3d)$/i;
@@ -115,7 +119,7 @@ export const planClips = async (
     let plan: CapturePlan | undefined;
     let durationMs: number | undefined;
     let creationTime: string | undefined;
-    if (MKV_EXTENSIONS.test(path)) {
+    if (MKV_EXTENSIONS.test(path) && options.tools.isTranscoding !== true) {
       durationMs = await scanDurationMs(path, options.stdin, options.cwd);
       creationTime = await options.tools.probeCreationTime?.(path);
     } else {
@@ -167,6 +171,28 @@ export type ClipSourceReport = {
   stats: FragmenterStats[];
 };
 
+/**
+ * A Matroska file read directly must already hold what KVS can play (H.264/H.265 video, AAC audio):
+ * anything else is refused before a byte is sent, with the way out (--transcode goes through ffmpeg).
+ */
+const checkPlayableCodecs = (path: string, header: MkvHeader): void => {
+  const { tracks } = selectKvsTracks(header);
+  const video = tracks.filter((track) => track.type === TrackType.Video);
+  const bad = tracks.filter((track) =>
+    track.type === TrackType.Video
+      ? track.codecId !== CodecId.H264 && track.codecId !== CodecId.H265
+      : track.codecId !== CodecId.Aac,
+  );
+  if (video.length === 0 || bad.length > 0) {
+    const what = bad.length > 0 ? `codec ${bad.map((track) => track.codecId).join(', ')}` : 'no video track';
+    throw new KvsPutError(
+      ErrorCode.MkvUnsupported,
+      `${path}: ${what} — KVS plays H.264/H.265 video with AAC audio`,
+      { suggestion: 'add --transcode to re-encode it with ffmpeg (libx264 + AAC)' },
+    );
+  }
+};
+
 /** ErrorIds the fragmenter can predict and that make sending pointless. */
 const REFUSED_BEFORE_SENDING: ReadonlySet<number> = new Set([4001, 4002]);
 
@@ -197,6 +223,9 @@ export async function* clipFragments(
     let failure: unknown;
     try {
       for await (const event of readMkv(source)) {
+        if (event.type === 'header' && clip.plan === undefined) {
+          checkPlayableCodecs(clip.path, event.header);
+        }
         yield* emit(fragmenter.push(event));
       }
     } catch (error) {

@@ -172,6 +172,6 @@ const withoutType = (event: UploadEvent): Record<string, unknown> => {
 };
 
 const withoutStats = (summary: UploadSummary): Record<string, unknown> => {
-  const { stats: _stats, ...rest } = summary;
-  return rest;
+  const { stats: _stats, sourceError, ...rest } = summary;
+  return sourceError === undefined ? rest : { ...rest, sourceError: sourceError.message };
 };

@@ -122,6 +122,8 @@ export type UploadSummary = {
   /** Milliseconds from sending a fragment's last byte to its final ack. */
   ackLatencyMs: { p50: number; p99: number } | undefined;
   stats: FragmentStats[];
+  /** The source failed (e.g. corrupt media) after yielding what it could: everything before was uploaded. */
+  sourceError: Error | undefined;
 };
 
 type Entry = { fragment: Fragment; stats: FragmentStats };
@@ -219,9 +221,6 @@ export class UploadSession {
       this.changed.notify();
     }
     await pump;
-    if (this.sourceError !== undefined) {
-      throw toError(this.sourceError);
-    }
     return this.summary();
   }
 
@@ -513,11 +512,14 @@ export class UploadSession {
         conn.abort(new Error(`no final ack within ${timeoutMs} ms`));
         break;
       }
+      const timer = new AbortController();
       const closed = await Promise.race([
         conn.closed.then(() => true),
         this.changed.wait().then(() => false),
-        sleep(remaining).then(() => false),
+        sleep(remaining, timer.signal).then(() => false),
       ]);
+      // A pending timer would keep the process alive after the upload is done.
+      timer.abort();
       if (closed) {
         break;
       }
@@ -711,6 +713,7 @@ export class UploadSession {
       isInterrupted: this.options.signal?.aborted === true,
       ackLatencyMs: latencies.length === 0 ? undefined : { p50: pick(0.5), p99: pick(0.99) },
       stats,
+      sourceError: this.sourceError === undefined ? undefined : toError(this.sourceError),
     };
   }
 }

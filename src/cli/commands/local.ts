@@ -25,6 +25,9 @@ type LocalCommandOptions = {
   /** commander's `--no-auth`: false when given. */
   auth: boolean;
   creatingDelayMs: number;
+  strict?: boolean;
+  maxConnectionDurationMs?: number;
+  idleTimeoutMs?: number;
 };
 
 const parsePort = (value: string): number => {
@@ -39,6 +42,14 @@ const parseDelayMs = (value: string): number => {
   const ms = Number(value);
   if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(ms)) {
     throw new InvalidArgumentError('expected a whole number of milliseconds (0 or more).');
+  }
+  return ms;
+};
+
+const parsePositiveMs = (value: string): number => {
+  const ms = Number(value);
+  if (!/^\d+$/.test(value.trim()) || !Number.isSafeInteger(ms) || ms < 1 || ms > 2 ** 31) {
+    throw new InvalidArgumentError('expected a whole number of milliseconds from 1 to 2147483648.');
   }
   return ms;
 };
@@ -99,14 +110,19 @@ const runLocal = async (
     credentials: { accessKeyId: credentials.accessKeyId, secretAccessKey: credentials.secretAccessKey },
     noAuth: !options.auth,
     creatingDelayMs: options.creatingDelayMs,
+    strict: options.strict === true,
     logger: (line) => io.stderr.write(`${line}\n`),
+    ...(options.maxConnectionDurationMs === undefined
+      ? {}
+      : { maxConnectionDurationMs: options.maxConnectionDurationMs }),
+    ...(options.idleTimeoutMs === undefined ? {} : { idleTimeoutMs: options.idleTimeoutMs }),
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.faults === undefined ? {} : { faults: options.faults }),
   };
   const kvs = await startLocalKvs(kvsOptions);
   try {
     const lines = [
-      `# kvs-put local: Kinesis Video Streams on ${kvs.url} (region ${kvs.region}${isRegionPinned ? ' only' : ' by default'}, account ${kvs.accountId}, ${options.auth ? 'SigV4 verified' : 'NO authentication (--no-auth)'}${options.dataDir === undefined ? ', in memory' : `, data in ${options.dataDir}`})`,
+      `# kvs-put local: Kinesis Video Streams on ${kvs.url} (region ${kvs.region}${isRegionPinned ? ' only' : ' by default'}, account ${kvs.accountId}, ${options.auth ? 'SigV4 verified' : 'NO authentication (--no-auth)'}${options.dataDir === undefined ? ', in memory' : `, data in ${options.dataDir}`}${options.strict === true ? ', strict limits' : ''})`,
       `# To use it from a shell:`,
       `export AWS_ENDPOINT_URL_KINESIS_VIDEO=${kvs.url}`,
       `export AWS_REGION=${kvs.region}`,
@@ -136,13 +152,17 @@ const runLocal = async (
 export const localCommand: CommandFactory = (io, setExitCode) => {
   const command: Command = new Command('local')
     .description(
-      'Run a local Kinesis Video Streams endpoint (control plane, SigV4-verified) until Ctrl+C. ' +
+      'Run a local Kinesis Video Streams endpoint (control plane, PutMedia, GetMedia, ListFragments, ' +
+        'GetMediaForFragmentList; SigV4-verified) until Ctrl+C. ' +
         `It accepts the key pair given by --access-key-id/--secret-access-key, else AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, ` +
         `else the fixed local pair ${LOCAL_KVS_CREDENTIALS.accessKeyId} / ${LOCAL_KVS_CREDENTIALS.secretAccessKey}.`,
     )
     .option('--host <address>', 'address to listen on', DEFAULT_LOCAL_KVS_HOST)
     .option('--port <port>', 'TCP port (0 = any free port)', parsePort, DEFAULT_LOCAL_KVS_PORT)
-    .option('--data-dir <dir>', 'keep streams in this directory across restarts (default: in memory)')
+    .option(
+      '--data-dir <dir>',
+      'keep streams and their fragments in this directory across restarts (default: in memory)',
+    )
     .option(
       '--region <region>',
       'region to advertise; when given, requests signed for any other region are refused',
@@ -158,6 +178,21 @@ export const localCommand: CommandFactory = (io, setExitCode) => {
       'how long a new stream stays CREATING (the real service takes seconds)',
       parseDelayMs,
       0,
+    )
+    .option(
+      '--strict',
+      'enforce every service rate limit (5 PutMedia/GetMedia calls/s, 12.5 MB/s, 5 fragments/s per stream) ' +
+        'and refuse fragments that do not start with a key frame',
+    )
+    .option(
+      '--max-connection-duration-ms <ms>',
+      'close PutMedia connections this old with ERROR 4003 (default: 2700000, 45 min)',
+      parsePositiveMs,
+    )
+    .option(
+      '--idle-timeout-ms <ms>',
+      'close PutMedia connections whose body is quiet this long (default: 30000)',
+      parsePositiveMs,
     )
     .action(async (options: LocalCommandOptions) => {
       const isRegionPinned = command.getOptionValueSource('region') === 'cli';

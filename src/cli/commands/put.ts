@@ -113,11 +113,20 @@ const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
   if (options.stream === undefined && options.streamArn === undefined) {
     throw new KvsPutError(ErrorCode.Usage, 'no stream: give --stream NAME (or --stream-arn ARN)');
   }
-  if (options.file === undefined || options.file.length === 0) {
+  const sources = [
+    options.file !== undefined && options.file.length > 0 ? '--file' : undefined,
+    options.testsrc === true ? '--testsrc' : undefined,
+    options.device === undefined ? undefined : '--device',
+    options.rtsp === undefined ? undefined : '--rtsp',
+  ].filter((name) => name !== undefined);
+  if (sources.length === 0) {
     throw new KvsPutError(
       ErrorCode.Usage,
-      'no source: give --file PATH (a file, a folder, or - for MKV on stdin)',
+      'no source: give --file PATH (a file, a folder, or - for MKV on stdin), --device, --rtsp or --testsrc',
     );
+  }
+  if (sources.length > 1) {
+    throw new KvsPutError(ErrorCode.Usage, `give one source, not ${sources.join(' and ')}`);
   }
   const reporter = new UploadReporter(
     io,
@@ -217,6 +226,7 @@ const resolveSource = async (
     cwd: io.cwd,
     nowMs: Date.now(),
     tools: {
+      isTranscoding: options.transcode === true,
       planFile: async (path) => {
         const tools = await ffmpeg();
         return planCapture({ kind: 'file', path }, encoding, {
@@ -417,6 +427,10 @@ const upload = async (
         `GetMedia returned ${result.fragments} of ${stored} stored fragments`,
       );
     }
+  }
+  if (summary.sourceError !== undefined) {
+    // What was read before the failure is stored; the failure itself decides the exit code.
+    throw summary.sourceError;
   }
   if (summary.isInterrupted && !isLive) {
     return ExitCode.Interrupted;
