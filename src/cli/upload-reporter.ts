@@ -37,7 +37,12 @@ export class UploadReporter {
     this.finalAckType = options.isPersistedAckExpected ? 'PERSISTED' : 'RECEIVED';
   }
 
-  private readonly finalAckType: 'PERSISTED' | 'RECEIVED';
+  private finalAckType: 'PERSISTED' | 'RECEIVED';
+
+  /** Which ack means "stored": PERSISTED when the stream has retention, else RECEIVED. */
+  public setPersistedAckExpected(isExpected: boolean): void {
+    this.finalAckType = isExpected ? 'PERSISTED' : 'RECEIVED';
+  }
 
   /** A log line on stderr (never in JSON mode's stdout). */
   public log(line: string): void {

@@ -25,6 +25,7 @@ export type FragmentStats = {
   sequence: number;
   timecode: number;
   bytes: number;
+  frames: number;
   state: FragmentState;
   queuedAtMs: number;
   sentAtMs?: number;
@@ -105,10 +106,18 @@ export type UploadOptions = {
   signal?: AbortSignal;
   /** @default 'drop-unsent' */
   onAbort?: 'drop-unsent' | 'flush';
+  /**
+   * End every fragment with the end-of-fragment marker, so the service acknowledges it at once instead of
+   * when the next fragment begins (live sources, where that is a whole fragment duration later).
+   * @default false
+   */
+  isClosingEachFragment?: boolean;
 };
 
 export type UploadSummary = {
   fragments: number;
+  /** Frames in the fragments that reached a final ack. */
+  framesStored: number;
   persisted: number;
   /** RECEIVED but no PERSISTED seen (retention 0, or the connection ended after RECEIVED). */
   received: number;
@@ -239,6 +248,7 @@ export class UploadSession {
           sequence: fragment.sequence,
           timecode: fragment.timecode,
           bytes: fragment.byteLength,
+          frames: fragment.frames.length,
           state: 'queued',
           queuedAtMs: Date.now(),
           retries: 0,
@@ -428,7 +438,7 @@ export class UploadSession {
     credentials: AwsCredentialIdentity,
   ): Promise<'end' | 'rotate'> {
     const options = this.options;
-    const writer = new SessionWriter();
+    const writer = new SessionWriter({ isClosingEachFragment: options.isClosingEachFragment === true });
     const rotateAtMs = Math.min(
       connection.conn.openedAtMs + (options.rotateAfterMs ?? 40 * 60_000),
       credentials.expiration === undefined
@@ -497,7 +507,8 @@ export class UploadSession {
   /** Ends the body with the end-of-fragment marker, then waits (bounded) for the acks of what was sent. */
   private async finishConnection(connection: Connection): Promise<void> {
     const { conn } = connection;
-    if (conn.isOpen && connection.sent.length > 0) {
+    // The last fragment needs its end marker, unless every fragment already carries one.
+    if (conn.isOpen && connection.sent.length > 0 && this.options.isClosingEachFragment !== true) {
       await conn.write([END_OF_FRAGMENT_BYTES]);
       this.options.onWrite?.(connection.id, [END_OF_FRAGMENT_BYTES]);
       conn.end();
@@ -702,6 +713,9 @@ export class UploadSession {
     const isPersistedAckExpected = this.options.isPersistedAckExpected;
     return {
       fragments: stats.length,
+      framesStored: stats
+        .filter((s) => s.state === 'persisted' || s.state === 'received')
+        .reduce((sum, s) => sum + s.frames, 0),
       persisted: stats.filter((s) => s.state === 'persisted').length,
       received: stats.filter((s) => s.state === 'received').length,
       skipped: stats.filter((s) => s.state === 'skipped' && s.skipErrorId !== undefined),

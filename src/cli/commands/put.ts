@@ -292,6 +292,7 @@ const upload = async (
       : undefined;
   const stream = await control.ensureStream(ref, create);
   const isPersistedAckExpected = (stream.DataRetentionInHours ?? 0) > 0;
+  reporter.setPersistedAckExpected(isPersistedAckExpected);
   const streamName = stream.StreamName ?? options.stream;
   const where = `stream ${streamName ?? ''} (${region}, retention ${stream.DataRetentionInHours ?? 0} h)`;
   const refused: { fragment: Fragment; reason: string }[] = [];
@@ -403,6 +404,8 @@ const upload = async (
     },
     signal: liveStop?.signal ?? io.signal,
     onAbort: isLive ? 'flush' : 'drop-unsent',
+    // Live: each fragment is complete when it is sent, so close it at once for a prompt ack.
+    isClosingEachFragment: isLive,
   });
   let summary;
   try {
