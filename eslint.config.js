@@ -8,7 +8,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['*.ts', 'bench/*.js'] },
+        projectService: { allowDefaultProject: ['bench/*.js'] },
         tsconfigRootDir: import.meta.dirname,
       },
     },

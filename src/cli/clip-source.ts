@@ -32,8 +32,6 @@ export type Clip = {
 export type ClipTools = {
   /** Plans the ffmpeg remux (or transcode) of a non-Matroska file. */
   planFile: (path: string) => Promise<CapturePlan>;
-  /** Probes a Matroska file's creation_time, when ffprobe is at hand. */
-  probeCreationTime?: (path: string) => Promise<string | undefined>;
   /** Send Matroska files through ffmpeg too (--transcode). */
   isTranscoding?: boolean;
 };
@@ -75,18 +73,29 @@ export const expandClipPaths = async (paths: readonly string[], cwd: string): Pr
   return out;
 };
 
-/** Media time span of an MKV file: first key frame to the end of the last frame, in ms. Reads the file once. */
-export const scanDurationMs = async (
-  path: string,
-  stdin: Readable,
-  cwd: string,
-): Promise<number | undefined> => {
+/** What the start of an MKV file says about it: its recording time (DateUTC) and duration. */
+type MkvFacts = { durationMs?: number; dateUtcMs?: number };
+
+/**
+ * Duration and recording time of an MKV file. Files that ffmpeg (or any seeking muxer) wrote carry both in
+ * Info, read from the first kilobytes; only a file without Duration is read through once to measure it.
+ */
+export const scanMkvFacts = async (path: string, stdin: Readable, cwd: string): Promise<MkvFacts> => {
   let first: number | undefined;
   let last = -Infinity;
   let lastDuration = 0;
+  let dateUtcMs: number | undefined;
   try {
     for await (const event of readMkv(await openMediaInput(path, stdin, cwd))) {
-      if (event.type === 'frame') {
+      if (event.type === 'header') {
+        dateUtcMs = event.header.dateUtcMs;
+        if (event.header.durationMs !== undefined && event.header.durationMs > 0) {
+          return {
+            durationMs: Math.round(event.header.durationMs),
+            ...(dateUtcMs === undefined ? {} : { dateUtcMs }),
+          };
+        }
+      } else if (event.type === 'frame') {
         first ??= event.frame.timestampMs;
         if (event.frame.timestampMs >= last) {
           last = event.frame.timestampMs;
@@ -97,7 +106,10 @@ export const scanDurationMs = async (
   } catch {
     // The upload itself reports the damage, after sending what is readable.
   }
-  return first === undefined ? undefined : last - first + lastDuration;
+  return {
+    ...(first === undefined ? {} : { durationMs: last - first + lastDuration }),
+    ...(dateUtcMs === undefined ? {} : { dateUtcMs }),
+  };
 };
 
 /**
@@ -120,8 +132,9 @@ export const planClips = async (
     let durationMs: number | undefined;
     let creationTime: string | undefined;
     if (MKV_EXTENSIONS.test(path) && options.tools.isTranscoding !== true) {
-      durationMs = await scanDurationMs(path, options.stdin, options.cwd);
-      creationTime = await options.tools.probeCreationTime?.(path);
+      const facts = await scanMkvFacts(path, options.stdin, options.cwd);
+      durationMs = facts.durationMs;
+      creationTime = facts.dateUtcMs === undefined ? undefined : new Date(facts.dateUtcMs).toISOString();
     } else {
       plan = await options.tools.planFile(path);
       durationMs = plan.probe?.durationS === undefined ? undefined : Math.round(plan.probe.durationS * 1000);

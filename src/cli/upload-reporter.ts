@@ -65,14 +65,12 @@ export class UploadReporter {
   }
 
   public onEvent(event: UploadEvent): void {
-    if (this.mode.json) {
-      this.json(
-        event.type === 'ack'
-          ? { event: 'ack', connection: event.connection, sequence: event.sequence, ...event.ack }
-          : { event: event.type, ...withoutType(event) },
-      );
-      return;
-    }
+    // NDJSON for scripts on stdout; the log lines on stderr either way.
+    this.json(
+      event.type === 'ack'
+        ? { event: 'ack', connection: event.connection, sequence: event.sequence, ...event.ack }
+        : { event: event.type, ...withoutType(event) },
+    );
     switch (event.type) {
       case 'ack': {
         const { ack } = event;
@@ -123,10 +121,7 @@ export class UploadReporter {
   public summary(summary: UploadSummary, refused: number): void {
     this.clearProgress();
     const seconds = (Date.now() - this.startedAtMs) / 1000;
-    if (this.mode.json) {
-      this.json({ event: 'summary', ...withoutStats(summary), refused, seconds });
-      return;
-    }
+    this.json({ event: 'summary', ...withoutStats(summary), refused, seconds });
     const latency =
       summary.ackLatencyMs === undefined
         ? ''

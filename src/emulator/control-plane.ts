@@ -30,7 +30,7 @@ export const DATA_ENDPOINT_API_NAMES = [
 ] as const;
 
 // Constraints from the service model.
-const STREAM_NAME: StringRule = {
+export const STREAM_NAME: StringRule = {
   minLength: 1,
   maxLength: 256,
   pattern: /^[a-zA-Z0-9_.-]+$/,
@@ -51,7 +51,7 @@ const MEDIA_TYPE: StringRule = {
 const KMS_KEY_ID: StringRule = { minLength: 1, maxLength: 2048, pattern: /^.+$/s, patternText: '.+' };
 const RESOURCE_ARN_PATTERN =
   /^arn:([a-z\d-]+):kinesisvideo:([a-z0-9-]+):([0-9]+):([a-z]+)\/([a-zA-Z0-9_.-]+)\/([0-9]+)$/;
-const RESOURCE_ARN: StringRule = {
+export const RESOURCE_ARN: StringRule = {
   minLength: 1,
   maxLength: 1024,
   pattern: RESOURCE_ARN_PATTERN,
@@ -458,14 +458,16 @@ export const controlPlaneRoutes = (options: { updatingDelayMs: number }): Map<st
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-type StreamReference = { streamName?: string | undefined; streamArn?: string | undefined };
+/** How a request names a stream: StreamName and/or StreamARN. */
+export type StreamReference = { streamName?: string | undefined; streamArn?: string | undefined };
 
-const scopeOf = (context: OperationContext): StreamScope => ({
+export const scopeOf = (context: OperationContext): StreamScope => ({
   accountId: context.accountId,
   region: context.region,
 });
 
-const readStreamReference = (v: InputValidator): StreamReference => ({
+/** Reads the optional StreamName / StreamARN members (validated against the model's patterns). */
+export const readStreamReference = (v: InputValidator): StreamReference => ({
   streamName: v.optionalString('StreamName', STREAM_NAME),
   streamArn: v.optionalString('StreamARN', RESOURCE_ARN),
 });
@@ -483,7 +485,7 @@ const readStorageConfiguration = (v: InputValidator, isRequired: boolean): Stora
  * already "not found" (everything that would use its data). `isArnFormatChecked`: the stream tagging ops answer
  * InvalidResourceFormatException for a well-formed ARN of another resource type (a channel).
  */
-const resolveStream = (
+export const resolveStream = (
   context: OperationContext,
   reference: StreamReference,
   options: { isDeletingVisible: boolean; isArnFormatChecked?: boolean },

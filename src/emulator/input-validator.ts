@@ -62,6 +62,25 @@ export class InputValidator {
     return this.integer(member, rule, false);
   }
 
+  /**
+   * A timestamp member: restJson1 sends epoch seconds as a JSON number (a fraction allowed; a numeric string is
+   * read too, as the SDKs read them). Returns epoch milliseconds.
+   */
+  public timestamp(member: string, isRequired: boolean): number | undefined {
+    const value = this.input[member];
+    if (value == null) {
+      if (isRequired) {
+        this.missing(member);
+      }
+      return undefined;
+    }
+    const seconds = typeof value === 'string' && /^-?\d+(\.\d+)?$/.test(value) ? Number(value) : value;
+    if (typeof seconds !== 'number' || !Number.isFinite(seconds)) {
+      throw typeMismatch(this.path(member), 'a timestamp (epoch seconds)');
+    }
+    return Math.round(seconds * 1000);
+  }
+
   /** A nested structure; returns a validator that reports into the same problem list. */
   public structure(member: string, isRequired: boolean): InputValidator | undefined {
     const value = this.input[member];

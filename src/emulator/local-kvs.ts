@@ -9,6 +9,11 @@
  * Every request is SigV4-verified (§2; `noAuth` turns that off, never by default) against one key pair: the one
  * given, else {@link LOCAL_KVS_CREDENTIALS}.
  *
+ * The data plane: PutMedia (put-media.ts), GetMedia (get-media.ts), ListFragments and GetMediaForFragmentList
+ * (archived-media.ts), over the fragments of media-store.ts (in memory, or under `dataDir`). Loopback-only test
+ * hooks, no SigV4: `POST|GET /_admin/faults` (fault-plan.ts), `GET /__emulator/streams/<name>/fragments` (what
+ * each stored fragment holds) and `GET /__emulator/stats` (ingest counters and the process's memory).
+ *
  * ```ts
  * await using kvs = await startLocalKvs({});
  * const client = new KinesisVideoClient({ endpoint: kvs.url, region: kvs.region, credentials: kvs.credentials });
@@ -18,13 +23,21 @@ import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
 import type { AddressInfo } from 'node:net';
+import type { Duplex } from 'node:stream';
 import { setTimeout as delay } from 'node:timers/promises';
 import { debuglog } from 'node:util';
 import { ErrorCode, KvsPutError } from '../errors.js';
 import { CONTROL_PLANE_OPERATIONS, UNSUPPORTED_OPERATIONS, controlPlaneRoutes } from './control-plane.js';
 import type { EmulatorClock } from './emulator-clock.js';
 import { SYSTEM_CLOCK } from './emulator-clock.js';
-import { KvsServiceError } from './emulator-errors.js';
+import { KvsServiceError, STREAM_NOT_FOUND_MESSAGE } from './emulator-errors.js';
+import { getMediaForFragmentListRoute, listFragmentsRoute } from './archived-media.js';
+import type { DataPlaneConfig, IngestCounters } from './data-plane.js';
+import { DataPlane, DEFAULT_DATA_PLANE_CONFIG } from './data-plane.js';
+import { getMediaRoute } from './get-media.js';
+import type { MediaStoreStats } from './media-store.js';
+import { MediaStore } from './media-store.js';
+import { putMediaRoute } from './put-media.js';
 import {
   MAX_JSON_BODY_BYTES,
   isLoopbackAddress,
@@ -59,6 +72,9 @@ export const DEFAULT_LOCAL_KVS_ACCOUNT_ID = '123456789012';
 /** Loopback-only admin paths (no SigV4). */
 export const ADMIN_FAULTS_PATH = '/_admin/faults';
 export const HEALTH_PATH = '/__health';
+/** `GET /__emulator/streams/<name>/fragments[?region=…]`: the stored fragments of a stream, for tests. */
+export const INTROSPECTION_PREFIX = '/__emulator/';
+export const STATS_PATH = '/__emulator/stats';
 
 export type LocalKvsOptions = {
   /** Address to bind. @default '127.0.0.1' */
@@ -99,6 +115,43 @@ export type LocalKvsOptions = {
   logger?: (line: string) => void;
   /** The server clock (responses' `Date`, SigV4 clock checks, status delays, timestamps). @default wall clock */
   clock?: EmulatorClock;
+  /**
+   * The `--strict` profile: every rate limit of the service on (5 PutMedia and 5 GetMedia calls/s per stream →
+   * ClientLimitExceededException; 12.5 MB/s and 5 fragments/s per stream, enforced by throttling the upload), and
+   * a fragment that does not start with a key frame is refused with ERROR 4006. @default false
+   */
+  strict?: boolean;
+  /** A PutMedia connection this old gets ERROR 4003 and is closed. @default 2 700 000 (45 min) */
+  maxConnectionDurationMs?: number;
+  /** A PutMedia connection whose body is quiet this long is closed. @default 30 000 */
+  idleTimeoutMs?: number;
+  /** IDLE acks are sent this often while a PutMedia body is quiet. @default 3000 */
+  idleAckIntervalMs?: number;
+  /** A GetMedia answer ends after this long without a new fragment. @default 3000 */
+  getMediaIdleTimeoutMs?: number;
+  /** Fragments longer than this get ERROR 4002. @default 20 000 */
+  maxFragmentDurationMs?: number;
+  /** Fragments larger than this get ERROR 4001. @default 52 428 800 (50 MiB) */
+  maxFragmentBytes?: number;
+  /** Producer timestamps further than this into the future get ERROR 4007. @default 600 000 (10 min) */
+  futureToleranceMs?: number;
+  /**
+   * After an early answer (ERROR ack, idle close) to a client still sending, the socket drains the body this
+   * long before it is destroyed. @default 2000
+   */
+  lingerMs?: number;
+  /** How long the retention-0 buffer keeps fragments readable by GetMedia. @default 300 000 (5 min) */
+  bufferDurationMs?: number;
+  /** How many bytes of fragments the retention-0 buffer keeps per stream. @default 209 715 200 (200 MiB) */
+  bufferBytes?: number;
+};
+
+/** What `stats()` and `GET /__emulator/stats` report. */
+export type LocalKvsStats = {
+  ingest: IngestCounters;
+  storage: MediaStoreStats;
+  /** The server process's memory, bytes (`process.memoryUsage()`). */
+  memory: { rssBytes: number; heapUsedBytes: number; externalBytes: number; arrayBuffersBytes: number };
 };
 
 /** A running local KVS. Close it (or `await using` it) when done. */
@@ -113,6 +166,10 @@ export type LocalKvs = {
   readonly faults: FaultInjector;
   /** The stream table (for in-process introspection). */
   readonly store: StreamStore;
+  /** The stored fragments (for in-process introspection). */
+  readonly media: MediaStore;
+  /** Ingest and storage counters and the process's memory (also at `GET /__emulator/stats`). */
+  stats: () => LocalKvsStats;
   /** Stops listening, drops open connections, and waits for pending state writes. */
   close: () => Promise<void>;
   [Symbol.asyncDispose]: () => Promise<void>;
@@ -139,13 +196,58 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
             knownOperations: CONTROL_PLANE_OPERATIONS,
           }),
   );
+  const media = await MediaStore.open({
+    clock,
+    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    ...(options.bufferDurationMs === undefined ? {} : { bufferDurationMs: options.bufferDurationMs }),
+    ...(options.bufferBytes === undefined ? {} : { bufferBytes: options.bufferBytes }),
+  });
+  await media.reconcile((streamArn) => store.findByArn(streamArn));
+  const dataPlane = new DataPlane(config.dataPlane, media, store, faults, clock);
   const routes = new Map<string, EmulatorRoute>([
     ...controlPlaneRoutes({ updatingDelayMs: config.updatingDelayMs }),
+    ['/putMedia', putMediaRoute(dataPlane)],
+    ['/getMedia', getMediaRoute(dataPlane)],
+    ['/listFragments', listFragmentsRoute(dataPlane)],
+    ['/getMediaForFragmentList', getMediaForFragmentListRoute(dataPlane)],
   ]);
+  const stats = (): LocalKvsStats => {
+    const memory = process.memoryUsage();
+    return {
+      ingest: { ...dataPlane.counters },
+      storage: media.stats,
+      memory: {
+        rssBytes: memory.rss,
+        heapUsedBytes: memory.heapUsed,
+        externalBytes: memory.external,
+        arrayBuffersBytes: memory.arrayBuffers,
+      },
+    };
+  };
 
   let url = '';
+  const state = (): ServerState => ({ ...config, clock, store, media, stats, faults, routes, url });
   const server = createServer({ requestTimeout: 0 }, (request, response) => {
-    void handleRequest(request, response, { ...config, clock, store, faults, routes, url });
+    void handleRequest(request, response, state());
+  });
+  // A truncated or malformed request: a PutMedia session answers ERROR 4000 when it can; otherwise Node's own
+  // handling (400 when nothing was answered yet, then close).
+  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
+    if (dataPlane.onClientError(socket)) {
+      return;
+    }
+    const response = (socket as { _httpMessage?: ServerResponse })._httpMessage;
+    if (socket.writable && error.code !== 'ECONNRESET' && response?.headersSent !== true) {
+      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
+    }
+    socket.destroy();
+  });
+  // `Expect: 100-continue`: PutMedia answers its 200 at once instead (kvs-api.md §6.2); others continue.
+  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
+    if ((request.url ?? '').split('?', 1)[0] !== '/putMedia') {
+      response.writeContinue();
+    }
+    void handleRequest(request, response, state());
   });
   await listen(server, config.host, config.port);
   const address = server.address() as AddressInfo;
@@ -159,6 +261,7 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
       server.closeAllConnections();
       await closed;
       await store.flush();
+      await media.close();
     })();
     return closing;
   };
@@ -172,6 +275,8 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
     },
     faults,
     store,
+    media,
+    stats,
     close,
     [Symbol.asyncDispose]: close,
   };
@@ -192,11 +297,14 @@ type ResolvedOptions = {
   deletingDelayMs: number;
   maxStreamsPerAccount: number;
   logger: (line: string) => void;
+  dataPlane: DataPlaneConfig;
 };
 
 type ServerState = ResolvedOptions & {
   clock: EmulatorClock;
   store: StreamStore;
+  media: MediaStore;
+  stats: () => LocalKvsStats;
   faults: FaultInjector;
   routes: ReadonlyMap<string, EmulatorRoute>;
   url: string;
@@ -246,8 +354,45 @@ const resolveOptions = (options: LocalKvsOptions): ResolvedOptions => {
     maxStreamsPerAccount:
       checkInteger('maxStreamsPerAccount', options.maxStreamsPerAccount, 1, 2 ** 31) ?? 10_000,
     logger: options.logger ?? (() => undefined),
+    dataPlane: {
+      ...DEFAULT_DATA_PLANE_CONFIG,
+      isStrict: options.strict ?? false,
+      ...definedOnly({
+        maxConnectionDurationMs: checkInteger(
+          'maxConnectionDurationMs',
+          options.maxConnectionDurationMs,
+          1,
+          2 ** 31,
+        ),
+        idleTimeoutMs: checkInteger('idleTimeoutMs', options.idleTimeoutMs, 1, 2 ** 31),
+        idleAckIntervalMs: checkInteger('idleAckIntervalMs', options.idleAckIntervalMs, 1, 2 ** 31),
+        getMediaIdleTimeoutMs: checkInteger(
+          'getMediaIdleTimeoutMs',
+          options.getMediaIdleTimeoutMs,
+          1,
+          2 ** 31,
+        ),
+        maxFragmentDurationMs: checkInteger(
+          'maxFragmentDurationMs',
+          options.maxFragmentDurationMs,
+          1,
+          2 ** 31,
+        ),
+        maxFragmentBytes: checkInteger('maxFragmentBytes', options.maxFragmentBytes, 1, 2 ** 40),
+        futureToleranceMs: checkInteger('futureToleranceMs', options.futureToleranceMs, 0, 2 ** 40),
+        lingerMs: checkInteger('lingerMs', options.lingerMs, 0, 2 ** 31),
+      }),
+    },
   };
 };
+
+/** The entries of an object whose value is not undefined (for `exactOptionalPropertyTypes`-safe spreading). */
+const definedOnly = <T extends Record<string, number | undefined>>(
+  values: T,
+): Partial<Record<keyof T, number>> =>
+  Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<
+    Record<keyof T, number>
+  >;
 
 const listen = async (server: Server, host: string, port: number): Promise<void> => {
   try {
@@ -329,6 +474,11 @@ const handleRequest = async (
     if (path === ADMIN_FAULTS_PATH) {
       log.operation = 'AdminFaults';
       await handleAdminFaults(request, response, state, answer);
+      return;
+    }
+    if (path.startsWith(INTROSPECTION_PREFIX)) {
+      log.operation = 'Introspection';
+      handleIntrospection(request, rawUrl, response, state, answer);
       return;
     }
 
@@ -451,6 +601,71 @@ const parseJsonBody = (body: Buffer): JsonObject => {
     throw new KvsServiceError('SerializationException', 'The request body must be a JSON object.');
   }
   return value as JsonObject;
+};
+
+/**
+ * Loopback-only test hooks: `GET /__emulator/stats`, and `GET /__emulator/streams/<name>/fragments` (query
+ * `region`, default the server's) listing what each stored fragment holds.
+ */
+const handleIntrospection = (
+  request: IncomingMessage,
+  rawUrl: string,
+  response: ServerResponse,
+  state: ServerState,
+  answer: { requestId: string; dateMs: number },
+): void => {
+  if (!isLoopbackAddress(request.socket.remoteAddress)) {
+    throw new KvsServiceError(
+      'AccessDeniedException',
+      'The introspection endpoints answer loopback clients only.',
+      403,
+      true,
+    );
+  }
+  const url = new URL(rawUrl, 'http://local');
+  if (request.method === 'GET' && url.pathname === STATS_PATH) {
+    sendJson(response, state.stats(), answer);
+    return;
+  }
+  const match = /^\/__emulator\/streams\/([^/]+)\/fragments$/.exec(url.pathname);
+  if (request.method !== 'GET' || match === null) {
+    throw new KvsServiceError(
+      'UnknownOperationException',
+      `No operation at ${request.method ?? '?'} ${url.pathname}.`,
+    );
+  }
+  const streamName = decodeURIComponent(match[1] ?? '');
+  const region = url.searchParams.get('region') ?? state.region;
+  const stream = state.store.findByName({ accountId: state.accountId, region }, streamName);
+  if (stream === undefined) {
+    throw new KvsServiceError('ResourceNotFoundException', STREAM_NOT_FOUND_MESSAGE);
+  }
+  sendJson(
+    response,
+    {
+      streamName: stream.streamName,
+      streamArn: stream.streamArn,
+      status: stream.status,
+      dataRetentionInHours: stream.dataRetentionInHours,
+      fragments: state.media.list(stream).map((fragment) => ({
+        fragmentNumber: fragment.fragmentNumber,
+        timecode: fragment.timecode,
+        producerTimestampMs: fragment.producerTimestampMs,
+        serverTimestampMs: fragment.serverTimestampMs,
+        durationMs: fragment.durationMs,
+        sizeBytes: fragment.sizeBytes,
+        frameCount: fragment.frameCount,
+        framesPerTrack: fragment.framesPerTrack,
+        startsWithKeyframe: fragment.startsWithKeyframe,
+        isArchived: fragment.isArchived,
+        tags: fragment.tags.map((tag) => ({
+          name: tag.name,
+          ...(tag.value === undefined ? {} : { value: tag.value }),
+        })),
+      })),
+    },
+    answer,
+  );
 };
 
 /** `GET /_admin/faults` shows the plan and its counters; `POST` replaces it. Loopback only, no SigV4. */

@@ -3,12 +3,21 @@
  * It validates what the service validates (kvs-api.md §6.3, §7) from the real bytes, with kvs-put's own
  * reader: one Segment per session, declared tracks (4010, 4011, 4012), fragment duration and size
  * (4002, 4001), time order (4004), producer time not in the future (4007), metadata limits (4009), and MKV
- * that cannot be parsed (4006). Fragments keep the exact bytes their Cluster was sent as.
+ * that cannot be parsed (4006). Fragments keep the exact bytes they were sent as.
+ *
+ * Which bytes make a fragment: its Cluster, plus the producer's Tags elements sent after it, up to the next
+ * Cluster, an `AWS_KINESISVIDEO_END_OF_FRAGMENT` marker, or the end of the body. That is where the service's
+ * GetMedia output puts a producer's fragment metadata (shared/fixtures/kvs-getmedia/test_mixed_tags.mkv: Cluster,
+ * then the producer's Tags, then the service's trailing Tags), and where AWS's C producer sends it
+ * (official-c-producer-session.mkv: Cluster, 9 metadata Tags, END_OF_FRAGMENT, next Cluster). Tags sent while
+ * no fragment is open (after Tracks before the first Cluster, or after an END_OF_FRAGMENT) belong to the next
+ * fragment, and its bytes start with them. Tags inside the media header (before Tracks) are part of the header.
  */
 import type { MkvEvent, MkvHeader, MkvSimpleTag } from '../mkv/mkv-types.js';
 import { MkvReader } from '../mkv/mkv-reader.js';
 import { MkvParseError } from '../mkv/mkv-errors.js';
 import { KvsLimits } from '../fragment/kvs-limits.js';
+import { errorIdInfo } from '../kvs/ack.js';
 
 /** The Tags marker that closes the current fragment at once. */
 const END_OF_FRAGMENT_TAG = 'AWS_KINESISVIDEO_END_OF_FRAGMENT';
@@ -20,6 +29,7 @@ const PRODUCER_RESERVED_TAGS: ReadonlySet<string> = new Set([
   'AWS_KINESISVIDEO_IMAGE_PREFIX',
 ]);
 
+/** Options of {@link PutMediaIngest}: the session's headers, the server clock and the service limits. */
 export type IngestOptions = {
   timecodeType: 'ABSOLUTE' | 'RELATIVE';
   /** x-amzn-producer-start-timestamp in epoch ms (RELATIVE timecodes count from it). */
@@ -32,8 +42,17 @@ export type IngestOptions = {
   maxFragmentBytes?: number;
   /** 4007 when a producer timestamp is further than this into the future. @default 10 min */
   futureToleranceMs?: number;
+  /**
+   * Answer a fragment whose first frame is not a key frame with 4006 (the `strict` profile; the service itself
+   * stores such fragments, kvs-api.md §7.2). @default false
+   */
+  isKeyframeStartRequired?: boolean;
 };
 
+/** Default of {@link IngestOptions.futureToleranceMs}. */
+export const DEFAULT_FUTURE_TOLERANCE_MS = 10 * 60_000;
+
+/** A complete, valid fragment: its facts and its bytes as sent. */
 export type IngestedFragment = {
   /** The Cluster Timecode exactly as sent (the ack's FragmentTimecode). */
   timecode: number;
@@ -41,16 +60,28 @@ export type IngestedFragment = {
   /** Server time when its first byte arrived. */
   serverTimestampMs: number;
   durationMs: number;
-  /** The session's media metadata: EBML header to the first Cluster, as sent. */
+  /**
+   * The session's media metadata: EBML header to the first Cluster (or the first Tags after Tracks), as sent.
+   * The same array for every fragment of a session.
+   */
   headerBytes: Uint8Array;
-  /** The Cluster exactly as sent. */
-  clusterBytes: Uint8Array;
+  /**
+   * The fragment's bytes exactly as sent: its Cluster, with the producer Tags around it (see the module doc), as
+   * views of the pushed chunks (no copy; the chunks must not be reused by the caller, which Node streams never do).
+   */
+  clusterChunks: Uint8Array[];
+  /** Total length of `clusterChunks`. */
+  clusterByteLength: number;
   frameCount: number;
   framesPerTrack: Record<number, number>;
   startsWithKeyframe: boolean;
   tags: MkvSimpleTag[];
 };
 
+/**
+ * What the ingest reports: a fragment's Cluster began (BUFFERING), a fragment is complete and valid (RECEIVED,
+ * then store), or the session failed (ERROR with the service's ErrorId; nothing more is reported after it).
+ */
 export type IngestEvent =
   | { type: 'fragment-start'; timecode: number; serverTimestampMs: number }
   | { type: 'fragment-complete'; fragment: IngestedFragment }
@@ -63,23 +94,15 @@ type Open = {
   serverTimestampMs: number;
   lastMs: number;
   lastDurationMs: number | undefined;
+  /** Track of the frame at `lastMs`. */
+  lastTrack: number;
+  /** Per track: earliest and latest frame time and frame count (for the mean frame interval). */
+  spans: Map<number, { firstMs: number; lastMs: number; count: number }>;
   firstFrameMs: number | undefined;
   frameCount: number;
   framesPerTrack: Record<number, number>;
   startsWithKeyframe: boolean | undefined;
   tags: MkvSimpleTag[];
-};
-
-const ERROR_CODES: Readonly<Record<number, string>> = {
-  4001: 'MAX_FRAGMENT_SIZE_REACHED',
-  4002: 'MAX_FRAGMENT_DURATION_REACHED',
-  4004: 'FRAGMENT_TIMECODE_LESSER_THAN_PREVIOUS',
-  4006: 'INVALID_MKV_DATA',
-  4007: 'INVALID_PRODUCER_TIMESTAMP',
-  4009: 'FRAGMENT_METADATA_LIMIT_REACHED',
-  4010: 'TRACK_NUMBER_MISMATCH',
-  4011: 'FRAMES_MISSING_FOR_TRACK',
-  4012: 'MORE_THAN_ALLOWED_TRACKS_FOUND',
 };
 
 class IngestFailure extends Error {
@@ -92,6 +115,12 @@ class IngestFailure extends Error {
   }
 }
 
+const textEncoder = new TextEncoder();
+
+/**
+ * One PutMedia body's validation and fragmenting: `push()` the body's chunks and `end()` it; each call returns
+ * the events it completed. After an `error` event the ingest ignores everything else (the service closes).
+ */
 export class PutMediaIngest {
   private readonly reader = new MkvReader();
   private readonly options: IngestOptions;
@@ -101,6 +130,10 @@ export class PutMediaIngest {
   private pieces: { offset: number; bytes: Uint8Array }[] = [];
   private header: MkvHeader | undefined;
   private headerBytes: Uint8Array = new Uint8Array(0);
+  /** Where the media header's bytes end: Tags before it are part of the header, not fragment metadata. */
+  private headerEndOffset = 0;
+  /** Start of the first Tags element sent while no fragment was open: the next fragment's bytes start there. */
+  private leadingTagsOffset: number | undefined;
   private msPerTick = 1;
   private open: Open | undefined;
   private pendingTags: MkvSimpleTag[] = [];
@@ -164,7 +197,7 @@ export class PutMediaIngest {
       for (const event of read()) {
         this.onEvent(event, events);
       }
-      this.checkSize(events);
+      this.checkSize();
     } catch (error) {
       this.fail(error, events);
     }
@@ -184,7 +217,7 @@ export class PutMediaIngest {
     events.push({
       type: 'error',
       errorId: failure.errorId,
-      errorCode: ERROR_CODES[failure.errorId] ?? 'UNKNOWN',
+      errorCode: errorIdInfo(failure.errorId).code,
       ...(failure.timecode === undefined ? {} : { timecode: failure.timecode }),
       reason: failure.message,
     });
@@ -209,6 +242,7 @@ export class PutMediaIngest {
         }
         this.header = event.header;
         this.headerBytes = event.headerBytes ?? new Uint8Array(0);
+        this.headerEndOffset = event.byteOffset + this.headerBytes.length;
         this.msPerTick = event.header.timecodeScaleNs / 1e6;
         return;
       }
@@ -218,7 +252,7 @@ export class PutMediaIngest {
           throw new IngestFailure(4006, 'a Cluster before any Tracks');
         }
         const startMs = this.producerMs(event.timecode);
-        if (startMs > this.options.now() + (this.options.futureToleranceMs ?? 10 * 60_000)) {
+        if (startMs > this.options.now() + (this.options.futureToleranceMs ?? DEFAULT_FUTURE_TOLERANCE_MS)) {
           throw new IngestFailure(
             4007,
             `producer timestamp ${new Date(startMs).toISOString()} is in the future`,
@@ -226,13 +260,17 @@ export class PutMediaIngest {
           );
         }
         const serverTimestampMs = this.options.now();
+        const startOffset = this.leadingTagsOffset ?? event.byteOffset;
+        this.leadingTagsOffset = undefined;
         this.open = {
           timecode: event.timecode,
           startMs,
-          startOffset: event.byteOffset,
+          startOffset,
           serverTimestampMs,
           lastMs: startMs,
           lastDurationMs: undefined,
+          lastTrack: 0,
+          spans: new Map(),
           firstFrameMs: undefined,
           frameCount: 0,
           framesPerTrack: {},
@@ -240,7 +278,7 @@ export class PutMediaIngest {
           tags: this.pendingTags,
         };
         this.pendingTags = [];
-        this.dropPiecesBefore(event.byteOffset);
+        this.dropPiecesBefore(startOffset);
         events.push({ type: 'fragment-start', timecode: event.timecode, serverTimestampMs });
         return;
       }
@@ -261,6 +299,9 @@ export class PutMediaIngest {
         if (open.firstFrameMs === undefined) {
           open.firstFrameMs = ms;
           open.startsWithKeyframe = frame.isKeyframe;
+          if (!frame.isKeyframe && this.options.isKeyframeStartRequired === true) {
+            throw new IngestFailure(4006, 'the fragment does not start with a key frame', open.timecode);
+          }
           // Service rule: a fragment starts strictly after the previous fragment's last frame.
           if (ms <= this.previousLastMs) {
             throw new IngestFailure(
@@ -273,6 +314,15 @@ export class PutMediaIngest {
         if (ms >= open.lastMs) {
           open.lastMs = ms;
           open.lastDurationMs = frame.durationMs;
+          open.lastTrack = frame.trackNumber;
+        }
+        const span = open.spans.get(frame.trackNumber);
+        if (span === undefined) {
+          open.spans.set(frame.trackNumber, { firstMs: ms, lastMs: ms, count: 1 });
+        } else {
+          span.firstMs = Math.min(span.firstMs, ms);
+          span.lastMs = Math.max(span.lastMs, ms);
+          span.count++;
         }
         open.frameCount++;
         open.framesPerTrack[frame.trackNumber] = (open.framesPerTrack[frame.trackNumber] ?? 0) + 1;
@@ -286,45 +336,22 @@ export class PutMediaIngest {
         return;
       }
       case 'tags': {
+        if (event.byteOffset < this.headerEndOffset) {
+          // Tags before Tracks: part of the media header, stored and served with it.
+          return;
+        }
         if (event.tags.some((tag) => tag.name === END_OF_FRAGMENT_TAG)) {
           this.closeFragment(event.byteOffset, events);
           return;
         }
-        if (
-          event.tags.some(
-            (tag) => tag.name.startsWith('AWS_KINESISVIDEO_') && !PRODUCER_RESERVED_TAGS.has(tag.name),
-          )
-        ) {
-          throw new IngestFailure(
-            4009,
-            'fragment metadata uses a reserved AWS_KINESISVIDEO_ name',
-            this.open?.timecode,
-          );
-        }
-        // Tags before a Cluster are metadata of the fragment that follows (and close the one before).
-        this.closeFragment(event.byteOffset, events);
-        this.pendingTags.push(...event.tags);
-        if (this.header === undefined) {
-          return;
-        }
-        if (this.pendingTags.length > KvsLimits.maxFragmentMetadataTags) {
-          throw new IngestFailure(
-            4009,
-            `more than ${KvsLimits.maxFragmentMetadataTags} metadata tags for one fragment`,
-          );
-        }
-        const encoder = new TextEncoder();
-        for (const tag of this.pendingTags) {
-          if (
-            encoder.encode(tag.name).length > KvsLimits.maxMetadataNameBytes ||
-            encoder.encode(tag.value ?? '').length > KvsLimits.maxMetadataValueBytes ||
-            (tag.name.startsWith('AWS') && !PRODUCER_RESERVED_TAGS.has(tag.name))
-          ) {
-            throw new IngestFailure(
-              4009,
-              `metadata tag ${tag.name.slice(0, 40)} breaks the name/value limits`,
-            );
-          }
+        const open = this.open;
+        if (open === undefined) {
+          this.leadingTagsOffset ??= event.byteOffset;
+          this.pendingTags.push(...event.tags);
+          this.checkTags(this.pendingTags, undefined);
+        } else {
+          open.tags.push(...event.tags);
+          this.checkTags(open.tags, open.timecode);
         }
         return;
       }
@@ -334,8 +361,38 @@ export class PutMediaIngest {
     }
   }
 
-  private checkSize(events: IngestEvent[]): void {
-    void events;
+  /** Fragment metadata limits (4009): count, name and value sizes, reserved `AWS` names. */
+  private checkTags(tags: readonly MkvSimpleTag[], timecode: number | undefined): void {
+    if (tags.length > KvsLimits.maxFragmentMetadataTags) {
+      throw new IngestFailure(
+        4009,
+        `more than ${KvsLimits.maxFragmentMetadataTags} metadata tags for one fragment`,
+        timecode,
+      );
+    }
+    for (const tag of tags) {
+      if (tag.name.startsWith('AWS') && !PRODUCER_RESERVED_TAGS.has(tag.name)) {
+        throw new IngestFailure(
+          4009,
+          `fragment metadata uses the reserved name ${tag.name.slice(0, 60)}`,
+          timecode,
+        );
+      }
+      if (
+        textEncoder.encode(tag.name).length > KvsLimits.maxMetadataNameBytes ||
+        textEncoder.encode(tag.value ?? '').length + (tag.binary?.length ?? 0) >
+          KvsLimits.maxMetadataValueBytes
+      ) {
+        throw new IngestFailure(
+          4009,
+          `metadata tag ${tag.name.slice(0, 40)} is longer than ${KvsLimits.maxMetadataNameBytes} bytes (name) or ${KvsLimits.maxMetadataValueBytes} bytes (value)`,
+          timecode,
+        );
+      }
+    }
+  }
+
+  private checkSize(): void {
     const open = this.open;
     if (open !== undefined && this.bytesSeen - open.startOffset > this.maxFragmentBytes) {
       throw new IngestFailure(4001, `fragment larger than ${this.maxFragmentBytes} bytes`, open.timecode);
@@ -349,15 +406,18 @@ export class PutMediaIngest {
       return;
     }
     this.open = undefined;
-    if (open.frameCount === 0) {
-      return;
-    }
+    // An empty Cluster has no frame for any track: 4011 like any fragment missing a track.
     for (const track of this.header!.tracks) {
       if ((open.framesPerTrack[track.number] ?? 0) === 0) {
         throw new IngestFailure(4011, `track ${track.number} has no frame in the fragment`, open.timecode);
       }
     }
-    const durationMs = open.lastMs - open.startMs + (open.lastDurationMs ?? 0);
+    // The last frame's own duration: BlockDuration or DefaultDuration, else its track's mean frame interval
+    // (kvs-api.md §7.2 [EMU]).
+    const span = open.spans.get(open.lastTrack);
+    const meanIntervalMs =
+      span === undefined || span.count < 2 ? 0 : (span.lastMs - span.firstMs) / (span.count - 1);
+    const durationMs = open.lastMs - open.startMs + (open.lastDurationMs ?? meanIntervalMs);
     if (durationMs > this.maxFragmentDurationMs) {
       throw new IngestFailure(
         4002,
@@ -374,7 +434,8 @@ export class PutMediaIngest {
         serverTimestampMs: open.serverTimestampMs,
         durationMs,
         headerBytes: this.headerBytes,
-        clusterBytes: this.slice(open.startOffset, endOffset),
+        clusterChunks: this.views(open.startOffset, endOffset),
+        clusterByteLength: endOffset - open.startOffset,
         frameCount: open.frameCount,
         framesPerTrack: open.framesPerTrack,
         startsWithKeyframe: open.startsWithKeyframe === true,
@@ -390,14 +451,14 @@ export class PutMediaIngest {
     return this.options.timecodeType === 'ABSOLUTE' ? ms : this.options.producerStartTimestampMs + ms;
   }
 
-  /** Copies input bytes [start, end) out of the kept pieces. */
-  private slice(start: number, end: number): Uint8Array {
-    const out = new Uint8Array(Math.max(0, end - start));
+  /** Input bytes [start, end), as views of the kept pieces. */
+  private views(start: number, end: number): Uint8Array[] {
+    const out: Uint8Array[] = [];
     for (const piece of this.pieces) {
       const from = Math.max(start, piece.offset);
       const to = Math.min(end, piece.offset + piece.bytes.length);
       if (from < to) {
-        out.set(piece.bytes.subarray(from - piece.offset, to - piece.offset), from - start);
+        out.push(piece.bytes.subarray(from - piece.offset, to - piece.offset));
       }
     }
     return out;

@@ -195,8 +195,16 @@ export class PutMediaConnection {
     }
   }
 
+  /**
+   * Abandons the connection with a TCP reset: a service that stopped reading learns at once that this
+   * session is over (a plain close would wait behind the unread body), so its connection slot frees up.
+   */
   public abort(reason: Error): void {
     this.closeError ??= reason;
+    const socket = this.request.socket;
+    if (socket !== null && !socket.destroyed) {
+      socket.resetAndDestroy();
+    }
     this.request.destroy(reason);
   }
 }

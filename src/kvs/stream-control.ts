@@ -29,6 +29,8 @@ export type CreateStreamOptions = {
 
 export type StreamControlOptions = {
   region?: string;
+  /** Shared config profile: its region (and settings) apply when no region is given. */
+  profile?: string;
   endpoint?: string;
   credentials: AwsCredentialIdentityProvider;
   signal?: AbortSignal;
@@ -83,6 +85,7 @@ export class StreamControl {
   public constructor(options: StreamControlOptions) {
     this.client = new KinesisVideoClient({
       ...(options.region === undefined ? {} : { region: options.region }),
+      ...(options.profile === undefined ? {} : { profile: options.profile }),
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
       credentials: options.credentials,
     });

@@ -140,7 +140,10 @@ type Entry = { fragment: Fragment; stats: FragmentStats };
 type Connection = {
   id: number;
   conn: PutMediaConnection;
+  /** Fragments sent on this connection and not final yet, by the timecode their acks carry. */
   byTimecode: Map<number, Entry>;
+  /** Whether a session header went out (the end marker needs one before it). */
+  hasSent: boolean;
   lastAckAtMs: number;
   /** The service reported an error it survived (ERROR ack with a host-alive ErrorId). */
   isHostAlive: boolean;
@@ -398,6 +401,7 @@ export class UploadSession {
       id,
       conn,
       byTimecode: new Map(),
+      hasSent: false,
       lastAckAtMs: Date.now(),
       isHostAlive: false,
       sent: [],
@@ -473,6 +477,7 @@ export class UploadSession {
       stats.state = 'sent';
       connection.byTimecode.set(entry.fragment.timecode, entry);
       connection.sent.push(entry);
+      connection.hasSent = true;
       await connection.conn.write(chunks);
       stats.sentAtMs = Date.now();
       for (const chunk of chunks) {
@@ -508,7 +513,7 @@ export class UploadSession {
   private async finishConnection(connection: Connection): Promise<void> {
     const { conn } = connection;
     // The last fragment needs its end marker, unless every fragment already carries one.
-    if (conn.isOpen && connection.sent.length > 0 && this.options.isClosingEachFragment !== true) {
+    if (conn.isOpen && connection.hasSent && this.options.isClosingEachFragment !== true) {
       await conn.write([END_OF_FRAGMENT_BYTES]);
       this.options.onWrite?.(connection.id, [END_OF_FRAGMENT_BYTES]);
       conn.end();
@@ -617,8 +622,25 @@ export class UploadSession {
       case AckEventType.Idle:
         break;
     }
+    this.pruneConnection(connection);
     this.prune();
     this.changed.notify();
+  }
+
+  /**
+   * Forgets the fragments this connection no longer needs to hear about, from the front: a long session
+   * must not keep every fragment it ever sent (their payloads pin the input's memory).
+   */
+  private pruneConnection(connection: Connection): void {
+    const sent = connection.sent;
+    let count = 0;
+    while (count < sent.length && this.isDone(sent[count]!)) {
+      connection.byTimecode.delete(sent[count]!.fragment.timecode);
+      count++;
+    }
+    if (count > 0) {
+      sent.splice(0, count);
+    }
   }
 
   private onErrorAck(connection: Connection, ack: Ack, entry: Entry | undefined): void {

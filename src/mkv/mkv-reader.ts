@@ -24,6 +24,9 @@ import {
 } from './ebml-reader.js';
 import { UNKNOWN_SIZE, readVintSize } from './ebml-vint.js';
 import { MkvParseError } from './mkv-errors.js';
+
+/** 2001-01-01T00:00:00Z, the origin of Matroska's DateUTC. */
+const MATROSKA_EPOCH_MS = Date.UTC(2001, 0, 1);
 import type {
   MkvAudioSettings,
   MkvEvent,
@@ -107,6 +110,10 @@ type SegmentState = {
   title?: string;
   muxingApp?: string;
   writingApp?: string;
+  /** Info Duration, in ticks. */
+  durationTicks?: number;
+  /** Info DateUTC, in epoch ms. */
+  dateUtcMs?: number;
   tracks: MkvTrack[];
   tracksByNumber: Map<number, MkvTrack>;
   hasTracks: boolean;
@@ -935,6 +942,16 @@ export class MkvReader {
         case EbmlId.WritingApp:
           segment.writingApp = readString(bytes, s, e);
           break;
+        case EbmlId.Duration:
+          segment.durationTicks = readFloat(bytes, s, e, baseOffset, id);
+          break;
+        case EbmlId.DateUtc:
+          // Signed nanoseconds since 2001-01-01T00:00:00Z (the Matroska epoch).
+          if (e - s === 8) {
+            const view = new DataView(bytes.buffer, bytes.byteOffset + s, 8);
+            segment.dateUtcMs = MATROSKA_EPOCH_MS + Number(view.getBigInt64(0) / 1_000_000n);
+          }
+          break;
         default:
           break;
       }
@@ -990,6 +1007,12 @@ export class MkvReader {
     }
     if (segment.writingApp !== undefined) {
       header.writingApp = segment.writingApp;
+    }
+    if (segment.durationTicks !== undefined) {
+      header.durationMs = segment.durationTicks * segment.msPerTick;
+    }
+    if (segment.dateUtcMs !== undefined) {
+      header.dateUtcMs = segment.dateUtcMs;
     }
     const headerBytes = this.takeCapture(segment.headerOffset, boundary);
     this.out.push(

@@ -40,6 +40,10 @@ export type MkvHeader = {
   title?: string;
   muxingApp?: string;
   writingApp?: string;
+  /** Info Duration (what the muxer wrote, when it knew), in ms. */
+  durationMs?: number;
+  /** Info DateUTC: when the recording was made, in epoch ms. */
+  dateUtcMs?: number;
   tracks: MkvTrack[];
 };
 

@@ -149,11 +149,11 @@ describe('the loopback admin endpoint', () => {
 
     const bad = await fetch(admin, {
       method: 'POST',
-      body: JSON.stringify({ controlPlane: [{ operations: ['DescribeStreams'], times: 0 }], putMedia: [] }),
+      body: JSON.stringify({ controlPlane: [{ operations: ['DescribeStreams'], times: 0 }], getMedia: [] }),
     });
     expect(bad.status).toBe(400);
     const { Message } = (await bad.json()) as { Message: string };
-    expect(Message).toContain('unknown section "putMedia"');
+    expect(Message).toContain('unknown section "getMedia" (known: controlPlane, putMedia)');
     expect(Message).toContain('names unknown operation "DescribeStreams"');
     expect(Message).toContain('controlPlane[0].times must be an integer ≥ 1');
     expect(Message).toContain('does nothing');

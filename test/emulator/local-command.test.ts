@@ -16,9 +16,11 @@ import { PassThrough } from 'node:stream';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/cli-io.js';
 import { runCli } from '../../src/cli/run-cli.js';
+import type { LocalKvs } from '../../src/emulator/local-kvs.js';
 import { LOCAL_KVS_CREDENTIALS } from '../../src/emulator/local-kvs.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 import { rejectionOf } from './emulator-test-helpers.js';
+import { buildSession, openPutMedia, writeBody } from './put-media-helpers.js';
 
 type FakeIo = CliIo & { out: () => string; err: () => string; abort: () => void };
 
@@ -220,6 +222,43 @@ describe('kvs-put local (in-process)', () => {
     io.abort();
     expect(await exit).toBe(0);
     expect(await readdir(dataDir)).toEqual(['streams.json']);
+  });
+
+  it('--strict, --max-connection-duration-ms and --idle-timeout-ms reach the data plane', async () => {
+    const { io, exit, vars } = await startInProcess([
+      '--no-auth',
+      '--strict',
+      '--max-connection-duration-ms',
+      '300',
+      '--idle-timeout-ms',
+      '60000',
+    ]);
+    expect(io.out()).toContain('NO authentication (--no-auth), in memory, strict limits)');
+    const endpoint = vars['AWS_ENDPOINT_URL_KINESIS_VIDEO']!;
+    await fetch(`${endpoint}/createStream`, {
+      method: 'POST',
+      body: '{"StreamName":"timed","DataRetentionInHours":1}',
+    });
+    const local = {
+      url: endpoint,
+      region: 'us-east-1',
+      credentials: LOCAL_KVS_CREDENTIALS,
+    } as unknown as LocalKvs;
+    const call = await openPutMedia(local, { streamName: 'timed', isUnsigned: true });
+    expect((await call.response).statusCode).toBe(200);
+    const start = Date.now() - 60_000;
+    await writeBody(call, buildSession([{ timecode: start }, { timecode: start + 400 }]).body, {
+      isLeftOpen: true,
+    });
+    await call.closed;
+    expect(call.acks.at(-1)).toMatchObject({ EventType: 'ERROR', ErrorId: 4003 });
+    call.request.destroy();
+    io.abort();
+    expect(await exit).toBe(0);
+
+    const badMs = fakeIo();
+    expect(await runCli(['local', '--idle-timeout-ms', '0'], badMs)).toBe(2);
+    expect(badMs.err()).toContain("option '--idle-timeout-ms <ms>' argument '0' is invalid");
   });
 
   it('usage errors exit 2; a port in use exits 7 with a hint', async () => {

@@ -164,6 +164,7 @@ export const awsChecks: DoctorCheckProvider = async ({ io, aws }) => {
     credentials: provider,
     ...(aws?.region === undefined ? {} : { region: aws.region }),
     ...(aws?.endpointUrl === undefined ? {} : { endpoint: aws.endpointUrl }),
+    ...(aws?.profile === undefined ? {} : { profile: aws.profile }),
     signal: io.signal,
   });
   try {

@@ -1,25 +1,21 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../../errors.js';
 import type { Fragment, FragmenterStats } from '../../fragment/fragmenter.js';
 import { KvsLimits } from '../../fragment/kvs-limits.js';
 import { StreamControl } from '../../kvs/stream-control.js';
 import { UploadSession } from '../../kvs/upload-session.js';
-import { startLocalKvs } from '../../emulator/local-kvs.js';
+import { DEFAULT_BACKOFF } from '../../kvs/retry-policy.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../exit-codes.js';
 import { clipFragments, expandClipPaths, planClips } from '../clip-source.js';
 import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
 import { UploadReporter } from '../upload-reporter.js';
-import { readBack } from '../read-back.js';
 import type { Clip } from '../clip-source.js';
-import { captureBytes, liveFragments } from '../live-source.js';
 import type { CapturePlan } from '../../capture/capture-plan.js';
-import { planCapture } from '../../capture/capture-plan.js';
 import type {
   AudioPolicy,
   CaptureSource,
@@ -27,8 +23,6 @@ import type {
   EncodingOptions,
 } from '../../capture/capture-source.js';
 import type { RtspTimeoutOption } from '../../capture/ffmpeg-args.js';
-import { locateFfmpeg, locateFfprobe, probeFfmpegCapabilities } from '../../capture/ffmpeg-locator.js';
-import { probeMediaFile } from '../../capture/media-probe.js';
 
 type PutOptions = {
   stream?: string;
@@ -49,7 +43,7 @@ type PutOptions = {
   maxRate: number;
   maxFragmentRate: number;
   maxRetries: number;
-  bufferMb: number;
+  bufferMb?: number;
   json?: boolean;
   verbose?: boolean;
   quiet?: boolean;
@@ -70,9 +64,14 @@ type PutOptions = {
   bitrate?: number;
   audio?: AudioPolicy | false;
   duration?: number;
+  stalenessTimeout: number;
+  rotateAfter?: number;
+  retryDelay?: number;
 };
 
 const DEFAULT_MAX_RETRIES = 8;
+const FILE_BUFFER_MB = 16;
+const LIVE_BUFFER_MB = 64;
 
 const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,256}$/;
 
@@ -133,17 +132,22 @@ const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
     { json: options.json === true, verbose: options.verbose === true, quiet: options.quiet === true },
     { isPersistedAckExpected: false },
   );
-  const local = options.local === true ? await startLocalKvs() : undefined;
+  // Modules a run may not need are loaded on demand: start-up time counts for short uploads.
+  const local =
+    options.local === true ? await (await import('../../emulator/local-kvs.js')).startLocalKvs() : undefined;
   try {
     const credentials: AwsCredentialIdentityProvider =
       local !== undefined
         ? () => Promise.resolve(local.credentials)
-        : fromNodeProviderChain(options.profile === undefined ? {} : { profile: options.profile });
+        : (await import('@aws-sdk/credential-providers')).fromNodeProviderChain(
+            options.profile === undefined ? {} : { profile: options.profile },
+          );
     const control = new StreamControl({
       credentials,
       ...(local !== undefined ? { region: local.region, endpoint: local.url } : {}),
       ...(options.region === undefined ? {} : { region: options.region }),
       ...(options.endpointUrl === undefined ? {} : { endpoint: options.endpointUrl }),
+      ...(options.profile === undefined ? {} : { profile: options.profile }),
       signal: io.signal,
     });
     try {
@@ -212,6 +216,7 @@ const resolveSource = async (
   const encoding = encodingOptions(options);
   if (live !== undefined) {
     const tools = await ffmpeg();
+    const { planCapture } = await import('../../capture/capture-plan.js');
     const plan = await planCapture(live, encoding, {
       ffmpegPath: tools.ffmpegPath,
       rtspTimeoutOption: tools.rtspTimeoutOption,
@@ -229,23 +234,12 @@ const resolveSource = async (
       isTranscoding: options.transcode === true,
       planFile: async (path) => {
         const tools = await ffmpeg();
+        const { planCapture } = await import('../../capture/capture-plan.js');
         return planCapture({ kind: 'file', path }, encoding, {
           ffmpegPath: tools.ffmpegPath,
           ...(tools.ffprobePath === undefined ? {} : { ffprobePath: tools.ffprobePath }),
           cwd: io.cwd,
         });
-      },
-      probeCreationTime: async (path) => {
-        // Matroska needs no ffmpeg: use ffprobe for creation_time only when it is at hand.
-        const tools = await ffmpeg().catch(() => undefined);
-        if (tools?.ffprobePath === undefined) {
-          return undefined;
-        }
-        const probe = await probeMediaFile(resolve(io.cwd, path), {
-          ffmpegPath: tools.ffmpegPath,
-          ffprobePath: tools.ffprobePath,
-        }).catch(() => undefined);
-        return probe?.creationTime;
       },
     },
   });
@@ -257,6 +251,8 @@ const ffmpegLocator = (io: CliIo): (() => Promise<FfmpegTools>) => {
   let found: Promise<FfmpegTools> | undefined;
   return () =>
     (found ??= (async () => {
+      const { locateFfmpeg, locateFfprobe, probeFfmpegCapabilities } =
+        await import('../../capture/ffmpeg-locator.js');
       const located = await locateFfmpeg(io.env);
       const [capabilities, ffprobePath] = await Promise.all([
         probeFfmpegCapabilities(located.path),
@@ -309,6 +305,7 @@ const upload = async (
   let firstProducerMs: number;
   if (sourcePlan.kind === 'live') {
     const tools = await ffmpeg();
+    const { liveFragments } = await import('../live-source.js');
     reporter.log(`capturing ${sourcePlan.plan.description} to ${where}`);
     for (const reason of sourcePlan.plan.invocation.reasons) {
       reporter.log(reason);
@@ -343,6 +340,7 @@ const upload = async (
     reporter.log(`uploading ${clips.length} clip(s) to ${where}`);
     firstProducerMs = clips[0]?.startTimeMs ?? Date.now();
     const ffmpegTools = clips.some((clip) => clip.plan !== undefined) ? await ffmpeg() : undefined;
+    const { captureBytes } = await import('../live-source.js');
     source = clipFragments(
       clips,
       { timecodeMode: options.timecode, ...fragmenterOptions },
@@ -383,7 +381,9 @@ const upload = async (
     timecodeMode: isLive ? 'absolute' : options.timecode,
     producerStartTimestampMs: firstProducerMs,
     isPersistedAckExpected,
-    maxBufferBytes: options.bufferMb * 1024 * 1024,
+    // A file only needs its acknowledgement window held (and reads on when it frees); a camera needs room to
+    // ride out a network outage.
+    maxBufferBytes: (options.bufferMb ?? (isLive ? LIVE_BUFFER_MB : FILE_BUFFER_MB)) * 1024 * 1024,
     // A file waits for the network; a camera cannot, so the oldest unsent fragments go instead.
     onBufferFull: isLive ? 'drop-oldest' : 'block',
     maxAttempts: isLive && options.maxRetries === DEFAULT_MAX_RETRIES ? Infinity : options.maxRetries,
@@ -391,6 +391,17 @@ const upload = async (
     maxFragmentsPerSecond: options.maxFragmentRate,
     userAgent: 'kvs-put/0.1.0',
     stopTimeoutMs: options.stopTimeout,
+    stalenessMs: options.stalenessTimeout,
+    ...(options.rotateAfter === undefined ? {} : { rotateAfterMs: options.rotateAfter }),
+    ...(options.retryDelay === undefined
+      ? {}
+      : {
+          backoff: {
+            ...DEFAULT_BACKOFF,
+            initialDelayMs: options.retryDelay,
+            maxDelayMs: options.retryDelay * 16,
+          },
+        }),
     onEvent: (event) => reporter.onEvent(event),
     onWrite: (connection, chunks) => {
       let bytes = 0;
@@ -421,6 +432,7 @@ const upload = async (
   }
   const stored = summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged;
   if (options.verify === true && streamName !== undefined && stored > 0) {
+    const { readBack } = await import('../read-back.js');
     const result = await readBack(control, ref, firstProducerMs, stored);
     reporter.log(`read back with GetMedia: ${result.fragments} fragments, ${result.frames} frames`);
     reporter.json({ event: 'verify', ...result });
@@ -535,7 +547,11 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
       parseInteger,
       DEFAULT_MAX_RETRIES,
     )
-    .option('--buffer-mb <MiB>', 'fragments held in memory (unsent + unacknowledged)', parsePositive, 64)
+    .option(
+      '--buffer-mb <MiB>',
+      `fragments held in memory, unsent + unacknowledged (default: ${FILE_BUFFER_MB} for files, ${LIVE_BUFFER_MB} for live sources)`,
+      parsePositive,
+    )
     .option('--json', 'NDJSON events (ack, retry, skip, summary) on stdout')
     .option('-v, --verbose', 'log every ack and connection')
     .option('-q, --quiet', 'only warnings and errors')
@@ -587,6 +603,15 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     )
     .option('--no-audio', 'send video only')
     .option('--duration <s>', 'stop a live source after this many seconds', parsePositive)
+    .option(
+      '--staleness-timeout <ms>',
+      'no ack for this long while fragments are in flight: reconnect',
+      parseNonNegativeMs,
+      20_000,
+    )
+    // Test and tuning knobs, not in --help: the proactive rotation age and the first reconnect delay.
+    .addOption(new Option('--rotate-after <ms>').argParser(parseNonNegativeMs).hideHelp())
+    .addOption(new Option('--retry-delay <ms>').argParser(parseNonNegativeMs).hideHelp())
     .action(async (options: PutOptions) => {
       setExitCode(await runPut(options, io));
     });

@@ -1,0 +1,210 @@
+// Upload benchmarks (issues 3 and 4), run by bench/run.js:
+// - local KVS ingest: curl POSTs KVS-formatted bytes to PutMedia on loopback (MB/s), server peak RSS storing 1 GB;
+// - kvs-put upload of the 60 s 720p clip, pacing off, against curl POSTing the same bytes to the same endpoint;
+// - kvs-put peak RSS and CPU seconds per GB uploading the 1 GB file.
+import { spawn, spawnSync } from 'node:child_process';
+process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
+import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { CreateStreamCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video';
+
+const MB = 1e6;
+const CREDENTIALS = {
+  accessKeyId: 'AKIDLOCALKVSPUT',
+  secretAccessKey: 'kvs-put-local-secret-not-an-aws-key',
+};
+
+/** Starts `kvs-put local` in its own process (its memory is its own) and resolves with its URL and pid. */
+const startLocal = (root, dataDir) =>
+  new Promise((resolve, reject) => {
+    const child = spawn(
+      process.execPath,
+      [join(root, 'bin', 'kvs-put.js'), 'local', '--port', '0', '--no-auth', '--data-dir', dataDir],
+      { stdio: ['ignore', 'pipe', 'ignore'] },
+    );
+    let out = '';
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = /AWS_ENDPOINT_URL_KINESIS_VIDEO=(\S+)/.exec(out);
+      if (match) {
+        resolve({
+          url: match[1],
+          pid: child.pid,
+          /** Peak RSS so far (VmHWM), in bytes. */
+          peakRss: () =>
+            Number(/VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${child.pid}/status`, 'utf8'))[1]) * 1024,
+          stop: () => new Promise((done) => (child.once('exit', done), child.kill('SIGINT'))),
+        });
+      }
+    });
+    child.on('error', reject);
+  });
+
+const createStream = async (url, name, retentionHours) => {
+  const client = new KinesisVideoClient({ endpoint: url, region: 'us-east-1', credentials: CREDENTIALS });
+  await client.send(new CreateStreamCommand({ StreamName: name, DataRetentionInHours: retentionHours }));
+  client.destroy();
+};
+
+/** Wall seconds, CPU seconds and peak RSS of a command, from GNU time. */
+const timed = (command, args, env = {}) => {
+  const result = spawnSync('/usr/bin/time', ['-f', 'TIME %e %U %S %M', command, ...args], {
+    env: { ...process.env, ...env },
+    encoding: 'utf8',
+    maxBuffer: 64 * 1024 * 1024,
+  });
+  const match = /TIME ([\d.]+) ([\d.]+) ([\d.]+) (\d+)/.exec(result.stderr);
+  if (result.status !== 0 || match === null) {
+    throw new Error(`${command} ${args.join(' ')} failed (${result.status}): ${result.stderr.slice(-2000)}`);
+  }
+  return {
+    seconds: Number(match[1]),
+    cpuSeconds: Number(match[2]) + Number(match[3]),
+    maxRssBytes: Number(match[4]) * 1024,
+    stdout: result.stdout,
+  };
+};
+
+const curlPutMedia = (url, stream, file) =>
+  timed('curl', [
+    ...['-sS', '--fail-with-body', '-o', '/dev/null', '-X', 'POST', `${url}/putMedia`],
+    ...['-H', `x-amzn-stream-name: ${stream}`, '-H', 'x-amzn-fragment-timecode-type: ABSOLUTE'],
+    ...['-H', `x-amzn-producer-start-timestamp: ${(Date.now() / 1000).toFixed(3)}`],
+    ...[
+      '-H',
+      'x-amzn-fragment-acknowledgment-required: 1',
+      '-H',
+      'Transfer-Encoding: chunked',
+      '-H',
+      'Expect:',
+    ],
+    ...['--data-binary', `@${file}`],
+  ]);
+
+const kvsPutUpload = (root, url, stream, file) =>
+  timed(
+    process.execPath,
+    [
+      join(root, 'bin', 'kvs-put.js'),
+      '--stream',
+      stream,
+      '--create',
+      '--file',
+      file,
+      '--max-rate',
+      '0',
+      '--max-fragment-rate',
+      '0',
+      '--quiet',
+      '--start-time',
+      '2026-01-01T00:00:00Z',
+    ],
+    {
+      AWS_ENDPOINT_URL_KINESIS_VIDEO: url,
+      AWS_REGION: 'us-east-1',
+      AWS_ACCESS_KEY_ID: CREDENTIALS.accessKeyId,
+      AWS_SECRET_ACCESS_KEY: CREDENTIALS.secretAccessKey,
+    },
+  );
+
+/** The exact bytes kvs-put sends for a file (one PutMedia body), made with `kvs-put inspect --output`. */
+const kvsBody = (root, file, out) => {
+  const result = spawnSync(
+    process.execPath,
+    [
+      join(root, 'bin', 'kvs-put.js'),
+      'inspect',
+      file,
+      '--output',
+      out,
+      '--start-time',
+      '2026-01-01T00:00:00Z',
+      '--json',
+    ],
+    { stdio: 'ignore' },
+  );
+  if (result.status !== 0) {
+    throw new Error(`inspect --output ${file} failed`);
+  }
+  return out;
+};
+
+export const benchUpload = async ({ root, clip, big, benchDir }) => {
+  const results = {};
+  const clipBody = kvsBody(root, clip, join(benchDir, 'clip.kvs.mkv'));
+  const bigBody = kvsBody(root, big, join(benchDir, 'big.kvs.mkv'));
+  const dataDir = mkdtempSync(join(tmpdir(), 'kvs-put-bench-'));
+  const local = await startLocal(root, dataDir);
+  try {
+    console.log(
+      '\n## Local KVS ingest over loopback (curl → PutMedia, retention 1 h, stored under --data-dir)',
+    );
+    const clipMB = statSync(clipBody).size / MB;
+    let best = Infinity;
+    for (let i = 0; i < 3; i++) {
+      await createStream(local.url, `ingest-${i}`, 1);
+      best = Math.min(best, curlPutMedia(local.url, `ingest-${i}`, clipBody).seconds);
+    }
+    const ingestMBps = clipMB / best;
+    console.log(`  60 s 720p clip (${clipMB.toFixed(1)} MB): ${ingestMBps.toFixed(0)} MB/s (target ≥ 300)`);
+    await createStream(local.url, 'ingest-1g', 1);
+    const bigMB = statSync(bigBody).size / MB;
+    const bigRun = curlPutMedia(local.url, 'ingest-1g', bigBody);
+    console.log(
+      `  1 GB body (${bigMB.toFixed(0)} MB): ${(bigMB / bigRun.seconds).toFixed(0)} MB/s; local KVS peak RSS ${(local.peakRss() / MB).toFixed(0)} MB`,
+    );
+    results.ingest = {
+      clipMBps: ingestMBps,
+      bigMBps: bigMB / bigRun.seconds,
+      serverPeakRssBytes: local.peakRss(),
+    };
+
+    console.log(
+      '\n## kvs-put upload to the local KVS over loopback (pacing off), against curl with the same bytes',
+    );
+    let curlBest = Infinity;
+    let oursBest = Infinity;
+    let oursRun;
+    for (let i = 0; i < 3; i++) {
+      await createStream(local.url, `curl-${i}`, 1);
+      curlBest = Math.min(curlBest, curlPutMedia(local.url, `curl-${i}`, clipBody).seconds);
+      const run = kvsPutUpload(root, local.url, `ours-${i}`, clip);
+      if (run.seconds < oursBest) {
+        oursBest = run.seconds;
+        oursRun = run;
+      }
+    }
+    const curlMBps = clipMB / curlBest;
+    const oursMBps = clipMB / oursBest;
+    console.log(`  curl --data-binary (KVS-formatted bytes)    ${curlMBps.toFixed(0).padStart(6)} MB/s`);
+    console.log(
+      `  kvs-put --file clip.mkv (whole CLI run)     ${oursMBps.toFixed(0).padStart(6)} MB/s   ratio ${(oursMBps / curlMBps).toFixed(2)}x (target ≥ 0.8x)`,
+    );
+    const bigUpload = kvsPutUpload(root, local.url, 'ours-1g', big);
+    const gb = statSync(big).size / 1e9;
+    const bigOursMBps = statSync(big).size / MB / bigUpload.seconds;
+    const bigCurlMBps = bigMB / bigRun.seconds;
+    console.log(
+      `  1 GB: curl ${bigCurlMBps.toFixed(0)} MB/s, kvs-put ${bigOursMBps.toFixed(0)} MB/s, ratio ${(bigOursMBps / bigCurlMBps).toFixed(2)}x ` +
+        `(start-up amortised; the 60 s clip includes ~0.3 s of Node + SDK start-up and control-plane calls)`,
+    );
+    console.log(
+      `  kvs-put --file big-1GB.mkv: peak RSS ${(bigUpload.maxRssBytes / MB).toFixed(0)} MB (target ≤ 150), ` +
+        `${(bigUpload.cpuSeconds / gb).toFixed(2)} CPU s per GB uploaded`,
+    );
+    results.upload = {
+      curlMBps,
+      oursMBps,
+      ratio: oursMBps / curlMBps,
+      clipCpuSeconds: oursRun.cpuSeconds,
+      bigPeakRssBytes: bigUpload.maxRssBytes,
+      bigRatio: bigOursMBps / bigCurlMBps,
+      cpuSecondsPerGB: bigUpload.cpuSeconds / gb,
+    };
+  } finally {
+    await local.stop();
+    rmSync(dataDir, { recursive: true, force: true });
+  }
+  return results;
+};

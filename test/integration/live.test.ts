@@ -1,0 +1,224 @@
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { GetDataEndpointCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video';
+import { GetMediaCommand, KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startLocalKvs } from '../../src/emulator/local-kvs.js';
+import type { LocalKvs } from '../../src/emulator/local-kvs.js';
+import { ExitCode } from '../../src/cli/exit-codes.js';
+import { readMkv } from '../../src/mkv/mkv-reader.js';
+import { hasTool } from '../helpers/paths.js';
+import { ensureBuilt, localKvsEnv, ndjson, runKvsPut } from '../helpers/kvs-put-process.js';
+import { hasRtspServer, startRtspServer } from '../helpers/rtsp-server.js';
+
+const hasFfmpeg = hasTool('ffmpeg');
+const hasRtsp = hasFfmpeg && hasRtspServer();
+
+beforeAll(() => ensureBuilt());
+
+/** The raw GetMedia body from the stream's start, until `fragments` chunks have arrived. */
+const getMediaBytes = async (kvs: LocalKvs, streamName: string, fragments: number): Promise<Buffer> => {
+  const control = new KinesisVideoClient({
+    endpoint: kvs.url,
+    region: kvs.region,
+    credentials: kvs.credentials,
+  });
+  const { DataEndpoint } = await control.send(
+    new GetDataEndpointCommand({ StreamName: streamName, APIName: 'GET_MEDIA' }),
+  );
+  control.destroy();
+  const media = new KinesisVideoMediaClient({
+    endpoint: DataEndpoint,
+    region: kvs.region,
+    credentials: kvs.credentials,
+  });
+  const output = await media.send(
+    new GetMediaCommand({ StreamName: streamName, StartSelector: { StartSelectorType: 'EARLIEST' } }),
+  );
+  const body = output.Payload as Readable;
+  const parts: Buffer[] = [];
+  let seen = 0;
+  for await (const chunk of body) {
+    parts.push(chunk as Buffer);
+    const text = Buffer.concat(parts).toString('latin1');
+    seen = text.split('AWS_KINESISVIDEO_CONTINUATION_TOKEN').length - 1;
+    if (seen >= fragments) {
+      break;
+    }
+  }
+  body.destroy();
+  media.destroy();
+  return Buffer.concat(parts);
+};
+
+/** Fragment start and last-frame times of every GetMedia chunk, in stream order. */
+const storedTimeline = async (
+  bytes: Buffer,
+): Promise<{ startMs: number; lastMs: number; frames: number }[]> => {
+  const out: { startMs: number; lastMs: number; frames: number }[] = [];
+  for await (const event of readMkv(Readable.from([bytes]))) {
+    if (event.type === 'cluster') {
+      out.push({ startMs: event.timestampMs, lastMs: event.timestampMs, frames: 0 });
+    } else if (event.type === 'frame') {
+      const current = out.at(-1)!;
+      current.lastMs = Math.max(current.lastMs, event.frame.timestampMs);
+      current.frames++;
+    }
+  }
+  return out;
+};
+
+describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local KVS', () => {
+  it('a 20 s run: every fragment PERSISTED, GetMedia output decodes with ffprobe, frame counts match', async () => {
+    await using kvs = await startLocalKvs();
+    const run = await runKvsPut(
+      [
+        '--stream',
+        'pattern',
+        '--create',
+        '--retention-hours',
+        '1',
+        '--testsrc',
+        '--duration',
+        '20',
+        '--json',
+      ],
+      { env: localKvsEnv(kvs), timeoutMs: 60_000 },
+    );
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+    expect(run.code).toBe(ExitCode.Ok);
+    const summary = ndjson(run.stdout).find((event) => event['event'] === 'summary')!;
+    const fragments = summary['fragments'] as number;
+    // 2 s key frame interval: about 10 fragments in 20 s.
+    expect(fragments).toBeGreaterThanOrEqual(9);
+    expect(summary).toMatchObject({ persisted: fragments, unacknowledged: 0, dropped: 0 });
+
+    const bytes = await getMediaBytes(kvs, 'pattern', fragments);
+    const timeline = await storedTimeline(bytes);
+    expect(timeline).toHaveLength(fragments);
+    expect(timeline.reduce((sum, fragment) => sum + fragment.frames, 0)).toBe(summary['framesStored']);
+    // Each GetMedia chunk is a complete MKV: ffprobe decodes every frame of every chunk without a word.
+    const dir = mkdtempSync(join(tmpdir(), 'kvs-put-getmedia-'));
+    const starts: number[] = [];
+    for (
+      let at = bytes.indexOf(Buffer.from('1a45dfa3', 'hex'));
+      at >= 0;
+      at = bytes.indexOf(Buffer.from('1a45dfa3', 'hex'), at + 4)
+    ) {
+      starts.push(at);
+    }
+    expect(starts).toHaveLength(fragments);
+    let decoded = 0;
+    starts.forEach((start, i) => {
+      const file = join(dir, `chunk-${i}.mkv`);
+      writeFileSync(file, bytes.subarray(start, starts[i + 1] ?? bytes.length));
+      const probe = JSON.parse(
+        execFileSync(
+          'ffprobe',
+          ['-v', 'error', '-count_frames', '-show_entries', 'stream=nb_read_frames', '-of', 'json', file],
+          {
+            encoding: 'utf8',
+          },
+        ),
+      ) as { streams: { nb_read_frames: string }[] };
+      decoded += probe.streams.reduce((sum, stream) => sum + Number(stream.nb_read_frames), 0);
+    });
+    expect(decoded).toBe(summary['framesStored']);
+  });
+
+  it('SIGINT: stops the capture, closes the fragment, waits for its acks and exits 0', async () => {
+    await using kvs = await startLocalKvs();
+    let acks = 0;
+    const run = await runKvsPut(
+      ['--stream', 'stop', '--create', '--retention-hours', '1', '--testsrc', '--json'],
+      {
+        env: localKvsEnv(kvs),
+        timeoutMs: 60_000,
+        onStderr: () => undefined,
+        onStdout: (text, child) => {
+          acks += text.split('"PERSISTED"').length - 1;
+          if (acks >= 2 && !child.killed) {
+            child.kill('SIGINT');
+          }
+        },
+      },
+    );
+    expect(run.code).toBe(ExitCode.Ok);
+    const summary = ndjson(run.stdout).find((event) => event['event'] === 'summary')!;
+    expect(summary['fragments']).toBeGreaterThanOrEqual(3);
+    expect(summary).toMatchObject({ unacknowledged: 0, isInterrupted: true });
+    expect(summary['persisted']).toBe(summary['fragments']);
+  });
+});
+
+describe.skipIf(!hasRtsp)('kvs-put --rtsp: an IP camera (GStreamer RTSP server on 127.0.0.1)', () => {
+  it('keeps uploading across a camera outage: reconnects, and stored timestamps stay strictly increasing', async () => {
+    await using kvs = await startLocalKvs();
+    let server = await startRtspServer(0);
+    const port = server.port;
+    let restarted = false;
+    const outage = (async () => {
+      await new Promise((resolve) => setTimeout(resolve, 6000));
+      await server.stop();
+      await new Promise((resolve) => setTimeout(resolve, 3000));
+      server = await startRtspServer(port);
+      restarted = true;
+    })();
+    const run = await runKvsPut(
+      [
+        '--stream',
+        'cam',
+        '--create',
+        '--retention-hours',
+        '1',
+        '--rtsp',
+        server.url,
+        '--duration',
+        '22',
+        '--json',
+        '-v',
+      ],
+      { env: localKvsEnv(kvs), timeoutMs: 90_000 },
+    );
+    await outage;
+    await server.stop();
+    expect(restarted).toBe(true);
+    expect(run.code).toBe(ExitCode.Ok);
+    expect(run.stderr).toMatch(/source lost \(.*\): restart 1 in/);
+    const events = ndjson(run.stdout);
+    expect(events.some((event) => event['event'] === 'source-restart')).toBe(true);
+    const summary = events.find((event) => event['event'] === 'summary')!;
+    const fragments = summary['fragments'] as number;
+    expect(summary).toMatchObject({ unacknowledged: 0, persisted: fragments });
+    // Fragments from before and after the outage: one stream whose time only moves forward.
+    const timeline = await storedTimeline(await getMediaBytes(kvs, 'cam', fragments));
+    expect(timeline.length).toBe(fragments);
+    for (let i = 1; i < timeline.length; i++) {
+      expect(timeline[i]!.startMs).toBeGreaterThan(timeline[i - 1]!.lastMs);
+    }
+  });
+
+  it('never shows the RTSP password: not in logs, errors or ffmpeg output', async () => {
+    await using kvs = await startLocalKvs();
+    // Port 1 on loopback refuses at once: ffmpeg fails and prints the URL it could not open.
+    const run = await runKvsPut(
+      [
+        '--stream',
+        'secret',
+        '--create',
+        '--rtsp',
+        'rtsp://viewer:s3cr3t-pw@127.0.0.1:1/live',
+        '--duration',
+        '4',
+        '-v',
+        '--json',
+      ],
+      { env: localKvsEnv(kvs), timeoutMs: 60_000 },
+    );
+    expect(run.stderr + run.stdout).not.toContain('s3cr3t-pw');
+    expect(run.stderr).toMatch(/rtsp:\/\/viewer:\*\*\*@127\.0\.0\.1:1\/live/);
+  });
+});

@@ -1,0 +1,205 @@
+import { execFileSync } from 'node:child_process';
+import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { startLocalKvs } from '../../src/emulator/local-kvs.js';
+import { ExitCode } from '../../src/cli/exit-codes.js';
+import { FIXTURES, hasTool } from '../helpers/paths.js';
+import { ensureBuilt, localKvsEnv, ndjson, runKvsPut } from '../helpers/kvs-put-process.js';
+import { expectedFrames, getMediaFrames } from '../helpers/read-back.js';
+
+const START = '2026-01-02T03:04:05Z';
+const START_MS = Date.parse(START);
+const fixture = (name: string): string => join(FIXTURES, name);
+const hasFfmpeg = hasTool('ffmpeg');
+
+beforeAll(() => ensureBuilt());
+
+describe('kvs-put --file: recorded clips to the local KVS, read back with GetMedia', () => {
+  it('uploads an H.264+AAC MKV: every fragment PERSISTED, and the stored frames equal the source frames', async () => {
+    await using kvs = await startLocalKvs();
+    const run = await runKvsPut(
+      [
+        '--stream',
+        'clip',
+        '--create',
+        '--retention-hours',
+        '1',
+        '--file',
+        fixture('h264-aac.mkv'),
+        '--start-time',
+        START,
+        '--json',
+      ],
+      { env: localKvsEnv(kvs) },
+    );
+    expect(run.stderr).not.toMatch(/\n\s+at /); // never a stack trace
+    expect(run.code).toBe(ExitCode.Ok);
+    const events = ndjson(run.stdout);
+    const summary = events.find((event) => event['event'] === 'summary')!;
+    expect(summary).toMatchObject({
+      fragments: 3,
+      persisted: 3,
+      unacknowledged: 0,
+      dropped: 0,
+      connections: 1,
+    });
+    const persisted = events.filter(
+      (event) => event['event'] === 'ack' && event['EventType'] === 'PERSISTED',
+    );
+    expect(persisted).toHaveLength(3);
+    // FragmentNumber stays a 47-digit string end to end.
+    expect(persisted.every((ack) => /^\d{47}$/.test(String(ack['FragmentNumber'])))).toBe(true);
+
+    const expected = expectedFrames(fixture('h264-aac.mkv'), START_MS);
+    const stored = await getMediaFrames(kvs, 'clip', 3);
+    expect(stored.fragments).toBe(3);
+    expect(stored.frames).toEqual(expected);
+  });
+
+  it('--verify reads the upload back with GetMedia (the npm start demo)', async () => {
+    await using kvs = await startLocalKvs();
+    const run = await runKvsPut(
+      [
+        '--stream',
+        'demo',
+        '--create',
+        '--retention-hours',
+        '1',
+        '--file',
+        fixture('h264.mkv'),
+        '--verify',
+        '-v',
+      ],
+      { env: localKvsEnv(kvs) },
+    );
+    expect(run.code).toBe(ExitCode.Ok);
+    expect(run.stderr).toMatch(/ack BUFFERING/);
+    expect(run.stderr).toMatch(/ack PERSISTED {1,2}fragment #2/);
+    expect(run.stderr).toMatch(/read back with GetMedia: 3 fragments, 75 frames/);
+  });
+
+  it.skipIf(!hasFfmpeg)('remuxes an MP4 with ffmpeg (-c copy) and uploads the same frames', async () => {
+    await using kvs = await startLocalKvs();
+    const dir = mkdtempSync(join(tmpdir(), 'kvs-put-mp4-'));
+    const mp4 = join(dir, 'clip.mp4');
+    execFileSync('ffmpeg', ['-v', 'error', '-i', fixture('h264.mkv'), '-c', 'copy', mp4]);
+    const run = await runKvsPut(
+      ['--stream', 'mp4', '--create', '--file', mp4, '--start-time', START, '--json'],
+      {
+        env: localKvsEnv(kvs),
+      },
+    );
+    expect(run.code).toBe(ExitCode.Ok);
+    const stored = await getMediaFrames(kvs, 'mp4', 3);
+    const expected = expectedFrames(fixture('h264.mkv'), START_MS);
+    expect(stored.frames.map((frame) => frame.sha1)).toEqual(expected.map((frame) => frame.sha1));
+  });
+
+  it('uploads a folder of clips in start-time order into one stream, and refuses overlapping clips', async () => {
+    await using kvs = await startLocalKvs();
+    const dir = mkdtempSync(join(tmpdir(), 'kvs-put-folder-'));
+    copyFileSync(fixture('h264.mkv'), join(dir, 'a.mkv'));
+    copyFileSync(fixture('h264-aac.mkv'), join(dir, 'b.mkv'));
+    const run = await runKvsPut(
+      ['--stream', 'folder', '--create', '--file', dir, '--start-time', START, '--json'],
+      {
+        env: localKvsEnv(kvs),
+      },
+    );
+    expect(run.code).toBe(ExitCode.Ok);
+    expect(ndjson(run.stdout).find((event) => event['event'] === 'summary')).toMatchObject({
+      fragments: 6,
+      received: 6,
+    });
+
+    // Without --start-time both clips get their mtime minus duration: copied together, they overlap.
+    const overlap = await runKvsPut(['--stream', 'folder', '--file', dir], { env: localKvsEnv(kvs) });
+    expect(overlap.code).toBe(ExitCode.Usage);
+    expect(overlap.stderr).toMatch(/^kvs-put: clips overlap in time: [ab]\.mkv \(.*\) and [ab]\.mkv/m);
+  });
+
+  it('reads MKV from stdin', async () => {
+    await using kvs = await startLocalKvs();
+    const { readFileSync } = await import('node:fs');
+    const run = await runKvsPut(['--stream', 'stdin', '--create', '--file', '-', '--json'], {
+      env: localKvsEnv(kvs),
+      stdin: readFileSync(fixture('h264.mkv')),
+    });
+    expect(run.code).toBe(ExitCode.Ok);
+    expect(ndjson(run.stdout).find((event) => event['event'] === 'summary')).toMatchObject({ fragments: 3 });
+  });
+});
+
+describe('kvs-put: bad input is one line on stderr with its exit code, no stack trace', () => {
+  const cases: [string, string[], number, RegExp][] = [
+    [
+      'a missing file',
+      ['--stream', 's', '--create', '--file', 'nosuch.mkv'],
+      ExitCode.Io,
+      /^kvs-put: cannot open nosuch\.mkv: no such file$/m,
+    ],
+    [
+      'a bad stream name',
+      ['--stream', 'bad name!', '--file', fixture('h264.mkv')],
+      ExitCode.Usage,
+      /^kvs-put: option .*stream names are/m,
+    ],
+    [
+      'an unknown stream without --create',
+      ['--stream', 'nosuch', '--file', fixture('h264.mkv')],
+      ExitCode.StreamNotFound,
+      /^kvs-put: stream nosuch not found\n {2}hint: add --create/m,
+    ],
+    [
+      'a VP8-only file',
+      ['--stream', 'vp8', '--create', '--file', fixture('vp8.mkv')],
+      ExitCode.BadMedia,
+      /^kvs-put: .*vp8\.mkv: codec V_VP8 — KVS plays H\.264\/H\.265 video with AAC audio\n {2}hint: add --transcode/m,
+    ],
+    ['no source', ['--stream', 's'], ExitCode.Usage, /^kvs-put: no source: give --file/m],
+    [
+      'two sources',
+      ['--stream', 's', '--testsrc', '--file', 'x.mkv'],
+      ExitCode.Usage,
+      /^kvs-put: give one source, not --file and --testsrc/m,
+    ],
+  ];
+  it.each(cases)('%s', async (_name, args, code, message) => {
+    await using kvs = await startLocalKvs();
+    const run = await runKvsPut(args, { env: localKvsEnv(kvs) });
+    expect(run.code).toBe(code);
+    expect(run.stderr).toMatch(message);
+    expect(run.stderr).not.toMatch(/\n\s+at /);
+  });
+
+  it('a corrupt MKV: the fragments before the damage are uploaded, then exit 3', async () => {
+    await using kvs = await startLocalKvs();
+    const run = await runKvsPut(
+      ['--stream', 'cut', '--create', '--file', fixture('truncated.mkv'), '--json'],
+      {
+        env: localKvsEnv(kvs),
+      },
+    );
+    expect(run.code).toBe(ExitCode.BadMedia);
+    expect(run.stderr).toMatch(/^kvs-put: Invalid MKV at byte 19368 in SimpleBlock/m);
+    expect(ndjson(run.stdout).find((event) => event['event'] === 'summary')).toMatchObject({
+      fragments: 1,
+      received: 1,
+    });
+  });
+
+  it('a file that is not media at all', async () => {
+    await using kvs = await startLocalKvs();
+    const dir = mkdtempSync(join(tmpdir(), 'kvs-put-bad-'));
+    writeFileSync(join(dir, 'notes.mkv'), 'hello');
+    const run = await runKvsPut(['--stream', 'x', '--create', '--file', join(dir, 'notes.mkv')], {
+      env: localKvsEnv(kvs),
+    });
+    expect(run.code).toBe(ExitCode.BadMedia);
+    expect(run.stderr).toMatch(
+      /^kvs-put: Invalid MKV at byte 0: the input does not start with an EBML header/m,
+    );
+  });
+});
