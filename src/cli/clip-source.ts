@@ -11,7 +11,8 @@ import { ErrorCode, KvsPutError } from '../errors.js';
 import type { Fragment, FragmenterOptions, FragmenterStats } from '../fragment/fragmenter.js';
 import { Fragmenter, selectKvsTracks } from '../fragment/fragmenter.js';
 import { CodecId, TrackType } from '../mkv/ebml-ids.js';
-import type { MkvHeader } from '../mkv/mkv-types.js';
+import type { MkvEvent, MkvHeader } from '../mkv/mkv-types.js';
+import { MkvReader } from '../mkv/mkv-reader.js';
 import { readMkv } from '../mkv/mkv-reader.js';
 import { openMediaInput } from './media-input.js';
 import type { CapturePlan } from '../capture/capture-plan.js';
@@ -235,12 +236,22 @@ export async function* clipFragments(
     };
     let failure: unknown;
     try {
-      for await (const event of readMkv(source)) {
-        if (event.type === 'header' && clip.plan === undefined) {
-          checkPlayableCodecs(clip.path, event.header);
+      // Chunk by chunk (not event by event): one await per read, not per frame.
+      const reader = new MkvReader();
+      const onEvents = (events: MkvEvent[]): Fragment[] => {
+        const out: Fragment[] = [];
+        for (const event of events) {
+          if (event.type === 'header' && clip.plan === undefined) {
+            checkPlayableCodecs(clip.path, event.header);
+          }
+          out.push(...fragmenter.push(event));
         }
-        yield* emit(fragmenter.push(event));
+        return out;
+      };
+      for await (const chunk of source) {
+        yield* emit(onEvents(reader.push(chunk)));
       }
+      yield* emit(onEvents(reader.end()));
     } catch (error) {
       failure = error;
     }
