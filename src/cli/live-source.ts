@@ -8,7 +8,7 @@ import type { CapturePlan } from '../capture/capture-plan.js';
 import type { CaptureEvent } from '../capture/capture-loop.js';
 import { captureWithRestarts } from '../capture/capture-loop.js';
 import type { Fragment, FragmenterOptions } from '../fragment/fragmenter.js';
-import { Fragmenter } from '../fragment/fragmenter.js';
+import { StreamingFragmenter } from '../fragment/streaming-fragmenter.js';
 import { LiveTimeline } from '../fragment/live-timeline.js';
 import type { LiveTimelineOptions } from '../fragment/live-timeline.js';
 import { MkvReader } from '../mkv/mkv-reader.js';
@@ -33,7 +33,12 @@ export async function* liveFragments(
   const timeline = new LiveTimeline({
     ...(options.onReanchor === undefined ? {} : { onReanchor: options.onReanchor }),
   });
-  const fragmenter = new Fragmenter({ ...options.fragmenter, isProducerTime: true });
+  // Sent as they grow: a frame goes out as soon as it leaves ffmpeg, not when its fragment is complete.
+  const fragmenter = new StreamingFragmenter({
+    ...(options.fragmenter?.minFragmentDurationMs === undefined
+      ? {}
+      : { minFragmentDurationMs: options.fragmenter.minFragmentDurationMs }),
+  });
   let reader: MkvReader | undefined;
   const feed = (events: MkvEvent[]): Fragment[] =>
     events.flatMap((event) => fragmenter.push(timeline.map(event)));
@@ -62,6 +67,7 @@ export async function* liveFragments(
         reader = new MkvReader();
       }
       let events: MkvEvent[];
+      const arrivedAtMs = performance.now();
       try {
         events = reader.push(item);
       } catch (error) {
@@ -70,7 +76,10 @@ export async function* liveFragments(
         yield* endRun();
         continue;
       }
-      yield* feed(events);
+      for (const fragment of feed(events)) {
+        fragment.arrivedAtMs = arrivedAtMs;
+        yield fragment;
+      }
       continue;
     }
     options.onCaptureEvent?.(item);

@@ -121,7 +121,21 @@ export class UploadReporter {
   public summary(summary: UploadSummary, refused: number): void {
     this.clearProgress();
     const seconds = (Date.now() - this.startedAtMs) / 1000;
-    this.json({ event: 'summary', ...withoutStats(summary), refused, seconds });
+    const usage = process.resourceUsage();
+    this.json({
+      event: 'summary',
+      ...withoutStats(summary),
+      refused,
+      seconds,
+      process: {
+        cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+        maxRssBytes: usage.maxRSS * 1024,
+      },
+    });
+    const sourceLatency =
+      summary.sourceToSocketMs === undefined
+        ? ''
+        : `, source → socket p50 ${summary.sourceToSocketMs.p50} ms p99 ${summary.sourceToSocketMs.p99} ms`;
     const latency =
       summary.ackLatencyMs === undefined
         ? ''
@@ -129,7 +143,7 @@ export class UploadReporter {
     this.log(
       `${summary.fragments} fragments: ${summary.persisted} persisted, ${summary.received} received, ` +
         `${summary.skipped.length} skipped, ${refused} refused, ${summary.dropped} dropped, ${summary.unacknowledged} unacknowledged; ` +
-        `${formatBytes(summary.bytesSent)} in ${seconds.toFixed(1)} s over ${summary.connections} connection(s), ${summary.retries} retries${latency}`,
+        `${formatBytes(summary.bytesSent)} in ${seconds.toFixed(1)} s over ${summary.connections} connection(s), ${summary.retries} retries${latency}${sourceLatency}`,
     );
   }
 

@@ -70,6 +70,13 @@ export type Fragment = {
   hasBFrames: boolean;
   tags: readonly MkvSimpleTag[];
   issues: FragmentIssue[];
+  /**
+   * More frames of the cluster the previous part opened (a live fragment sent as it grows, see
+   * StreamingFragmenter): no Cluster header, same timecode, acknowledged as that cluster.
+   */
+  isContinuation?: boolean;
+  /** performance.now() when the source bytes that completed this fragment (part) arrived: for latency stats. */
+  arrivedAtMs?: number;
 };
 
 export type FragmenterStats = {

@@ -38,7 +38,7 @@ export class SessionWriter {
     if (fragment.tags.length > 0) {
       chunks.push(writeTags(fragment.tags));
     }
-    for (const chunk of writeCluster(fragment.timecode, fragment.frames)) {
+    for (const chunk of writeCluster(fragment.timecode, fragment.frames, fragment.isContinuation === true)) {
       chunks.push(chunk);
     }
     if (this.isClosingEachFragment) {

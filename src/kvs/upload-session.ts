@@ -130,12 +130,18 @@ export type UploadSummary = {
   isInterrupted: boolean;
   /** Milliseconds from sending a fragment's last byte to its final ack. */
   ackLatencyMs: { p50: number; p99: number } | undefined;
+  /** Milliseconds from a frame's bytes leaving the source (ffmpeg) to their hand-over to the socket. */
+  sourceToSocketMs: { p50: number; p99: number } | undefined;
   stats: FragmentStats[];
   /** The source failed (e.g. corrupt media) after yielding what it could: everything before was uploaded. */
   sourceError: Error | undefined;
 };
 
-type Entry = { fragment: Fragment; stats: FragmentStats };
+/**
+ * One fragment in the buffer. A live fragment sent as it grows is a start entry (its Cluster header) plus
+ * continuation entries (its later frames): they share the start's fate, since acks name only the cluster.
+ */
+type Entry = { fragment: Fragment; stats: FragmentStats; parts?: Entry[]; start?: Entry };
 
 type Connection = {
   id: number;
@@ -169,7 +175,12 @@ export class UploadSession {
   private bytesSent = 0;
   private bufferedBytes = 0;
   private readonly draining = new Set<Promise<unknown>>();
-  private nextSendAtMs = 0;
+  /** Source bytes in → bytes handed to the socket, per fragment part (live sources). */
+  private readonly sourceToSocketMs: number[] = [];
+  /** The latest start entry, which continuation parts attach to. */
+  private lastStart: Entry | undefined;
+  private nextByteAtMs = 0;
+  private nextFragmentAtMs = 0;
 
   public constructor(options: UploadOptions) {
     this.options = options;
@@ -256,8 +267,22 @@ export class UploadSession {
           queuedAtMs: Date.now(),
           retries: 0,
         };
-        this.allStats.push(stats);
-        this.entries.push({ fragment, stats });
+        const entry: Entry = { fragment, stats };
+        const start = this.lastStart;
+        if (fragment.isContinuation === true && start !== undefined) {
+          // Counted in its cluster's stats; not a fragment of its own.
+          entry.start = start;
+          (start.parts ??= []).push(entry);
+          if (start.stats.state === 'skipped') {
+            entry.stats.state = 'skipped';
+          }
+          start.stats.frames += stats.frames;
+          start.stats.bytes += stats.bytes;
+        } else {
+          this.allStats.push(stats);
+          this.lastStart = entry;
+        }
+        this.entries.push(entry);
         this.bufferedBytes += fragment.byteLength;
         this.changed.notify();
         while (this.isOverfull(maxBytes, maxDurationMs) && !this.isFinished()) {
@@ -295,26 +320,51 @@ export class UploadSession {
     return this.bufferedBytes > maxBytes || durationMs > maxDurationMs;
   }
 
+  /** Drops the oldest unsent complete fragment (with its parts); never the one still growing. */
   private dropOldestUnsent(): boolean {
     const index = this.entries.findIndex(
-      (entry) => entry.stats.state === 'queued' && entry.stats.retries === 0,
+      (entry) =>
+        entry.fragment.isContinuation !== true &&
+        entry !== this.lastStart &&
+        entry.stats.state === 'queued' &&
+        entry.stats.retries === 0,
     );
     // Never drop the newest fragment: it is the one that just arrived.
     if (index < 0 || index === this.entries.length - 1) {
       return false;
     }
-    const [entry] = this.entries.splice(index, 1);
-    entry!.stats.state = 'skipped';
-    entry!.stats.skipReason = 'dropped: buffer full';
-    this.bufferedBytes -= entry!.fragment.byteLength;
+    const entry = this.entries[index]!;
+    const parts = new Set(entry.parts ?? []);
+    for (let i = this.entries.length - 1; i >= index; i--) {
+      const candidate = this.entries[i]!;
+      if (candidate === entry || parts.has(candidate)) {
+        this.bufferedBytes -= candidate.fragment.byteLength;
+        this.entries.splice(i, 1);
+      }
+    }
+    this.setState(entry, 'skipped');
+    entry.stats.skipReason = 'dropped: buffer full';
     this.dropped++;
     this.emit({
       type: 'drop',
-      sequence: entry!.fragment.sequence,
-      timecode: entry!.fragment.timecode,
+      sequence: entry.fragment.sequence,
+      timecode: entry.fragment.timecode,
       reason: 'buffer full',
     });
     return true;
+  }
+
+  /**
+   * A fragment's state, and that of its continuation parts: BUFFERING only reaches the parts already sent
+   * (the rest still has to go); a final state reaches them all.
+   */
+  private setState(entry: Entry, state: FragmentState): void {
+    entry.stats.state = state;
+    for (const part of entry.parts ?? []) {
+      if (state !== 'buffering' || part.stats.state === 'sent') {
+        part.stats.state = state;
+      }
+    }
   }
 
   /** Frees fragments that reached a final state, from the front (their order matters for resume). */
@@ -455,11 +505,23 @@ export class UploadSession {
       if (entry === undefined) {
         return 'end';
       }
-      if (tracks !== undefined && entry.fragment.tracks !== tracks) {
+      // A session can only change at a fragment boundary: continuation parts go where their cluster went.
+      const isStart = entry.fragment.isContinuation !== true;
+      if (
+        !isStart &&
+        (entry.start === undefined || !connection.byTimecode.has(entry.start.fragment.timecode))
+      ) {
+        // Its cluster did not open on this connection (it was refused, or went out on another): the part
+        // cannot follow it.
+        entry.stats.state = 'skipped';
+        this.prune();
+        continue;
+      }
+      if (isStart && tracks !== undefined && entry.fragment.tracks !== tracks) {
         // A new track set needs a new session header, which needs a new session.
         return 'rotate';
       }
-      if (tracks !== undefined && Date.now() >= rotateAtMs) {
+      if (isStart && tracks !== undefined && Date.now() >= rotateAtMs) {
         this.emit({
           type: 'rotate',
           connection: connection.id,
@@ -475,11 +537,17 @@ export class UploadSession {
         stats.retries++;
       }
       stats.state = 'sent';
-      connection.byTimecode.set(entry.fragment.timecode, entry);
+      if (isStart) {
+        // Acks name the cluster by its timecode: they belong to the start entry.
+        connection.byTimecode.set(entry.fragment.timecode, entry);
+      }
       connection.sent.push(entry);
       connection.hasSent = true;
       await connection.conn.write(chunks);
       stats.sentAtMs = Date.now();
+      if (entry.fragment.arrivedAtMs !== undefined && this.sourceToSocketMs.length < MAX_LATENCY_SAMPLES) {
+        this.sourceToSocketMs.push(performance.now() - entry.fragment.arrivedAtMs);
+      }
       for (const chunk of chunks) {
         this.bytesSent += chunk.length;
       }
@@ -595,7 +663,7 @@ export class UploadSession {
     switch (ack.EventType) {
       case AckEventType.Buffering:
         if (entry !== undefined && entry.stats.state === 'sent') {
-          entry.stats.state = 'buffering';
+          this.setState(entry, 'buffering');
           entry.stats.bufferingAtMs = now;
           if (ack.FragmentNumber !== undefined) {
             entry.stats.fragmentNumber = ack.FragmentNumber;
@@ -604,14 +672,14 @@ export class UploadSession {
         break;
       case AckEventType.Received:
         if (entry !== undefined && entry.stats.state !== 'persisted' && entry.stats.state !== 'skipped') {
-          entry.stats.state = 'received';
+          this.setState(entry, 'received');
           entry.stats.receivedAtMs = now;
           entry.stats.fragmentNumber ??= ack.FragmentNumber;
         }
         break;
       case AckEventType.Persisted:
         if (entry !== undefined && entry.stats.state !== 'skipped') {
-          entry.stats.state = 'persisted';
+          this.setState(entry, 'persisted');
           entry.stats.persistedAtMs = now;
           entry.stats.fragmentNumber ??= ack.FragmentNumber;
         }
@@ -651,10 +719,12 @@ export class UploadSession {
     const target =
       entry ??
       connection.sent.find(
-        (candidate) => candidate.stats.state === 'sent' || candidate.stats.state === 'buffering',
+        (candidate) =>
+          candidate.fragment.isContinuation !== true &&
+          (candidate.stats.state === 'sent' || candidate.stats.state === 'buffering'),
       );
     if (!info.isRetriable && target !== undefined) {
-      target.stats.state = 'skipped';
+      this.setState(target, 'skipped');
       target.stats.skipErrorId = errorId;
       target.stats.skipReason = new AckError(errorId, target.fragment.timecode, ack.ErrorCode).message;
       this.emit({
@@ -679,6 +749,7 @@ export class UploadSession {
         const now = Date.now();
         const waiting = connection.sent.some(
           (entry) =>
+            entry.fragment.isContinuation !== true &&
             entry.stats.state === 'sent' &&
             entry.stats.sentAtMs !== undefined &&
             now - entry.stats.sentAtMs > stalenessMs,
@@ -702,19 +773,24 @@ export class UploadSession {
   private async pace(fragment: Fragment): Promise<void> {
     const maxBytesPerSecond = this.options.maxBytesPerSecond ?? 0;
     const maxFragmentsPerSecond = this.options.maxFragmentsPerSecond ?? 0;
-    if (maxBytesPerSecond <= 0 && maxFragmentsPerSecond <= 0) {
-      return;
-    }
-    const now = Date.now();
-    const waitMs = this.nextSendAtMs - now;
+    // Two clocks: bytes for everything sent; fragments only for fragment starts (a live fragment's later
+    // parts are bytes of the same fragment, and must not wait for the fragment clock).
+    const isStart = fragment.isContinuation !== true;
+    const waitUntilMs = Math.max(
+      maxBytesPerSecond > 0 ? this.nextByteAtMs : 0,
+      maxFragmentsPerSecond > 0 && isStart ? this.nextFragmentAtMs : 0,
+    );
+    const waitMs = waitUntilMs - Date.now();
     if (waitMs > 0) {
       await sleep(waitMs, this.options.signal);
     }
-    const costMs = Math.max(
-      maxBytesPerSecond > 0 ? (fragment.byteLength / maxBytesPerSecond) * 1000 : 0,
-      maxFragmentsPerSecond > 0 ? 1000 / maxFragmentsPerSecond : 0,
-    );
-    this.nextSendAtMs = Math.max(now, this.nextSendAtMs) + costMs;
+    const now = Date.now();
+    if (maxBytesPerSecond > 0) {
+      this.nextByteAtMs = Math.max(now, this.nextByteAtMs) + (fragment.byteLength / maxBytesPerSecond) * 1000;
+    }
+    if (maxFragmentsPerSecond > 0 && isStart) {
+      this.nextFragmentAtMs = Math.max(now, this.nextFragmentAtMs) + 1000 / maxFragmentsPerSecond;
+    }
   }
 
   private emit(event: UploadEvent): void {
@@ -748,11 +824,26 @@ export class UploadSession {
       bytesSent: this.bytesSent,
       isInterrupted: this.options.signal?.aborted === true,
       ackLatencyMs: latencies.length === 0 ? undefined : { p50: pick(0.5), p99: pick(0.99) },
+      sourceToSocketMs: percentiles(this.sourceToSocketMs),
       stats,
       sourceError: this.sourceError === undefined ? undefined : toError(this.sourceError),
     };
   }
 }
+
+/** Enough latency samples for p99 over hours of video, bounded in memory. */
+const MAX_LATENCY_SAMPLES = 200_000;
+
+/** The p50 and p99 of a list of milliseconds, rounded to 0.01 ms. */
+const percentiles = (values: number[]): { p50: number; p99: number } | undefined => {
+  if (values.length === 0) {
+    return undefined;
+  }
+  const sorted = [...values].sort((a, b) => a - b);
+  const pick = (q: number): number =>
+    Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 100) / 100;
+  return { p50: pick(0.5), p99: pick(0.99) };
+};
 
 /** Errors no reconnect can fix. */
 const isFatal = (error: unknown): boolean => {

@@ -281,26 +281,35 @@ const BLOCK_HEADER_BYTES = 1 + 8 + 1 + 2 + 1;
  * Returns the chunks to write in order: header bytes (in one shared allocation) interleaved with the frame
  * payloads themselves. Track numbers must be 1–126 (one-byte vints).
  */
-export const writeCluster = (timecode: number, frames: readonly ClusterFrame[]): Uint8Array[] => {
+export const writeCluster = (
+  timecode: number,
+  frames: readonly ClusterFrame[],
+  /** Only the blocks: more frames of a cluster already opened (a live fragment sent as it grows). */
+  isContinuation = false,
+): Uint8Array[] => {
   if (!Number.isSafeInteger(timecode) || timecode < 0) {
     throw new RangeError(`Cluster timecode must be a non-negative integer, got ${timecode}.`);
   }
-  const headers = new Uint8Array(CLUSTER_HEADER_BYTES + BLOCK_HEADER_BYTES * frames.length);
-  const chunks: Uint8Array[] = new Array<Uint8Array>(1 + 2 * frames.length);
-  let offset = writeElementId(headers, 0, EbmlId.Cluster);
-  offset = writeUnknownSize(headers, offset);
-  headers[offset++] = EbmlId.Timecode;
-  headers[offset++] = 0x88;
-  let rest = timecode;
-  for (let i = 7; i >= 0; i--) {
-    headers[offset + i] = rest % 256;
-    rest = Math.floor(rest / 256);
+  const headerBytes = isContinuation ? 0 : CLUSTER_HEADER_BYTES;
+  const headers = new Uint8Array(headerBytes + BLOCK_HEADER_BYTES * frames.length);
+  const chunks: Uint8Array[] = [];
+  let offset = 0;
+  if (!isContinuation) {
+    offset = writeElementId(headers, 0, EbmlId.Cluster);
+    offset = writeUnknownSize(headers, offset);
+    headers[offset++] = EbmlId.Timecode;
+    headers[offset++] = 0x88;
+    let rest = timecode;
+    for (let i = 7; i >= 0; i--) {
+      headers[offset + i] = rest % 256;
+      rest = Math.floor(rest / 256);
+    }
+    offset += 8;
+    headers[offset++] = EbmlId.Position;
+    headers[offset++] = 0x81;
+    headers[offset++] = 0;
+    chunks.push(headers.subarray(0, offset));
   }
-  offset += 8;
-  headers[offset++] = EbmlId.Position;
-  headers[offset++] = 0x81;
-  headers[offset++] = 0;
-  chunks[0] = headers.subarray(0, offset);
   for (let i = 0; i < frames.length; i++) {
     const frame = frames[i]!;
     const start = offset;
@@ -322,8 +331,7 @@ export const writeCluster = (timecode: number, frames: readonly ClusterFrame[]):
       (frame.isKeyframe ? 0x80 : 0) |
       (frame.isInvisible === true ? 0x08 : 0) |
       (frame.isDiscardable === true ? 0x01 : 0);
-    chunks[1 + 2 * i] = headers.subarray(start, offset);
-    chunks[2 + 2 * i] = frame.data;
+    chunks.push(headers.subarray(start, offset), frame.data);
   }
   return chunks;
 };

@@ -129,6 +129,44 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
     expect(decoded).toBe(summary['framesStored']);
   });
 
+  it('a connection lost in the middle of a fragment being streamed: the whole fragment is sent again', async () => {
+    // The first connection dies 400 kB in, mid-cluster; fragment 3 of the second fails with a retriable error.
+    await using kvs = await startLocalKvs({
+      faults: {
+        putMedia: [
+          { resetAfterBytes: 400_000 },
+          { skipConnections: 1, errorAtFragment: { fragment: 2, errorId: 5000 } },
+        ],
+      },
+    });
+    const run = await runKvsPut(
+      [
+        '--stream',
+        'flaky',
+        '--create',
+        '--retention-hours',
+        '1',
+        '--testsrc',
+        '--duration',
+        '9',
+        '--json',
+        '--retry-delay',
+        '100',
+      ],
+      { env: localKvsEnv(kvs), timeoutMs: 60_000 },
+    );
+    expect(run.code).toBe(ExitCode.Ok);
+    const summary = ndjson(run.stdout).find((event) => event['event'] === 'summary')!;
+    const fragments = summary['fragments'] as number;
+    expect(summary).toMatchObject({ persisted: fragments, unacknowledged: 0, connections: 3 });
+    const timeline = await storedTimeline(await getMediaBytes(kvs, 'flaky', fragments));
+    expect(timeline).toHaveLength(fragments);
+    expect(timeline.reduce((sum, fragment) => sum + fragment.frames, 0)).toBe(summary['framesStored']);
+    for (let i = 1; i < timeline.length; i++) {
+      expect(timeline[i]!.startMs).toBeGreaterThan(timeline[i - 1]!.lastMs);
+    }
+  });
+
   it('SIGINT: stops the capture, closes the fragment, waits for its acks and exits 0', async () => {
     await using kvs = await startLocalKvs();
     let acks = 0;

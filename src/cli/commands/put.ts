@@ -415,8 +415,6 @@ const upload = async (
     },
     signal: liveStop?.signal ?? io.signal,
     onAbort: isLive ? 'flush' : 'drop-unsent',
-    // Live: each fragment is complete when it is sent, so close it at once for a prompt ack.
-    isClosingEachFragment: isLive,
   });
   let summary;
   try {
