@@ -199,3 +199,12 @@ if (wants('upload')) {
   const { benchUpload } = await import('./upload.js');
   results.upload = await benchUpload({ root, clip, big, benchDir });
 }
+
+if (wants('live')) {
+  const { benchLive } = await import('./live.js');
+  results.live = await benchLive({
+    root,
+    benchDir,
+    durationS: Number(process.env.KVS_BENCH_LIVE_SECONDS ?? 60),
+  });
+}

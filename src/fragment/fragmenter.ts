@@ -12,7 +12,9 @@
  */
 import type { ClusterFrame } from '../mkv/mkv-writer.js';
 import { MAX_BLOCK_OFFSET } from '../mkv/mkv-writer.js';
-import { TrackType } from '../mkv/ebml-ids.js';
+import { CodecId, TrackType } from '../mkv/ebml-ids.js';
+import { normalizeH264CodecPrivate, parseH264SpsFromCodecPrivate } from '../codec/h264.js';
+import { normalizeHevcCodecPrivate, parseHevcSpsFromCodecPrivate } from '../codec/hevc.js';
 import type { MkvEvent, MkvFrame, MkvHeader, MkvSimpleTag, MkvTrack } from '../mkv/mkv-types.js';
 import { KvsLimits } from './kvs-limits.js';
 
@@ -149,6 +151,30 @@ const sameTracks = (a: readonly MkvTrack[], b: readonly MkvTrack[]): boolean =>
     );
   });
 
+/**
+ * KVS playback needs H.264/H.265 CodecPrivate as an avcC/hvcC record (producer-sdk.md §4.6): an Annex-B one
+ * (start codes, as some encoders write it) is converted, and a missing video size is read from the SPS.
+ * A CodecPrivate that cannot be parsed is passed through unchanged (ingest does not validate it).
+ */
+const playableCodecPrivate = (track: MkvTrack): { codecPrivate?: Uint8Array; video?: MkvTrack['video'] } => {
+  const { codecPrivate, video } = track;
+  const keep = {
+    ...(codecPrivate === undefined ? {} : { codecPrivate }),
+    ...(video === undefined ? {} : { video }),
+  };
+  if (codecPrivate === undefined || (track.codecId !== CodecId.H264 && track.codecId !== CodecId.H265)) {
+    return keep;
+  }
+  try {
+    const isH264 = track.codecId === CodecId.H264;
+    const record = isH264 ? normalizeH264CodecPrivate(codecPrivate) : normalizeHevcCodecPrivate(codecPrivate);
+    const sps = isH264 ? parseH264SpsFromCodecPrivate(record) : parseHevcSpsFromCodecPrivate(record);
+    return { codecPrivate: record, video: video ?? { widthPx: sps.widthPx, heightPx: sps.heightPx } };
+  } catch {
+    return keep;
+  }
+};
+
 /** Picks the tracks KVS gets — video first, then audio, at most 3 — and numbers them 1..n as producers do. */
 export const selectKvsTracks = (
   header: MkvHeader,
@@ -161,15 +187,16 @@ export const selectKvsTracks = (
     const number = index + 1;
     inputToOutput.set(track.number, number);
     const isVideo = track.type === TrackType.Video;
+    const { codecPrivate, video } = playableCodecPrivate(track);
     return {
       number,
       uid: BigInt(number),
       type: track.type,
       name: isVideo ? 'kvs_video_track' : 'kvs_audio_track',
       codecId: track.codecId,
-      ...(track.codecPrivate === undefined ? {} : { codecPrivate: track.codecPrivate }),
+      ...(codecPrivate === undefined ? {} : { codecPrivate }),
       ...(track.defaultDurationNs === undefined ? {} : { defaultDurationNs: track.defaultDurationNs }),
-      ...(track.video === undefined ? {} : { video: track.video }),
+      ...(video === undefined ? {} : { video }),
       ...(track.audio === undefined ? {} : { audio: track.audio }),
     };
   });

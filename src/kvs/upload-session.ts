@@ -776,8 +776,10 @@ export class UploadSession {
     // Two clocks: bytes for everything sent; fragments only for fragment starts (a live fragment's later
     // parts are bytes of the same fragment, and must not wait for the fragment clock).
     const isStart = fragment.isContinuation !== true;
+    // The byte clock is a token bucket holding one second: the average stays within the limit while the
+    // bursts a live source delivers (a muxer writes several frames at once) go out without waiting.
     const waitUntilMs = Math.max(
-      maxBytesPerSecond > 0 ? this.nextByteAtMs : 0,
+      maxBytesPerSecond > 0 ? this.nextByteAtMs - BYTE_BURST_MS : 0,
       maxFragmentsPerSecond > 0 && isStart ? this.nextFragmentAtMs : 0,
     );
     const waitMs = waitUntilMs - Date.now();
@@ -786,7 +788,9 @@ export class UploadSession {
     }
     const now = Date.now();
     if (maxBytesPerSecond > 0) {
-      this.nextByteAtMs = Math.max(now, this.nextByteAtMs) + (fragment.byteLength / maxBytesPerSecond) * 1000;
+      // An idle bucket refills to at most one burst: time not used is not banked beyond that.
+      this.nextByteAtMs =
+        Math.max(now - BYTE_BURST_MS, this.nextByteAtMs) + (fragment.byteLength / maxBytesPerSecond) * 1000;
     }
     if (maxFragmentsPerSecond > 0 && isStart) {
       this.nextFragmentAtMs = Math.max(now, this.nextFragmentAtMs) + 1000 / maxFragmentsPerSecond;
@@ -830,6 +834,9 @@ export class UploadSession {
     };
   }
 }
+
+/** How far ahead of the byte clock sending may run (a burst of up to one second's worth of bytes). */
+const BYTE_BURST_MS = 1000;
 
 /** Enough latency samples for p99 over hours of video, bounded in memory. */
 const MAX_LATENCY_SAMPLES = 200_000;

@@ -287,3 +287,33 @@ describe('Fragmenter', () => {
     expect(fragments.map((f) => f.tags)).toEqual([tags, tags]);
   });
 });
+
+describe('selectKvsTracks: CodecPrivate as KVS playback needs it', () => {
+  it('turns an Annex-B H.264 CodecPrivate into the avcC record and reads the size from its SPS', async () => {
+    const { readFileSync } = await import('node:fs');
+    const { MkvReader } = await import('../../src/mkv/mkv-reader.js');
+    const { parseAvcDecoderConfigurationRecord } = await import('../../src/codec/h264.js');
+    const { annexBFromNalUnits } = await import('../../src/codec/nal-units.js');
+    const { selectKvsTracks } = await import('../../src/fragment/fragmenter.js');
+    const { FIXTURES } = await import('../helpers/paths.js');
+    const events = new MkvReader().push(readFileSync(`${FIXTURES}/h264.mkv`));
+    const header = events.find((event) => event.type === 'header');
+    if (header?.type !== 'header') {
+      throw new Error('no header');
+    }
+    const source = header.header.tracks[0]!;
+    const avcC = source.codecPrivate!;
+    // As it is: the same bytes.
+    expect(selectKvsTracks(header.header).tracks[0]!.codecPrivate).toEqual(avcC);
+    // Annex-B (start codes), without a Video element: converted back to avcC, size from the SPS.
+    const record = parseAvcDecoderConfigurationRecord(avcC);
+    const annexB = annexBFromNalUnits([...record.sps, ...record.pps]);
+    const { video: _video, ...withoutVideo } = source;
+    const { tracks } = selectKvsTracks({
+      ...header.header,
+      tracks: [{ ...withoutVideo, codecPrivate: annexB }],
+    });
+    expect(Buffer.from(tracks[0]!.codecPrivate!).toString('hex')).toBe(Buffer.from(avcC).toString('hex'));
+    expect(tracks[0]!.video).toEqual({ widthPx: 320, heightPx: 240 });
+  });
+});

@@ -1,0 +1,184 @@
+// Live benchmark (issue 5), run by bench/run.js: a 60 s 1080p30 8 Mb/s H.264 stream from GStreamer's RTSP
+// server on 127.0.0.1, copied (not re-encoded) by kvs-put to a local KVS. Reports the CPU seconds and peak
+// RSS of the kvs-put Node process against the CPU of its ffmpeg child in the same run, and the latency from
+// a frame's bytes leaving ffmpeg to their hand-over to the socket.
+import { spawn, spawnSync } from 'node:child_process';
+import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { join } from 'node:path';
+
+const MB = 1e6;
+const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
+
+/** CPU seconds (user + system) of a live process, from /proc. */
+const cpuSecondsOf = (pid) => {
+  try {
+    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
+  } catch {
+    return undefined;
+  }
+};
+
+const childrenOf = (pid) => {
+  const out = [];
+  for (const task of readdirSync(`/proc/${pid}/task`)) {
+    const file = `/proc/${pid}/task/${task}/children`;
+    if (existsSync(file)) {
+      out.push(...readFileSync(file, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
+    }
+  }
+  return out;
+};
+
+const waitForLine = (child, pattern, what) =>
+  new Promise((resolve, reject) => {
+    let out = '';
+    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out}`)), 20_000);
+    child.stdout.on('data', (chunk) => {
+      out += chunk;
+      const match = pattern.exec(out);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+  });
+
+export const benchLive = async ({ root, benchDir, durationS = 60 }) => {
+  const hasGst =
+    spawnSync('/usr/bin/python3', ['-c', "import gi; gi.require_version('GstRtspServer', '1.0')"]).status ===
+      0 && spawnSync('gst-inspect-1.0', ['x264enc'], { stdio: 'ignore' }).status === 0;
+  console.log(
+    `\n## Live: ${durationS} s of 1080p30 8 Mb/s H.264 from an RTSP server, copied to the local KVS`,
+  );
+  if (!hasGst) {
+    console.log(
+      '  skipped: GStreamer RTSP server not installed (python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly)',
+    );
+    return undefined;
+  }
+  // 1080p30 at 8 Mb/s, encoded once ahead of time so no live encoder competes for the 2 cores.
+  const source = join(benchDir, `rtsp-1080p30-8M-${durationS + 10}s.mkv`);
+  if (!existsSync(source)) {
+    console.log(`  generating the ${durationS + 10} s 1080p30 8 Mb/s source…`);
+    const made = spawnSync(process.env.FFMPEG_PATH ?? 'ffmpeg', [
+      ...[
+        '-v',
+        'error',
+        '-y',
+        '-f',
+        'lavfi',
+        '-i',
+        `testsrc2=size=1920x1080:rate=30`,
+        '-t',
+        String(durationS + 10),
+      ],
+      ...[
+        '-c:v',
+        'libx264',
+        '-preset',
+        'ultrafast',
+        '-b:v',
+        '8M',
+        '-maxrate',
+        '8M',
+        '-bufsize',
+        '8M',
+        '-g',
+        '60',
+        '-bf',
+        '0',
+      ],
+      ...['-pix_fmt', 'yuv420p', source],
+    ]);
+    if (made.status !== 0) {
+      throw new Error('cannot generate the RTSP source clip');
+    }
+  }
+  const rtsp = spawn(
+    '/usr/bin/python3',
+    [join(root, 'test', 'helpers', 'rtsp-server.py'), '0', '1920x1080', '30', '8000', `file:${source}`],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+  const local = spawn(
+    process.execPath,
+    [join(root, 'bin', 'kvs-put.js'), 'local', '--port', '0', '--no-auth'],
+    {
+      stdio: ['ignore', 'pipe', 'ignore'],
+    },
+  );
+  try {
+    const url = await waitForLine(rtsp, /READY (rtsp:\/\/\S+)/, 'RTSP server');
+    const endpoint = await waitForLine(local, /AWS_ENDPOINT_URL_KINESIS_VIDEO=(\S+)/, 'local KVS');
+    const put = spawn(
+      process.execPath,
+      [
+        join(root, 'bin', 'kvs-put.js'),
+        '--stream',
+        'live-bench',
+        '--create',
+        '--rtsp',
+        url,
+        '--duration',
+        String(durationS),
+        '--json',
+        '--quiet',
+      ],
+      {
+        env: {
+          ...process.env,
+          AWS_ENDPOINT_URL_KINESIS_VIDEO: endpoint,
+          AWS_REGION: 'us-east-1',
+          AWS_ACCESS_KEY_ID: 'a',
+          AWS_SECRET_ACCESS_KEY: 'b',
+        },
+        stdio: ['ignore', 'pipe', 'pipe'],
+      },
+    );
+    let stdout = '';
+    put.stdout.on('data', (chunk) => (stdout += chunk));
+    let ffmpegCpu = 0;
+    const poll = setInterval(() => {
+      for (const pid of childrenOf(put.pid)) {
+        const cpu = cpuSecondsOf(pid);
+        if (cpu !== undefined) {
+          ffmpegCpu = Math.max(ffmpegCpu, cpu);
+        }
+      }
+    }, 250);
+    const code = await new Promise((resolve) => put.on('exit', resolve));
+    clearInterval(poll);
+    const summary = stdout
+      .split('\n')
+      .filter((line) => line.includes('"summary"'))
+      .map((line) => JSON.parse(line))[0];
+    if (code !== 0 || summary === undefined) {
+      throw new Error(`kvs-put exited ${code}`);
+    }
+    const ours = summary.process;
+    const latency = summary.sourceToSocketMs;
+    console.log(
+      `  ${summary.fragments} fragments, ${summary.framesStored} frames, ${(summary.bytesSent / MB).toFixed(1)} MB, all persisted/received: ${summary.unacknowledged === 0}`,
+    );
+    console.log(
+      `  CPU: kvs-put ${ours.cpuSeconds.toFixed(2)} s, its ffmpeg child ${ffmpegCpu.toFixed(2)} s → ratio ${(ours.cpuSeconds / ffmpegCpu).toFixed(2)}x (target ≤ 1x)`,
+    );
+    console.log(
+      `  kvs-put peak RSS ${(ours.maxRssBytes / MB).toFixed(0)} MB (target ≤ 80 MB + the 64 MB live buffer)`,
+    );
+    console.log(
+      `  frame leaves ffmpeg → bytes on the socket: p50 ${latency.p50} ms, p99 ${latency.p99} ms (target p99 ≤ 5 ms)`,
+    );
+    return {
+      kvsPutCpuSeconds: ours.cpuSeconds,
+      ffmpegCpuSeconds: ffmpegCpu,
+      maxRssBytes: ours.maxRssBytes,
+      latency,
+    };
+  } finally {
+    rtsp.kill('SIGTERM');
+    local.kill('SIGINT');
+  }
+};
