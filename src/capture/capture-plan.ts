@@ -2,9 +2,8 @@
  * From "what to capture" to "the ffmpeg command that captures it": validates the encoding, probes a file
  * to choose between copy and transcode, and picks the capture API of the platform.
  */
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { ErrorCode, KvsPutError } from '../errors.js';
+import { checkMediaFile } from '../util/media-file.js';
 import {
   DEFAULT_RTSP_CONNECT_TIMEOUT_MS,
   describeSource,
@@ -54,28 +53,6 @@ export const DEFAULT_FIRST_DATA_TIMEOUT_MS = 30_000;
 const toDevicePlatform = (platform: NodeJS.Platform): DevicePlatform =>
   platform === 'darwin' || platform === 'win32' ? platform : 'linux';
 
-const checkReadableFile = async (path: string, shownPath: string): Promise<void> => {
-  try {
-    const info = await stat(path);
-    if (info.isDirectory()) {
-      throw new KvsPutError(ErrorCode.Io, `${shownPath} is a directory, not a media file`, {
-        context: { path },
-      });
-    }
-  } catch (error) {
-    if (error instanceof KvsPutError) {
-      throw error;
-    }
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code);
-    throw new KvsPutError(ErrorCode.Io, `cannot open ${shownPath}: ${reason}`, {
-      context: { path, code },
-      cause: error,
-    });
-  }
-};
-
 /**
  * Builds the capture plan for a source.
  * @throws KvsPutError: Usage (bad encoding or device options), Io (file missing), MkvUnsupported (file
@@ -91,7 +68,7 @@ export const planCapture = async (
   let planned = source;
   if (source.kind === 'file') {
     const path = resolve(options.cwd ?? process.cwd(), source.path);
-    await checkReadableFile(path, source.path);
+    await checkMediaFile(path, source.path);
     probe = await probeMediaFile(path, {
       ffmpegPath: options.ffmpegPath,
       ...(options.ffprobePath === undefined ? {} : { ffprobePath: options.ffprobePath }),

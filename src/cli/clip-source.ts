@@ -17,6 +17,7 @@ import { readMkv } from '../mkv/mkv-reader.js';
 import { openMediaInput } from './media-input.js';
 import type { CapturePlan } from '../capture/capture-plan.js';
 import { toError } from '../util/to-error.js';
+import { fileErrorReason } from '../util/media-file.js';
 
 export type Clip = {
   /** The path as the user gave it, or `-`. */
@@ -50,13 +51,7 @@ export const expandClipPaths = async (paths: readonly string[], cwd: string): Pr
     }
     const full = resolve(cwd, path);
     const info = await stat(full).catch((error: NodeJS.ErrnoException) => {
-      const reason =
-        error.code === 'ENOENT'
-          ? 'no such file'
-          : error.code === 'EACCES'
-            ? 'permission denied'
-            : String(error.code);
-      throw new KvsPutError(ErrorCode.Io, `cannot open ${path}: ${reason}`, {
+      throw new KvsPutError(ErrorCode.Io, `cannot open ${path}: ${fileErrorReason(error.code)}`, {
         context: { path },
         cause: error,
       });

@@ -1,8 +1,7 @@
 import { createReadStream } from 'node:fs';
-import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { Readable } from 'node:stream';
-import { ErrorCode, KvsPutError } from '../errors.js';
+import { checkMediaFile } from '../util/media-file.js';
 
 /**
  * Read size for media files. Frames are views into these chunks, so chunks live until their fragment is
@@ -23,22 +22,6 @@ export const openMediaInput = async (
     return stdin;
   }
   const fullPath = resolve(cwd, path);
-  try {
-    const info = await stat(fullPath);
-    if (info.isDirectory()) {
-      throw new KvsPutError(ErrorCode.Io, `${path} is a directory, not a media file`);
-    }
-  } catch (error) {
-    if (error instanceof KvsPutError) {
-      throw error;
-    }
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'ENOENT' ? 'no such file' : code === 'EACCES' ? 'permission denied' : String(code);
-    throw new KvsPutError(ErrorCode.Io, `cannot open ${path}: ${reason}`, {
-      context: { path, code },
-      cause: error,
-    });
-  }
+  await checkMediaFile(fullPath, path);
   return createReadStream(fullPath, { highWaterMark: FILE_READ_BYTES });
 };

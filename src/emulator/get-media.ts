@@ -215,7 +215,14 @@ export const writeOrWait = async (
     return;
   }
   if (!response.write(bytes)) {
-    await Promise.race([once(response, 'drain'), once(response, 'close')]);
+    // Whichever event loses the race must not stay subscribed: this runs once per full socket buffer.
+    const settled = new AbortController();
+    const options = { signal: settled.signal };
+    await Promise.race([
+      once(response, 'drain', options).catch(() => undefined),
+      once(response, 'close', options).catch(() => undefined),
+    ]);
+    settled.abort();
   }
 };
 

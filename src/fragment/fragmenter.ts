@@ -203,22 +203,25 @@ export const selectKvsTracks = (
   return { tracks, inputToOutput };
 };
 
+/** All counters at zero. */
+export const createFragmenterStats = (): FragmenterStats => ({
+  framesIn: 0,
+  framesOut: 0,
+  fragments: 0,
+  skippedLeadingFrames: 0,
+  skippedTrackFrames: 0,
+  skippedLateFrames: 0,
+  bFrameFragments: 0,
+  skippedLeadingPictures: 0,
+  fragmentsWithIssues: 0,
+});
+
 /**
  * The fragmenter as a synchronous push stage: feed it reader events, get finished fragments back.
  * {@link fragmentMkv} wraps it as an async-iterable stage.
  */
 export class Fragmenter {
-  public readonly stats: FragmenterStats = {
-    framesIn: 0,
-    framesOut: 0,
-    fragments: 0,
-    skippedLeadingFrames: 0,
-    skippedTrackFrames: 0,
-    skippedLateFrames: 0,
-    bFrameFragments: 0,
-    skippedLeadingPictures: 0,
-    fragmentsWithIssues: 0,
-  };
+  public readonly stats: FragmenterStats = createFragmenterStats();
 
   private readonly timecodeMode: TimecodeMode;
   private readonly minFragmentDurationMs: number;

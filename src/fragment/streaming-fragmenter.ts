@@ -12,7 +12,7 @@ import { TrackType } from '../mkv/ebml-ids.js';
 import { MAX_BLOCK_OFFSET } from '../mkv/mkv-writer.js';
 import type { MkvEvent, MkvFrame, MkvTrack } from '../mkv/mkv-types.js';
 import type { Fragment, FragmenterStats } from './fragmenter.js';
-import { selectKvsTracks } from './fragmenter.js';
+import { createFragmenterStats, selectKvsTracks } from './fragmenter.js';
 
 type Held = { trackNumber: number; timestampMs: number; frame: MkvFrame };
 
@@ -22,17 +22,7 @@ const BLOCK_OVERHEAD_BYTES = 13;
 const CLUSTER_OVERHEAD_BYTES = 18;
 
 export class StreamingFragmenter {
-  public readonly stats: FragmenterStats = {
-    framesIn: 0,
-    framesOut: 0,
-    fragments: 0,
-    skippedLeadingFrames: 0,
-    skippedTrackFrames: 0,
-    skippedLateFrames: 0,
-    bFrameFragments: 0,
-    skippedLeadingPictures: 0,
-    fragmentsWithIssues: 0,
-  };
+  public readonly stats: FragmenterStats = createFragmenterStats();
 
   private tracks: readonly MkvTrack[] = [];
   private inputToOutput = new Map<number, number>();

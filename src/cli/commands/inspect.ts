@@ -1,4 +1,4 @@
-import { Command, Option } from 'commander';
+import { Command } from 'commander';
 import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ErrorCode, KvsPutError } from '../../errors.js';
@@ -12,8 +12,9 @@ import { MkvParseError } from '../../mkv/mkv-errors.js';
 import type { MkvHeader, MkvTrack } from '../../mkv/mkv-types.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../exit-codes.js';
+import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
 import { openMediaInput } from '../media-input.js';
-import { parseStartTime, parseNonNegativeMs } from '../option-parsers.js';
+import { parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
 
 type InspectOptions = {
@@ -252,16 +253,8 @@ export const inspectCommand: CommandFactory = (io, setExitCode) =>
       'producer time of the first frame: ISO 8601 or epoch seconds (default: now)',
       parseStartTime,
     )
-    .addOption(
-      new Option('--timecode <mode>', 'cluster timecodes: absolute epoch ms, or relative to the start time')
-        .choices(['absolute', 'relative'])
-        .default('absolute'),
-    )
-    .option(
-      '--min-fragment-duration <ms>',
-      'a key frame starts a fragment only this long after the last start',
-      parseNonNegativeMs,
-    )
+    .addOption(timecodeOption())
+    .addOption(minFragmentDurationOption())
     .action(async (file: string, options: InspectOptions) => {
       setExitCode(await runInspect(file, options, io));
     });

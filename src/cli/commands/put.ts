@@ -10,6 +10,7 @@ import { UploadSession } from '../../kvs/upload-session.js';
 import { DEFAULT_BACKOFF } from '../../kvs/retry-policy.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../exit-codes.js';
+import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
 import { clipFragments, expandClipPaths, planClips } from '../clip-source.js';
 import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
@@ -517,16 +518,8 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
       'producer time of the first frame: ISO 8601 or epoch seconds (default: file mtime − duration)',
       parseStartTime,
     )
-    .addOption(
-      new Option('--timecode <mode>', 'cluster timecodes')
-        .choices(['absolute', 'relative'])
-        .default('absolute'),
-    )
-    .option(
-      '--min-fragment-duration <ms>',
-      'a key frame starts a fragment only this long after the last start',
-      parseNonNegativeMs,
-    )
+    .addOption(timecodeOption())
+    .addOption(minFragmentDurationOption())
     .option(
       '--max-rate <MiB/s>',
       'upload pacing in MiB/s (0 = unpaced)',
