@@ -39,6 +39,11 @@ export class UploadReporter {
 
   private finalAckType: 'PERSISTED' | 'RECEIVED';
 
+  /** What the progress bar and ETA measure against (the input files' size, when known). */
+  public setTotalBytes(bytes: number | undefined): void {
+    this.totalBytes = bytes;
+  }
+
   /** Which ack means "stored": PERSISTED when the stream has retention, else RECEIVED. */
   public setPersistedAckExpected(isExpected: boolean): void {
     this.finalAckType = isExpected ? 'PERSISTED' : 'RECEIVED';

@@ -1,5 +1,6 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
 import { appendFileSync, mkdirSync } from 'node:fs';
+import { stat } from 'node:fs/promises';
 import { join, resolve } from 'node:path';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../../errors.js';
@@ -339,6 +340,16 @@ const upload = async (
   } else {
     const clips = sourcePlan.clips;
     reporter.log(`uploading ${clips.length} clip(s) to ${where}`);
+    // Bytes sent track the input's size closely (the MKV is re-laid, not re-encoded): a fair ETA.
+    const sizes = await Promise.all(
+      clips.map((clip) =>
+        clip.path === '-' ? undefined : stat(resolve(io.cwd, clip.path)).then((info) => info.size),
+      ),
+    );
+    const known = sizes.filter((size): size is number => size !== undefined);
+    reporter.setTotalBytes(
+      known.length === sizes.length ? known.reduce((sum, size) => sum + size, 0) : undefined,
+    );
     firstProducerMs = clips[0]?.startTimeMs ?? Date.now();
     const ffmpegTools = clips.some((clip) => clip.plan !== undefined) ? await ffmpeg() : undefined;
     const { captureBytes } = await import('../live-source.js');
