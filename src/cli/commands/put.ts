@@ -343,7 +343,9 @@ const upload = async (
     // Bytes sent track the input's size closely (the MKV is re-laid, not re-encoded): a fair ETA.
     const sizes = await Promise.all(
       clips.map((clip) =>
-        clip.path === '-' ? undefined : stat(resolve(io.cwd, clip.path)).then((info) => info.size),
+        clip.path === '-'
+          ? Promise.resolve(undefined)
+          : stat(resolve(io.cwd, clip.path)).then((info) => info.size),
       ),
     );
     const known = sizes.filter((size): size is number => size !== undefined);
