@@ -3,10 +3,7 @@ import { END_OF_FRAGMENT_BYTES, writeCluster, writeKvsHeader, writeTags } from '
 import type { MkvTrack } from '../mkv/mkv-types.js';
 import type { Fragment } from './fragmenter.js';
 
-export type SessionWriterOptions = Omit<KvsHeaderOptions, 'tracks'> & {
-  /** Follow every cluster with the end-of-fragment marker (prompt acks). @default false */
-  isClosingEachFragment?: boolean;
-};
+export type SessionWriterOptions = Omit<KvsHeaderOptions, 'tracks'>;
 
 /**
  * Turns fragments into the bytes of one PutMedia body: the session header before the first fragment (and
@@ -15,13 +12,10 @@ export type SessionWriterOptions = Omit<KvsHeaderOptions, 'tracks'> & {
  */
 export class SessionWriter {
   private tracks: readonly MkvTrack[] | undefined;
-  private readonly options: Omit<KvsHeaderOptions, 'tracks'>;
+  private readonly options: SessionWriterOptions;
 
-  private readonly isClosingEachFragment: boolean;
-
-  public constructor({ isClosingEachFragment, ...options }: SessionWriterOptions = {}) {
+  public constructor(options: SessionWriterOptions = {}) {
     this.options = options;
-    this.isClosingEachFragment = isClosingEachFragment === true;
   }
 
   /** True once a header has been written: a new session must start with one. */
@@ -40,9 +34,6 @@ export class SessionWriter {
     }
     for (const chunk of writeCluster(fragment.timecode, fragment.frames, fragment.isContinuation === true)) {
       chunks.push(chunk);
-    }
-    if (this.isClosingEachFragment) {
-      chunks.push(END_OF_FRAGMENT_BYTES);
     }
     return chunks;
   }

@@ -106,12 +106,6 @@ export type UploadOptions = {
   signal?: AbortSignal;
   /** @default 'drop-unsent' */
   onAbort?: 'drop-unsent' | 'flush';
-  /**
-   * End every fragment with the end-of-fragment marker, so the service acknowledges it at once instead of
-   * when the next fragment begins (live sources, where that is a whole fragment duration later).
-   * @default false
-   */
-  isClosingEachFragment?: boolean;
 };
 
 export type UploadSummary = {
@@ -492,7 +486,7 @@ export class UploadSession {
     credentials: AwsCredentialIdentity,
   ): Promise<'end' | 'rotate'> {
     const options = this.options;
-    const writer = new SessionWriter({ isClosingEachFragment: options.isClosingEachFragment === true });
+    const writer = new SessionWriter();
     const rotateAtMs = Math.min(
       connection.conn.openedAtMs + (options.rotateAfterMs ?? 40 * 60_000),
       credentials.expiration === undefined
@@ -580,8 +574,8 @@ export class UploadSession {
   /** Ends the body with the end-of-fragment marker, then waits (bounded) for the acks of what was sent. */
   private async finishConnection(connection: Connection): Promise<void> {
     const { conn } = connection;
-    // The last fragment needs its end marker, unless every fragment already carries one.
-    if (conn.isOpen && connection.hasSent && this.options.isClosingEachFragment !== true) {
+    // The last fragment needs its end marker (a header must have gone out before it).
+    if (conn.isOpen && connection.hasSent) {
       await conn.write([END_OF_FRAGMENT_BYTES]);
       this.options.onWrite?.(connection.id, [END_OF_FRAGMENT_BYTES]);
       conn.end();

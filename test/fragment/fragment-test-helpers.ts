@@ -14,6 +14,7 @@ import { MkvReader } from '../../src/mkv/mkv-reader.js';
 import { concatChunks } from '../../src/mkv/mkv-writer.js';
 import type { MkvEvent, MkvFrame } from '../../src/mkv/mkv-types.js';
 import { FIXTURES, SHARED_FIXTURES } from '../helpers/paths.js';
+export { chunksOf, splitAt } from '../helpers/chunks.js';
 
 /** The producer start time every pipeline test uses (2023-11-14T22:13:20Z). */
 export const START_MS = 1_700_000_000_000;
@@ -63,27 +64,6 @@ if (!hasSharedFixtures) {
 }
 
 // ---- chunking -------------------------------------------------------------------------------------------
-
-/** Splits `bytes` at the given offsets (any order; out-of-range and duplicate cuts are ignored). */
-export const splitAt = (bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] => {
-  const points = [...new Set(cuts.filter((cut) => cut > 0 && cut < bytes.length))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let start = 0;
-  for (const point of points) {
-    chunks.push(bytes.subarray(start, point));
-    start = point;
-  }
-  chunks.push(bytes.subarray(start));
-  return chunks;
-};
-
-export const chunksOf = (bytes: Uint8Array, size: number): Uint8Array[] => {
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; i += size) {
-    chunks.push(bytes.subarray(i, i + size));
-  }
-  return chunks;
-};
 
 // ---- reading and the pipeline ----------------------------------------------------------------------------
 

@@ -28,14 +28,17 @@ export const expectedFrames = (path: string, startTimeMs: number): FrameFact[] =
   );
 };
 
-export type StoredMedia = { fragments: number; frames: FrameFact[]; fragmentNumbers: string[] };
+export type LocalKvsAccess = {
+  url: string;
+  region: string;
+  credentials: { accessKeyId: string; secretAccessKey: string };
+};
 
-/** Reads a stream of the local KVS back from its start with the real GetMedia client. */
-export const getMediaFrames = async (
-  kvs: { url: string; region: string; credentials: { accessKeyId: string; secretAccessKey: string } },
+/** GetMedia from the stream's start with the real SDK client (endpoint from GetDataEndpoint). */
+export const openGetMedia = async (
+  kvs: LocalKvsAccess,
   streamName: string,
-  expectedFragments: number,
-): Promise<StoredMedia> => {
+): Promise<{ body: Readable; close: () => void }> => {
   const control = new KinesisVideoClient({
     endpoint: kvs.url,
     region: kvs.region,
@@ -53,8 +56,26 @@ export const getMediaFrames = async (
   const output = await media.send(
     new GetMediaCommand({ StreamName: streamName, StartSelector: { StartSelectorType: 'EARLIEST' } }),
   );
-  const stored: StoredMedia = { fragments: 0, frames: [], fragmentNumbers: [] };
   const body = output.Payload as Readable;
+  return {
+    body,
+    close: () => {
+      body.destroy();
+      media.destroy();
+    },
+  };
+};
+
+export type StoredMedia = { fragments: number; frames: FrameFact[]; fragmentNumbers: string[] };
+
+/** Reads a stream of the local KVS back from its start with the real GetMedia client. */
+export const getMediaFrames = async (
+  kvs: LocalKvsAccess,
+  streamName: string,
+  expectedFragments: number,
+): Promise<StoredMedia> => {
+  const { body, close } = await openGetMedia(kvs, streamName);
+  const stored: StoredMedia = { fragments: 0, frames: [], fragmentNumbers: [] };
   let clusterMs = 0;
   for await (const event of readMkv(body)) {
     if (event.type === 'tags') {
@@ -84,7 +105,6 @@ export const getMediaFrames = async (
       });
     }
   }
-  body.destroy();
-  media.destroy();
+  close();
   return stored;
 };

@@ -3,8 +3,6 @@ import { mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { GetDataEndpointCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video';
-import { GetMediaCommand, KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startLocalKvs } from '../../src/emulator/local-kvs.js';
 import type { LocalKvs } from '../../src/emulator/local-kvs.js';
@@ -13,6 +11,7 @@ import { readMkv } from '../../src/mkv/mkv-reader.js';
 import { hasTool } from '../helpers/paths.js';
 import { ensureBuilt, localKvsEnv, ndjson, runKvsPut } from '../helpers/kvs-put-process.js';
 import { hasRtspServer, startRtspServer } from '../helpers/rtsp-server.js';
+import { openGetMedia } from '../helpers/read-back.js';
 
 const hasFfmpeg = hasTool('ffmpeg');
 const hasRtsp = hasFfmpeg && hasRtspServer();
@@ -21,24 +20,7 @@ beforeAll(() => ensureBuilt());
 
 /** The raw GetMedia body from the stream's start, until `fragments` chunks have arrived. */
 const getMediaBytes = async (kvs: LocalKvs, streamName: string, fragments: number): Promise<Buffer> => {
-  const control = new KinesisVideoClient({
-    endpoint: kvs.url,
-    region: kvs.region,
-    credentials: kvs.credentials,
-  });
-  const { DataEndpoint } = await control.send(
-    new GetDataEndpointCommand({ StreamName: streamName, APIName: 'GET_MEDIA' }),
-  );
-  control.destroy();
-  const media = new KinesisVideoMediaClient({
-    endpoint: DataEndpoint,
-    region: kvs.region,
-    credentials: kvs.credentials,
-  });
-  const output = await media.send(
-    new GetMediaCommand({ StreamName: streamName, StartSelector: { StartSelectorType: 'EARLIEST' } }),
-  );
-  const body = output.Payload as Readable;
+  const { body, close } = await openGetMedia(kvs, streamName);
   const parts: Buffer[] = [];
   let seen = 0;
   for await (const chunk of body) {
@@ -49,8 +31,7 @@ const getMediaBytes = async (kvs: LocalKvs, streamName: string, fragments: numbe
       break;
     }
   }
-  body.destroy();
-  media.destroy();
+  close();
   return Buffer.concat(parts);
 };
 

@@ -12,6 +12,7 @@ import { elementIdWidth, vintSizeWidth, writeElementId, writeVintSize } from '..
 import { EbmlId } from '../../src/mkv/ebml-ids.js';
 import { MkvReader } from '../../src/mkv/mkv-reader.js';
 import type { MkvEvent } from '../../src/mkv/mkv-types.js';
+export { chunksOf, splitAt } from '../helpers/chunks.js';
 
 const here = dirname(fileURLToPath(import.meta.url));
 /** The repository root (test/mkv/../..). */
@@ -90,28 +91,6 @@ export const ffprobeStreams = (path: string): FfprobeStream[] => {
 };
 
 // ---- reading --------------------------------------------------------------------------------------------
-
-/** Splits `bytes` at the given cut offsets (sorted or not; out-of-range and duplicate cuts are ignored). */
-export const splitAt = (bytes: Uint8Array, cuts: readonly number[]): Uint8Array[] => {
-  const points = [...new Set(cuts.filter((cut) => cut > 0 && cut < bytes.length))].sort((a, b) => a - b);
-  const chunks: Uint8Array[] = [];
-  let start = 0;
-  for (const point of points) {
-    chunks.push(bytes.subarray(start, point));
-    start = point;
-  }
-  chunks.push(bytes.subarray(start));
-  return chunks;
-};
-
-/** Fixed-size chunks. */
-export const chunksOf = (bytes: Uint8Array, size: number): Uint8Array[] => {
-  const chunks: Uint8Array[] = [];
-  for (let i = 0; i < bytes.length; i += size) {
-    chunks.push(bytes.subarray(i, i + size));
-  }
-  return chunks;
-};
 
 /** Reads all events of `chunks` with a fresh reader (throws like the reader does). */
 export const readAll = (chunks: readonly Uint8Array[]): MkvEvent[] => {
