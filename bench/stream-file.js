@@ -1,26 +1,27 @@
-// Streams one MKV file through reader → fragmenter → session writer and prints bytes, time and peak RSS as JSON.
+// Streams one MKV file through the clip source (pooled reads → reader → fragmenter) and the session writer,
+// releasing each fragment once written as an acknowledged upload would; prints bytes, time and peak RSS as JSON.
 import { statSync } from 'node:fs';
-import { openMediaInput } from '../dist/cli/media-input.js';
-import { readMkv } from '../dist/mkv/mkv-reader.js';
-import { Fragmenter } from '../dist/fragment/fragmenter.js';
+import { clipFragments } from '../dist/cli/clip-source.js';
 import { SessionWriter } from '../dist/fragment/session-writer.js';
 
 const path = process.argv[2];
-const fragmenter = new Fragmenter({ startTimeMs: 1_700_000_000_000 });
 const writer = new SessionWriter();
+const stats = [];
 const start = process.hrtime.bigint();
 let out = 0;
-for await (const event of readMkv(await openMediaInput(path, process.stdin, process.cwd()))) {
-  for (const fragment of fragmenter.push(event)) {
-    for (const chunk of writer.write(fragment)) {
-      out += chunk.length;
-    }
-  }
-}
-for (const fragment of fragmenter.end()) {
+let fragments = 0;
+const source = clipFragments(
+  [{ path, startTimeMs: 1_700_000_000_000 }],
+  {},
+  { stdin: process.stdin, cwd: process.cwd(), openFfmpeg: () => [] },
+  { onRefused: () => undefined, stats },
+);
+for await (const fragment of source) {
   for (const chunk of writer.write(fragment)) {
     out += chunk.length;
   }
+  fragment.release?.();
+  fragments++;
 }
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
 console.log(
@@ -28,7 +29,7 @@ console.log(
     bytes: statSync(path).size,
     outBytes: out,
     seconds,
-    fragments: fragmenter.stats.fragments,
+    fragments,
     maxRssBytes: process.resourceUsage().maxRSS * 1024,
   }),
 );

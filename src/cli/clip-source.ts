@@ -14,7 +14,9 @@ import { CodecId, TrackType } from '../mkv/ebml-ids.js';
 import type { MkvEvent, MkvHeader } from '../mkv/mkv-types.js';
 import { MkvReader } from '../mkv/mkv-reader.js';
 import { readMkv } from '../mkv/mkv-reader.js';
-import { openMediaInput } from './media-input.js';
+import { FILE_READ_BYTES, openMediaInput } from './media-input.js';
+import { BufferPool } from '../util/buffer-pool.js';
+import type { ClusterFrame } from '../mkv/mkv-writer.js';
 import type { CapturePlan } from '../capture/capture-plan.js';
 import { toError } from '../util/to-error.js';
 import { fileErrorReason } from '../util/media-file.js';
@@ -205,28 +207,43 @@ const checkPlayableCodecs = (path: string, header: MkvHeader): void => {
 /** ErrorIds the fragmenter can predict and that make sending pointless. */
 const REFUSED_BEFORE_SENDING: ReadonlySet<number> = new Set([4001, 4002]);
 
-/** The fragments of every clip, in order, numbered across clips; refused fragments are reported, not yielded. */
+/**
+ * The fragments of every clip, in order, numbered across clips; refused fragments are reported, not yielded.
+ * Files are read into pooled buffers: each fragment's `release()` hands the buffers its frames view back
+ * (the upload session calls it when the fragment is acknowledged), so memory stays flat however long the file.
+ */
 export async function* clipFragments(
   clips: readonly Clip[],
   fragmenterOptions: Omit<FragmenterOptions, 'startTimeMs'>,
-  io: { stdin: Readable; cwd: string; openFfmpeg: (plan: CapturePlan) => AsyncIterable<Uint8Array> },
+  io: {
+    stdin: Readable;
+    cwd: string;
+    openFfmpeg: (plan: CapturePlan) => AsyncIterable<Uint8Array>;
+    /** Where files are read into. @default 256 KiB buffers */
+    pool?: BufferPool;
+  },
   report: ClipSourceReport,
 ): AsyncGenerator<Fragment> {
+  const pool = io.pool ?? new BufferPool(FILE_READ_BYTES);
   let sequence = 0;
   for (const clip of clips) {
     report.onClipStart?.(clip);
     const fragmenter = new Fragmenter({ ...fragmenterOptions, startTimeMs: clip.startTimeMs });
     report.stats.push(fragmenter.stats);
     const source =
-      clip.plan === undefined ? await openMediaInput(clip.path, io.stdin, io.cwd) : io.openFfmpeg(clip.plan);
+      clip.plan === undefined
+        ? await openMediaInput(clip.path, io.stdin, io.cwd, pool)
+        : io.openFfmpeg(clip.plan);
     const emit = function* (fragments: Fragment[]): Generator<Fragment> {
       for (const fragment of fragments) {
+        const release = onceReleasing(pool, fragment.frames);
         const refusal = fragment.issues.find((issue) => REFUSED_BEFORE_SENDING.has(issue.errorId));
         if (refusal !== undefined) {
           report.onRefused(fragment, refusal.message);
+          release();
           continue;
         }
-        yield { ...fragment, sequence: sequence++ };
+        yield { ...fragment, sequence: sequence++, release };
       }
     };
     let failure: unknown;
@@ -244,7 +261,16 @@ export async function* clipFragments(
         return out;
       };
       for await (const chunk of source) {
-        yield* emit(onEvents(reader.push(chunk)));
+        const events = reader.push(chunk);
+        // The reader keeps no view of a chunk once push() returns: each frame holds its read buffer until its
+        // fragment is released, and the read's own hold ends here.
+        for (const event of events) {
+          if (event.type === 'frame') {
+            pool.retain(event.frame.data);
+          }
+        }
+        pool.release(chunk);
+        yield* emit(onEvents(events));
       }
       yield* emit(onEvents(reader.end()));
     } catch (error) {
@@ -257,3 +283,16 @@ export async function* clipFragments(
     }
   }
 }
+
+/** Releases the pool buffers `frames` view, once however often it is called. */
+const onceReleasing = (pool: BufferPool, frames: readonly ClusterFrame[]): (() => void) => {
+  let isReleased = false;
+  return () => {
+    if (!isReleased) {
+      isReleased = true;
+      for (const frame of frames) {
+        pool.release(frame.data);
+      }
+    }
+  };
+};

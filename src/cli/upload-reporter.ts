@@ -140,7 +140,10 @@ export class UploadReporter {
     const sourceLatency =
       summary.sourceToSocketMs === undefined
         ? ''
-        : `, source → socket p50 ${summary.sourceToSocketMs.p50} ms p99 ${summary.sourceToSocketMs.p99} ms`;
+        : `, source → socket p50 ${summary.sourceToSocketMs.p50} ms p99 ${summary.sourceToSocketMs.p99} ms` +
+          (summary.sourceToKernelMs === undefined
+            ? ''
+            : ` (all written to the kernel p50 ${summary.sourceToKernelMs.p50} ms p99 ${summary.sourceToKernelMs.p99} ms)`);
     const latency =
       summary.ackLatencyMs === undefined
         ? ''

@@ -79,6 +79,11 @@ export type Fragment = {
   isContinuation?: boolean;
   /** performance.now() when the source bytes that completed this fragment (part) arrived: for latency stats. */
   arrivedAtMs?: number;
+  /**
+   * Called once, when the fragment's bytes are no longer needed (acknowledged as stored, skipped or dropped):
+   * a source reading into pooled buffers reuses the memory its frames view. Its frames must not be read after.
+   */
+  release?: () => void;
 };
 
 export type FragmenterStats = {

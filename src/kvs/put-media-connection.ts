@@ -82,6 +82,8 @@ export class PutMediaConnection {
   private readonly request: http.ClientRequest;
   private isClosed = false;
   private closeError: Error | undefined;
+  /** onFlushed callbacks of writes not completed yet: a write Node drops when its socket dies never calls back. */
+  private readonly unflushed = new Set<(error: Error | undefined) => void>();
 
   private constructor(
     request: http.ClientRequest,
@@ -110,6 +112,13 @@ export class PutMediaConnection {
         finish(response.complete ? undefined : new Error('the connection closed before the response ended')),
       );
       request.on('error', finish);
+    });
+    // Once the socket is closed nothing holds the written memory any more: settle what Node did not.
+    request.on('close', () => {
+      const error = this.closeError ?? new Error('the PutMedia connection closed');
+      for (const settle of [...this.unflushed]) {
+        settle(error);
+      }
     });
     // Keep errors from surfacing as unhandled events after close.
     request.on('error', () => undefined);
@@ -171,16 +180,39 @@ export class PutMediaConnection {
     return !this.isClosed && !this.request.writableEnded;
   }
 
-  /** Writes chunks in one corked batch (one writev); resolves when the socket can take more. */
-  public async write(chunks: readonly Uint8Array[]): Promise<void> {
+  /**
+   * Writes chunks in one corked batch (one writev); resolves when the socket can take more. `onFlushed` is
+   * called once the socket no longer holds the chunks (written to the kernel, or the write failed, with the
+   * error): only then may their memory be reused. The synchronous part of the call hands the chunks to the
+   * socket, which passes the kernel at once what it can take.
+   */
+  public async write(
+    chunks: readonly Uint8Array[],
+    onFlushed?: (error: Error | undefined) => void,
+  ): Promise<void> {
     if (!this.isOpen) {
-      throw this.closeError ?? new Error('the PutMedia connection is closed');
+      const error = this.closeError ?? new Error('the PutMedia connection is closed');
+      onFlushed?.(error);
+      throw error;
     }
     const request = this.request;
+    let settle: ((error: Error | null | undefined) => void) | undefined;
+    if (onFlushed !== undefined) {
+      const once = (error: Error | null | undefined): void => {
+        if (this.unflushed.delete(once)) {
+          onFlushed(error ?? undefined);
+        }
+      };
+      this.unflushed.add(once);
+      settle = once;
+    }
     request.cork();
     let isDrained = true;
-    for (const chunk of chunks) {
-      isDrained = request.write(chunk);
+    const last = chunks.length - 1;
+    for (let i = 0; i <= last; i++) {
+      // Writes complete in order: the last chunk's callback means the whole batch is out.
+      isDrained =
+        i === last && settle !== undefined ? request.write(chunks[i], settle) : request.write(chunks[i]);
     }
     request.uncork();
     if (!isDrained) {

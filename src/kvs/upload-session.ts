@@ -77,6 +77,13 @@ export type UploadOptions = {
   maxBufferBytes?: number;
   /** Media duration held. @default 120 000 */
   maxBufferDurationMs?: number;
+  /** With `block`, the source also waits while this many bytes are queued unsent. @default 4 MiB */
+  maxReadAheadBytes?: number;
+  /**
+   * Open the first connection at once rather than when the first fragment is ready: a live source's first
+   * frames then find it open instead of queueing behind its set-up. @default false
+   */
+  connectBeforeData?: boolean;
   /** `block` for files (reading waits), `drop-oldest` for live sources. @default 'block' */
   onBufferFull?: BufferPolicy;
   backoff?: BackoffConfig;
@@ -126,6 +133,8 @@ export type UploadSummary = {
   ackLatencyMs: { p50: number; p99: number } | undefined;
   /** Milliseconds from a frame's bytes leaving the source (ffmpeg) to their hand-over to the socket. */
   sourceToSocketMs: { p50: number; p99: number } | undefined;
+  /** … to the socket having written their last byte to the kernel (a big key frame waits for the peer). */
+  sourceToKernelMs: { p50: number; p99: number } | undefined;
   stats: FragmentStats[];
   /** The source failed (e.g. corrupt media) after yielding what it could: everything before was uploaded. */
   sourceError: Error | undefined;
@@ -135,7 +144,28 @@ export type UploadSummary = {
  * One fragment in the buffer. A live fragment sent as it grows is a start entry (its Cluster header) plus
  * continuation entries (its later frames): they share the start's fate, since acks name only the cluster.
  */
-type Entry = { fragment: Fragment; stats: FragmentStats; parts?: Entry[]; start?: Entry };
+type Entry = {
+  fragment: Fragment;
+  stats: FragmentStats;
+  parts?: Entry[];
+  start?: Entry;
+  /** Writes of its bytes a socket still holds; its memory is released only when none is left. */
+  unflushedWrites?: number;
+  /** Left the buffer (final state, or dropped). */
+  isRemoved?: boolean;
+};
+
+/** Hands a fragment's memory back to its source once it left the buffer and no socket holds its bytes. */
+const releaseIfUnused = (entry: Entry): void => {
+  if (entry.isRemoved === true && (entry.unflushedWrites ?? 0) === 0) {
+    entry.fragment.release?.();
+  }
+};
+
+const remove = (entry: Entry): void => {
+  entry.isRemoved = true;
+  releaseIfUnused(entry);
+};
 
 type Connection = {
   id: number;
@@ -171,6 +201,8 @@ export class UploadSession {
   private readonly draining = new Set<Promise<unknown>>();
   /** Source bytes in → bytes handed to the socket, per fragment part (live sources). */
   private readonly sourceToSocketMs: number[] = [];
+  /** Source bytes in → the socket's last byte of them written to the kernel. */
+  private readonly sourceToKernelMs: number[] = [];
   /** The latest start entry, which continuation parts attach to. */
   private lastStart: Entry | undefined;
   private nextByteAtMs = 0;
@@ -192,7 +224,8 @@ export class UploadSession {
           // Interrupted: what was in flight is settled; unsent fragments stay unsent.
           break;
         }
-        if (this.firstUnsent() === undefined || this.isStopping()) {
+        const isEarly = this.options.connectBeforeData === true && this.connections === 0;
+        if ((this.firstUnsent() === undefined && !isEarly) || this.isStopping()) {
           // Nothing to send yet: wait for the source, or for a draining connection to settle its fragments.
           await Promise.race([this.changed.wait(), ...this.draining]);
           continue;
@@ -247,6 +280,7 @@ export class UploadSession {
     const maxBytes = this.options.maxBufferBytes ?? 64 * 1024 * 1024;
     const maxDurationMs = this.options.maxBufferDurationMs ?? 120_000;
     const policy = this.options.onBufferFull ?? 'block';
+    const maxReadAheadBytes = Math.min(maxBytes, this.options.maxReadAheadBytes ?? 4 * 1024 * 1024);
     try {
       for await (const fragment of source) {
         if (this.isStopping()) {
@@ -279,15 +313,20 @@ export class UploadSession {
         this.entries.push(entry);
         this.bufferedBytes += fragment.byteLength;
         this.changed.notify();
-        while (this.isOverfull(maxBytes, maxDurationMs) && !this.isFinished()) {
-          if (policy === 'drop-oldest') {
+        if (policy === 'drop-oldest') {
+          while (this.isOverfull(maxBytes, maxDurationMs) && !this.isFinished()) {
             if (!this.dropOldestUnsent()) {
               break;
             }
-          } else {
-            if (this.isStopping()) {
-              break;
-            }
+          }
+        } else {
+          // A file waits: while the buffer is full, or while enough is queued to keep the socket busy (reading
+          // further ahead would only cost memory).
+          while (
+            (this.isOverfull(maxBytes, maxDurationMs) || this.unsentBytes() > maxReadAheadBytes) &&
+            !this.isFinished() &&
+            !this.isStopping()
+          ) {
             await this.changed.wait();
           }
         }
@@ -334,6 +373,7 @@ export class UploadSession {
       if (candidate === entry || parts.has(candidate)) {
         this.bufferedBytes -= candidate.fragment.byteLength;
         this.entries.splice(i, 1);
+        remove(candidate);
       }
     }
     this.setState(entry, 'skipped');
@@ -366,12 +406,24 @@ export class UploadSession {
     let count = 0;
     while (count < this.entries.length && this.isDone(this.entries[count]!)) {
       this.bufferedBytes -= this.entries[count]!.fragment.byteLength;
+      remove(this.entries[count]!);
       count++;
     }
     if (count > 0) {
       this.entries.splice(0, count);
       this.changed.notify();
     }
+  }
+
+  /** Bytes of fragments not sent yet. */
+  private unsentBytes(): number {
+    let bytes = 0;
+    for (const entry of this.entries) {
+      if (entry.stats.state === 'queued') {
+        bytes += entry.fragment.byteLength;
+      }
+    }
+    return bytes;
   }
 
   /** Fragments sent but not settled (awaiting acks). */
@@ -456,7 +508,7 @@ export class UploadSession {
       type: 'connect',
       connection: id,
       endpoint,
-      resumeSequence: first?.fragment.sequence ?? -1,
+      resumeSequence: first?.fragment.sequence ?? (this.allStats.length === 0 ? 0 : -1),
       ...(conn.requestId === undefined ? {} : { requestId: conn.requestId }),
     });
     const staleness = this.watchStaleness(connection);
@@ -480,7 +532,11 @@ export class UploadSession {
     }
   }
 
-  /** Writes fragments on the connection; resolves 'end' when the source is exhausted, 'rotate' when due. */
+  /**
+   * Writes fragments on the connection; resolves 'end' when the source is exhausted, 'rotate' when due.
+   * Fragments (parts) that are ready together go out in one write: a burst a live source delivers at once
+   * (several frames in one read) costs one system call, and none of it waits behind the others' writes.
+   */
   private async stream(
     connection: Connection,
     credentials: AwsCredentialIdentity,
@@ -493,10 +549,22 @@ export class UploadSession {
         ? Infinity
         : credentials.expiration.getTime() - (options.credentialsRefreshMarginMs ?? 60_000),
     );
+    const batch: Batch = { entries: [], chunks: [], bytes: 0 };
     let tracks: Fragment['tracks'] | undefined;
     for (;;) {
-      const entry = await this.nextToSend(connection);
+      let entry = this.readyToSend(connection);
+      if (entry === undefined && batch.entries.length > 0) {
+        // The rest of a burst may still be on its way from the source (it yields between fragments).
+        await yieldToSource();
+        entry = this.readyToSend(connection);
+        if (entry === undefined) {
+          await this.flush(connection, batch);
+          continue;
+        }
+      }
+      entry ??= await this.nextToSend(connection);
       if (entry === undefined) {
+        await this.flush(connection, batch);
         return 'end';
       }
       // A session can only change at a fragment boundary: continuation parts go where their cluster went.
@@ -513,9 +581,11 @@ export class UploadSession {
       }
       if (isStart && tracks !== undefined && entry.fragment.tracks !== tracks) {
         // A new track set needs a new session header, which needs a new session.
+        await this.flush(connection, batch);
         return 'rotate';
       }
       if (isStart && tracks !== undefined && Date.now() >= rotateAtMs) {
+        await this.flush(connection, batch);
         this.emit({
           type: 'rotate',
           connection: connection.id,
@@ -524,29 +594,83 @@ export class UploadSession {
         return 'rotate';
       }
       tracks = entry.fragment.tracks;
-      await this.pace(entry.fragment);
-      const chunks = writer.write(entry.fragment);
+      const waitMs = this.paceWaitMs(entry.fragment);
+      if (waitMs > 0) {
+        await this.flush(connection, batch);
+        await sleep(waitMs, options.signal);
+      }
+      this.chargePace(entry.fragment);
       const stats = entry.stats;
       if (stats.sentAtMs !== undefined) {
         stats.retries++;
       }
       stats.state = 'sent';
+      // A source waiting for the queue to shrink (see maxReadAheadBytes) may go on.
+      this.changed.notify();
       if (isStart) {
         // Acks name the cluster by its timecode: they belong to the start entry.
         connection.byTimecode.set(entry.fragment.timecode, entry);
       }
       connection.sent.push(entry);
       connection.hasSent = true;
-      await connection.conn.write(chunks);
-      stats.sentAtMs = Date.now();
-      if (entry.fragment.arrivedAtMs !== undefined && this.sourceToSocketMs.length < MAX_LATENCY_SAMPLES) {
-        this.sourceToSocketMs.push(performance.now() - entry.fragment.arrivedAtMs);
+      batch.entries.push(entry);
+      for (const chunk of writer.write(entry.fragment)) {
+        batch.chunks.push(chunk);
+        batch.bytes += chunk.length;
       }
-      for (const chunk of chunks) {
-        this.bytesSent += chunk.length;
+      if (batch.bytes >= MAX_BATCH_BYTES) {
+        await this.flush(connection, batch);
       }
-      options.onWrite?.(connection.id, chunks);
     }
+  }
+
+  /** Writes the batch in one call, and resolves once the socket can take more. */
+  private async flush(connection: Connection, batch: Batch): Promise<void> {
+    if (batch.entries.length === 0) {
+      return;
+    }
+    const entries = batch.entries;
+    const chunks = batch.chunks;
+    batch.entries = [];
+    batch.chunks = [];
+    batch.bytes = 0;
+    for (const entry of entries) {
+      entry.unflushedWrites = (entry.unflushedWrites ?? 0) + 1;
+    }
+    const written = connection.conn.write(chunks, (error) => {
+      const now = performance.now();
+      for (const entry of entries) {
+        entry.unflushedWrites!--;
+        if (entry.fragment.arrivedAtMs !== undefined && error === undefined) {
+          addSample(this.sourceToKernelMs, now - entry.fragment.arrivedAtMs);
+        }
+        releaseIfUnused(entry);
+      }
+    });
+    // The bytes are on the socket now (the write above is synchronous up to its wait for drain).
+    const now = performance.now();
+    for (const entry of entries) {
+      if (entry.fragment.arrivedAtMs !== undefined) {
+        addSample(this.sourceToSocketMs, now - entry.fragment.arrivedAtMs);
+      }
+    }
+    await written;
+    const sentAtMs = Date.now();
+    for (const entry of entries) {
+      entry.stats.sentAtMs = sentAtMs;
+    }
+    for (const chunk of chunks) {
+      this.bytesSent += chunk.length;
+    }
+    this.options.onWrite?.(connection.id, chunks);
+  }
+
+  /** The next fragment to send if one is queued now (undefined: none yet, or stopping); throws if closed. */
+  private readyToSend(connection: Connection): Entry | undefined {
+    if (!connection.conn.isOpen || this.isStopping()) {
+      return undefined;
+    }
+    return this.firstUnsent();
   }
 
   /** The next fragment to send on this connection, waiting for the source; undefined at its end. */
@@ -763,30 +887,34 @@ export class UploadSession {
     return timer;
   }
 
-  /** Paces sending to the per-stream limits (a file can go faster than real time, but not faster than these). */
-  private async pace(fragment: Fragment): Promise<void> {
+  /**
+   * How long a fragment must wait for the per-stream limits (a file can go faster than real time, but not
+   * faster than these). Two clocks: bytes for everything sent; fragments only for fragment starts (a live
+   * fragment's later parts are bytes of the same fragment, and must not wait for the fragment clock). The byte
+   * clock is a token bucket holding one second: the average stays within the limit while the bursts a live
+   * source delivers (a muxer writes several frames at once) go out without waiting.
+   */
+  private paceWaitMs(fragment: Fragment): number {
     const maxBytesPerSecond = this.options.maxBytesPerSecond ?? 0;
     const maxFragmentsPerSecond = this.options.maxFragmentsPerSecond ?? 0;
-    // Two clocks: bytes for everything sent; fragments only for fragment starts (a live fragment's later
-    // parts are bytes of the same fragment, and must not wait for the fragment clock).
-    const isStart = fragment.isContinuation !== true;
-    // The byte clock is a token bucket holding one second: the average stays within the limit while the
-    // bursts a live source delivers (a muxer writes several frames at once) go out without waiting.
     const waitUntilMs = Math.max(
       maxBytesPerSecond > 0 ? this.nextByteAtMs - BYTE_BURST_MS : 0,
-      maxFragmentsPerSecond > 0 && isStart ? this.nextFragmentAtMs : 0,
+      maxFragmentsPerSecond > 0 && fragment.isContinuation !== true ? this.nextFragmentAtMs : 0,
     );
-    const waitMs = waitUntilMs - Date.now();
-    if (waitMs > 0) {
-      await sleep(waitMs, this.options.signal);
-    }
+    return waitUntilMs - Date.now();
+  }
+
+  /** Counts a fragment being sent against the pacing clocks. */
+  private chargePace(fragment: Fragment): void {
+    const maxBytesPerSecond = this.options.maxBytesPerSecond ?? 0;
+    const maxFragmentsPerSecond = this.options.maxFragmentsPerSecond ?? 0;
     const now = Date.now();
     if (maxBytesPerSecond > 0) {
       // An idle bucket refills to at most one burst: time not used is not banked beyond that.
       this.nextByteAtMs =
         Math.max(now - BYTE_BURST_MS, this.nextByteAtMs) + (fragment.byteLength / maxBytesPerSecond) * 1000;
     }
-    if (maxFragmentsPerSecond > 0 && isStart) {
+    if (maxFragmentsPerSecond > 0 && fragment.isContinuation !== true) {
       this.nextFragmentAtMs = Math.max(now, this.nextFragmentAtMs) + 1000 / maxFragmentsPerSecond;
     }
   }
@@ -823,6 +951,7 @@ export class UploadSession {
       isInterrupted: this.options.signal?.aborted === true,
       ackLatencyMs: latencies.length === 0 ? undefined : { p50: pick(0.5), p99: pick(0.99) },
       sourceToSocketMs: percentiles(this.sourceToSocketMs),
+      sourceToKernelMs: percentiles(this.sourceToKernelMs),
       stats,
       sourceError: this.sourceError === undefined ? undefined : toError(this.sourceError),
     };
@@ -834,6 +963,21 @@ const BYTE_BURST_MS = 1000;
 
 /** Enough latency samples for p99 over hours of video, bounded in memory. */
 const MAX_LATENCY_SAMPLES = 200_000;
+
+/** Fragments ready together are written in one call, up to this many bytes (a burst goes out as it is parsed). */
+const MAX_BATCH_BYTES = 256 * 1024;
+
+/** Fragments marked sent and their bytes, not written yet. */
+type Batch = { entries: Entry[]; chunks: Uint8Array[]; bytes: number };
+
+/** Lets pending source work (promise callbacks) run before going on: one turn of the event loop. */
+const yieldToSource = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+const addSample = (samples: number[], value: number): void => {
+  if (samples.length < MAX_LATENCY_SAMPLES) {
+    samples.push(value);
+  }
+};
 
 /** The p50 and p99 of a list of milliseconds, rounded to 0.01 ms. */
 const percentiles = (values: number[]): { p50: number; p99: number } | undefined => {

@@ -146,9 +146,10 @@ const checkLimit = (name: string, value: number | undefined, fallback: number): 
  *
  * - Split invariance: any split of the input into chunks yields equal events; every `byteOffset` is an
  *   absolute offset in the whole stream.
- * - Zero copy: a frame's `data` is a view into the pushed chunk when the whole block lies in that chunk.
- *   The reader keeps views into chunks it was given, so a caller must not reuse or mutate a chunk after
- *   pushing it (Node streams never do).
+ * - Zero copy: a frame's `data` is a view into the pushed chunk when the whole block lies in that chunk
+ *   (else a copy it owns). Frame data are the only views a push hands out, and once `push()` returns the
+ *   reader keeps none: the bytes of an element that continues in the next chunk are copied. So a caller may
+ *   reuse a chunk's memory as soon as it is done with the frames taken from it (a buffer pool does).
  * - Errors: corrupt or truncated input throws {@link MkvParseError}. When a chunk holds events before the
  *   corrupt byte, `push` returns them and the next `push()` or `end()` throws, so no event is lost and the
  *   outcome does not depend on how the input was split.
@@ -192,6 +193,7 @@ export class MkvReader {
     this.out = out;
     try {
       this.consume(chunk);
+      this.release(chunk);
     } catch (error) {
       this.failure = toParseError(error, this.position);
       if (out.length === 0) {
@@ -242,7 +244,9 @@ export class MkvReader {
   private elementDataOffset = 0;
   private elementSize = 0;
   private remainingBytes = 0;
+  // Views of the current chunk while an element is collected; copied into `collected` when the chunk ends.
   private pieces: Uint8Array[] = [];
+  private collected: ByteAccumulator | undefined;
 
   private readonly stack: Container[] = [];
   private ebml: EbmlHeaderInfo | undefined;
@@ -283,14 +287,19 @@ export class MkvReader {
       }
       const n = Math.min(this.remainingBytes, length - i);
       if (this.mode === MODE_COLLECT) {
-        this.pieces.push(chunk.subarray(i, i + n));
+        if (this.collected === undefined) {
+          this.pieces.push(chunk.subarray(i, i + n));
+        } else {
+          this.collected.append(chunk.subarray(i, i + n));
+        }
       }
       i += n;
       this.remainingBytes -= n;
       if (this.remainingBytes === 0) {
         if (this.mode === MODE_COLLECT) {
-          const body = joinPieces(this.pieces, this.elementSize);
+          const body = this.collected?.take() ?? joinPieces(this.pieces, this.elementSize);
           this.pieces = [];
+          this.collected = undefined;
           this.mode = MODE_HEADER;
           this.handleBody(this.elementId, body, 0, body.length, this.elementOffset, this.elementDataOffset);
         } else {
@@ -800,6 +809,41 @@ export class MkvReader {
     }
   }
 
+  /**
+   * Keeps no view of `chunk` past its push: the part of an element still being collected, a BlockGroup's
+   * Block waiting for the group's end and the media header being captured are copied.
+   */
+  private release(chunk: Uint8Array): void {
+    if (this.pieces.length > 0) {
+      const collected = new ByteAccumulator(this.elementSize);
+      for (const piece of this.pieces) {
+        collected.append(piece);
+      }
+      this.collected = collected;
+      this.pieces = [];
+    }
+    const block = this.groupBlock;
+    if (block !== undefined && block.buffer === chunk.buffer) {
+      this.groupBlock = block.slice(this.groupBlockStart, this.groupBlockEnd);
+      this.groupBlockOffset += this.groupBlockStart;
+      this.groupBlockEnd -= this.groupBlockStart;
+      this.groupBlockStart = 0;
+    }
+    const capture = this.capture;
+    if (capture !== undefined && !capture.isOverflowed) {
+      const last = capture.parts.at(-1);
+      if (last !== undefined && last.bytes.buffer === chunk.buffer) {
+        // Only the bytes that can still belong to the header are kept.
+        const from = Math.max(0, capture.startOffset - last.offset);
+        const to = Math.min(last.bytes.length, capture.startOffset + this.maxHeaderBytes - last.offset);
+        capture.parts[capture.parts.length - 1] = {
+          bytes: last.bytes.slice(from, Math.max(from, to)),
+          offset: last.offset + from,
+        };
+      }
+    }
+  }
+
   private finish(): void {
     if (this.mode !== MODE_HEADER) {
       const read = this.elementSize - this.remainingBytes;
@@ -1104,6 +1148,32 @@ const toParseError = (error: unknown, offset: number): MkvParseError => {
   const message = error instanceof Error ? error.message : String(error);
   return new MkvParseError(`internal reader error: ${message}`, offset, undefined, undefined, error);
 };
+
+/**
+ * The bytes of an element that spans chunks, copied as they arrive. Capacity grows by doubling up to the
+ * element's declared size, so a corrupt size in a truncated file costs no more memory than the bytes seen.
+ */
+class ByteAccumulator {
+  private bytes = new Uint8Array(0);
+  private length = 0;
+
+  public constructor(private readonly size: number) {}
+
+  public append(piece: Uint8Array): void {
+    const needed = this.length + piece.length;
+    if (needed > this.bytes.length) {
+      const grown = new Uint8Array(Math.min(this.size, Math.max(needed, 2 * this.bytes.length, 64 * 1024)));
+      grown.set(this.bytes.subarray(0, this.length));
+      this.bytes = grown;
+    }
+    this.bytes.set(piece, this.length);
+    this.length = needed;
+  }
+
+  public take(): Uint8Array {
+    return this.length === this.bytes.length ? this.bytes : this.bytes.subarray(0, this.length);
+  }
+}
 
 /** Joins gathered views once, when the element is complete (never re-concatenating per chunk). */
 const joinPieces = (pieces: Uint8Array[], size: number): Uint8Array => {

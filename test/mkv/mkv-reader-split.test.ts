@@ -12,6 +12,7 @@ import {
   hasSharedFixtures,
   readAllSettled,
   readBytes,
+  readScribbled,
   serializeEvents,
   sharedFixture,
   splitAt,
@@ -82,6 +83,26 @@ describe('split invariance', () => {
       }),
       { numRuns: Math.max(5, Math.floor(NUM_RUNS / 4)) },
     );
+  });
+});
+
+describe('no view of a chunk outlives its push', () => {
+  // The contract a buffer pool relies on: once push() returns, only the frames it returned view the chunk.
+  const scribbled = (chunks: readonly Uint8Array[]): Outcome => {
+    const { events, error } = readScribbled(chunks);
+    return { events, error: error === undefined ? undefined : (error as Error).message };
+  };
+
+  it.each(FILES)('%s: chunks overwritten after their push', (path) => {
+    const bytes = readBytes(path);
+    const expected = outcome([bytes]);
+    fc.assert(
+      fc.property(fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 60 }), (cuts) => {
+        expect(scribbled(splitAt(bytes, cuts))).toEqual(expected);
+      }),
+      { numRuns: Math.max(5, Math.floor(NUM_RUNS / 4)) },
+    );
+    expect(scribbled(chunksOf(bytes, 7))).toEqual(expected);
   });
 });
 

@@ -17,9 +17,11 @@ import {
   payload,
   readAll,
   readAllSettled,
+  readScribbled,
   serializeEvents,
   sha1,
   simpleBlock,
+  splitAt,
   stringEl,
   tagsEl,
   tracksEl,
@@ -300,6 +302,23 @@ describe('MkvReader: lacing, byte literals (Matroska §10.4)', () => {
 describe('MkvReader: BlockGroup', () => {
   const stream = (...children: Uint8Array[]): Uint8Array =>
     concat(...headerParts(), clusterWith(100, ...children));
+
+  it('keeps no view of a chunk: a Block waiting for its group to end is copied when the chunk ends', () => {
+    const bytes = stream(
+      master(
+        EbmlId.BlockGroup,
+        el(EbmlId.Block, [0x81, 0x00, 0x00, 0x00, ...payload(40, 1)]),
+        uintEl(EbmlId.BlockDuration, 33),
+      ),
+      master(EbmlId.BlockGroup, el(EbmlId.Block, [0x81, 0x00, 0x21, 0x80, ...payload(300, 2)])),
+    );
+    const expected = serializeEvents(read(bytes));
+    for (let cut = 1; cut < bytes.length; cut++) {
+      const { events, error } = readScribbled(splitAt(bytes, [cut]));
+      expect(error).toBeUndefined();
+      expect(events).toEqual(expected);
+    }
+  });
 
   it('a Block without ReferenceBlock is a keyframe; BlockDuration beats DefaultDuration', () => {
     const bytes = stream(

@@ -120,6 +120,33 @@ export const readAllSettled = (chunks: readonly Uint8Array[]): ReadOutcome => {
   return { events, error: undefined };
 };
 
+/**
+ * Reads `chunks` (copies of them), overwriting each chunk as soon as its push returned and its frames were
+ * read: only frames may view a chunk, and only until then. Events come back serialized.
+ */
+export const readScribbled = (chunks: readonly Uint8Array[]): { events: string[]; error: unknown } => {
+  const reader = new MkvReader();
+  const events: (string | MkvEvent)[] = [];
+  let error: unknown;
+  try {
+    for (const original of chunks) {
+      const chunk = original.slice();
+      for (const event of reader.push(chunk)) {
+        // Frames are read now; other events (header, tags) must own their bytes, so are read at the end.
+        events.push(event.type === 'frame' ? serializeEvent(event) : event);
+      }
+      chunk.fill(0xee);
+    }
+    events.push(...reader.end());
+  } catch (caught) {
+    error = caught;
+  }
+  return {
+    events: events.map((event) => (typeof event === 'string' ? event : serializeEvent(event))),
+    error,
+  };
+};
+
 export const frames = (events: readonly MkvEvent[]) =>
   events.flatMap((event) => (event.type === 'frame' ? [event.frame] : []));
 

@@ -308,6 +308,9 @@ const upload = async (
   if (sourcePlan.kind === 'live') {
     const tools = await ffmpeg();
     const { liveFragments } = await import('../live-source.js');
+    // Credentials and the data endpoint first (both are cached), so that the PutMedia connection is up
+    // before the camera's first frame: frames never queue behind the control plane.
+    await Promise.all([credentials(), control.dataEndpoint(ref)]);
     reporter.log(`capturing ${sourcePlan.plan.description} to ${where}`);
     for (const reason of sourcePlan.plan.invocation.reasons) {
       reporter.log(reason);
@@ -400,6 +403,7 @@ const upload = async (
     maxBufferBytes: (options.bufferMb ?? (isLive ? LIVE_BUFFER_MB : FILE_BUFFER_MB)) * 1024 * 1024,
     // A file waits for the network; a camera cannot, so the oldest unsent fragments go instead.
     onBufferFull: isLive ? 'drop-oldest' : 'block',
+    connectBeforeData: isLive,
     maxAttempts: isLive && options.maxRetries === DEFAULT_MAX_RETRIES ? Infinity : options.maxRetries,
     maxBytesPerSecond: options.maxRate * 1024 * 1024,
     maxFragmentsPerSecond: options.maxFragmentRate,

@@ -1,0 +1,71 @@
+/**
+ * Reusable read buffers, counted by reference. A file is read into pool buffers; the frames parsed from one
+ * are views of it (src/mkv never copies a payload), and they live until the service has acknowledged their
+ * fragment. Each view handed on is retained, each is released when its fragment is done, and a buffer with
+ * no references left is read into again. Without the pool every read allocates a new buffer that only the
+ * garbage collector frees: reading 1 GB then costs ~8000 allocations and dozens of full collections, and
+ * peak memory depends on when they run.
+ *
+ * Counting is by the view's backing memory, so a view of memory that is not a pool buffer (a copy the MKV
+ * reader made of a frame spanning two reads, a chunk from stdin) is ignored. A buffer whose count never
+ * reaches zero (a view retained but dropped unreleased, say a frame the fragmenter skipped) is simply left
+ * to the garbage collector: a missed release wastes memory, it never corrupts data.
+ */
+type PoolBuffer = { bytes: Uint8Array; refs: number };
+
+export class BufferPool {
+  private readonly idle: Uint8Array[] = [];
+  private readonly byMemory = new WeakMap<ArrayBufferLike, PoolBuffer>();
+  private allocated = 0;
+
+  /**
+   * @param bufferBytes size of every buffer
+   * @param maxIdle buffers kept for reuse when free; more are left to the garbage collector
+   */
+  public constructor(
+    public readonly bufferBytes: number,
+    private readonly maxIdle = Infinity,
+  ) {}
+
+  /** Buffers created so far (a measure of reuse: reading a long file should not grow it). */
+  public get allocatedCount(): number {
+    return this.allocated;
+  }
+
+  /** A free buffer, whole; the caller holds the one reference to it. */
+  public acquire(): Uint8Array {
+    const bytes = this.idle.pop() ?? this.allocate();
+    this.byMemory.get(bytes.buffer)!.refs = 1;
+    return bytes;
+  }
+
+  /** One more reference to the pool buffer `view` looks into (nothing for other memory). */
+  public retain(view: Uint8Array): void {
+    const entry = this.byMemory.get(view.buffer);
+    if (entry !== undefined) {
+      entry.refs++;
+    }
+  }
+
+  /** Drops one reference to the pool buffer `view` looks into; at zero the buffer is free again. */
+  public release(view: Uint8Array): void {
+    const entry = this.byMemory.get(view.buffer);
+    if (entry === undefined) {
+      return;
+    }
+    if (entry.refs <= 0) {
+      throw new Error('BufferPool.release(): the buffer has no reference left (released twice)');
+    }
+    if (--entry.refs === 0 && this.idle.length < this.maxIdle) {
+      this.idle.push(entry.bytes);
+    }
+  }
+
+  private allocate(): Uint8Array {
+    // Its own memory (not a slice of Node's shared pool), so the memory identifies the buffer.
+    const bytes = new Uint8Array(new ArrayBuffer(this.bufferBytes));
+    this.byMemory.set(bytes.buffer, { bytes, refs: 0 });
+    this.allocated++;
+    return bytes;
+  }
+}
