@@ -3,6 +3,7 @@
 import { statSync } from 'node:fs';
 import { clipFragments } from '../dist/cli/clip-source.js';
 import { SessionWriter } from '../dist/fragment/session-writer.js';
+import { peakRssBytes } from '../dist/util/peak-rss.js';
 
 const path = process.argv[2];
 const writer = new SessionWriter();
@@ -30,6 +31,6 @@ console.log(
     outBytes: out,
     seconds,
     fragments,
-    maxRssBytes: process.resourceUsage().maxRSS * 1024,
+    maxRssBytes: peakRssBytes(),
   }),
 );

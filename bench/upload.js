@@ -66,6 +66,16 @@ const timed = (command, args, env = {}) => {
   };
 };
 
+/** The PutMedia body of a stream as the local KVS saw it: bytes and milliseconds (GET /__emulator/stats). */
+const bodyRecord = async (url, stream) => {
+  const stats = await (await fetch(`${url}/__emulator/stats`)).json();
+  const record = stats.ingest.recentBodies.findLast((body) => body.streamName === stream);
+  if (record === undefined) {
+    throw new Error(`the local KVS saw no PutMedia body for ${stream}`);
+  }
+  return record;
+};
+
 const curlPutMedia = (url, stream, file) =>
   timed('curl', [
     ...['-sS', '--fail-with-body', '-o', '/dev/null', '-X', 'POST', `${url}/putMedia`],
@@ -152,6 +162,7 @@ export const benchUpload = async ({ root, clip, big, benchDir }) => {
     await createStream(local.url, 'ingest-1g', 1);
     const bigMB = statSync(bigBody).size / MB;
     const bigRun = curlPutMedia(local.url, 'ingest-1g', bigBody);
+    const bigRunBody = await bodyRecord(local.url, 'ingest-1g');
     console.log(
       `  1 GB body (${bigMB.toFixed(0)} MB): ${(bigMB / bigRun.seconds).toFixed(0)} MB/s; local KVS peak RSS ${(local.peakRss() / MB).toFixed(0)} MB`,
     );
@@ -164,43 +175,53 @@ export const benchUpload = async ({ root, clip, big, benchDir }) => {
     console.log(
       '\n## kvs-put upload to the local KVS over loopback (pacing off), against curl with the same bytes',
     );
-    let curlBest = Infinity;
-    let oursBest = Infinity;
-    let oursRun;
-    for (let i = 0; i < 3; i++) {
+    // Two views of each run: the body as the local KVS saw it (request arrival → body end, the upload itself),
+    // and the whole command (process start-up and control-plane calls included).
+    const runs = { curl: [], ours: [] };
+    for (let i = 0; i < 5; i++) {
       await createStream(local.url, `curl-${i}`, 1);
-      curlBest = Math.min(curlBest, curlPutMedia(local.url, `curl-${i}`, clipBody).seconds);
-      const run = kvsPutUpload(root, local.url, `ours-${i}`, clip);
-      if (run.seconds < oursBest) {
-        oursBest = run.seconds;
-        oursRun = run;
-      }
+      const curlRun = curlPutMedia(local.url, `curl-${i}`, clipBody);
+      runs.curl.push({ ...curlRun, body: await bodyRecord(local.url, `curl-${i}`) });
+      const ourRun = kvsPutUpload(root, local.url, `ours-${i}`, clip);
+      runs.ours.push({ ...ourRun, body: await bodyRecord(local.url, `ours-${i}`) });
     }
-    const curlMBps = clipMB / curlBest;
-    const oursMBps = clipMB / oursBest;
-    console.log(`  curl -T (KVS-formatted bytes)              ${curlMBps.toFixed(0).padStart(6)} MB/s`);
+    const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
+    const bodyMBps = (list) =>
+      median(list.map((run) => run.body.bytes / MB / (run.body.milliseconds / 1000)));
+    const wholeMBps = (list) => median(list.map(() => clipMB).map((mb, k) => mb / list[k].seconds));
+    const curlBody = bodyMBps(runs.curl);
+    const oursBody = bodyMBps(runs.ours);
+    const curlWhole = wholeMBps(runs.curl);
+    const oursWhole = wholeMBps(runs.ours);
+    console.log(`  60 s clip, median of 5 runs each, curl and kvs-put alternating:`);
     console.log(
-      `  kvs-put --file clip.mkv (whole CLI run)     ${oursMBps.toFixed(0).padStart(6)} MB/s   ratio ${(oursMBps / curlMBps).toFixed(2)}x (target ≥ 0.8x)`,
+      `  upload (the body as the local KVS saw it): curl ${curlBody.toFixed(0)} MB/s, kvs-put ${oursBody.toFixed(0)} MB/s, ` +
+        `ratio ${(oursBody / curlBody).toFixed(2)}x (target ≥ 0.8x)`,
+    );
+    console.log(
+      `  whole command (start-up, control plane, upload): curl ${curlWhole.toFixed(0)} MB/s, kvs-put ${oursWhole.toFixed(0)} MB/s, ` +
+        `ratio ${(oursWhole / curlWhole).toFixed(2)}x`,
     );
     const bigUpload = kvsPutUpload(root, local.url, 'ours-1g', big);
+    const bigOursRecord = await bodyRecord(local.url, 'ours-1g');
     const gb = statSync(big).size / 1e9;
-    const bigOursMBps = statSync(big).size / MB / bigUpload.seconds;
-    const bigCurlMBps = bigMB / bigRun.seconds;
+    const bigCurlBodyMBps = bigMB / (bigRunBody.milliseconds / 1000);
+    const bigOursBodyMBps = bigOursRecord.bytes / MB / (bigOursRecord.milliseconds / 1000);
     console.log(
-      `  1 GB: curl ${bigCurlMBps.toFixed(0)} MB/s, kvs-put ${bigOursMBps.toFixed(0)} MB/s, ratio ${(bigOursMBps / bigCurlMBps).toFixed(2)}x ` +
-        `(start-up amortised; the 60 s clip includes ~0.3 s of Node + SDK start-up and control-plane calls)`,
+      `  1 GB, upload: curl ${bigCurlBodyMBps.toFixed(0)} MB/s, kvs-put ${bigOursBodyMBps.toFixed(0)} MB/s, ratio ${(bigOursBodyMBps / bigCurlBodyMBps).toFixed(2)}x; ` +
+        `whole command: curl ${(bigMB / bigRun.seconds).toFixed(0)} MB/s, kvs-put ${(bigMB / bigUpload.seconds).toFixed(0)} MB/s`,
     );
     console.log(
       `  kvs-put --file big-1GB.mkv: peak RSS ${(bigUpload.maxRssBytes / MB).toFixed(0)} MB (target ≤ 150), ` +
-        `${(bigUpload.cpuSeconds / gb).toFixed(2)} CPU s per GB uploaded`,
+        `${(bigUpload.cpuSeconds / gb).toFixed(2)} CPU s per GB uploaded (curl: ${(bigRun.cpuSeconds / gb).toFixed(2)})`,
     );
     results.upload = {
-      curlMBps,
-      oursMBps,
-      ratio: oursMBps / curlMBps,
-      clipCpuSeconds: oursRun.cpuSeconds,
+      curlMBps: curlBody,
+      oursMBps: oursBody,
+      ratio: oursBody / curlBody,
+      wholeRatio: oursWhole / curlWhole,
       bigPeakRssBytes: bigUpload.maxRssBytes,
-      bigRatio: bigOursMBps / bigCurlMBps,
+      bigRatio: bigOursBodyMBps / bigCurlBodyMBps,
       cpuSecondsPerGB: bigUpload.cpuSeconds / gb,
     };
   } finally {

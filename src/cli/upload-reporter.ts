@@ -1,4 +1,5 @@
 import type { UploadEvent, UploadSummary } from '../kvs/upload-session.js';
+import { peakRssBytes } from '../util/peak-rss.js';
 import type { CliIo } from './cli-io.js';
 
 export type ReporterMode = { json: boolean; verbose: boolean; quiet: boolean };
@@ -134,7 +135,7 @@ export class UploadReporter {
       seconds,
       process: {
         cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
-        maxRssBytes: usage.maxRSS * 1024,
+        maxRssBytes: peakRssBytes(),
       },
     });
     const sourceLatency =

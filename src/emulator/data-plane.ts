@@ -86,7 +86,19 @@ export type IngestCounters = {
   fragmentsReceived: number;
   acksSent: number;
   errorAcksSent: number;
+  /** The latest PutMedia bodies that ended (at most 100), oldest first: how fast producers upload, seen here. */
+  recentBodies: PutMediaBodyRecord[];
 };
+
+/** One PutMedia body as the service saw it. */
+export type PutMediaBodyRecord = {
+  streamName: string;
+  bytes: number;
+  /** From the request's arrival (its headers) to the end of its body. */
+  milliseconds: number;
+};
+
+const MAX_BODY_RECORDS = 100;
 
 /** The data plane's shared state: configuration, media, open connections, limits and counters. */
 export class DataPlane {
@@ -96,6 +108,7 @@ export class DataPlane {
     fragmentsReceived: 0,
     acksSent: 0,
     errorAcksSent: 0,
+    recentBodies: [],
   };
 
   private readonly putMediaSlots = new Map<string, Set<PutMediaConnectionSlot>>();
@@ -104,6 +117,15 @@ export class DataPlane {
   private readonly callTimes = new Map<string, number[]>();
   private readonly byteBuckets = new Map<string, TokenBucket>();
   private readonly fragmentBuckets = new Map<string, TokenBucket>();
+
+  /** Notes a PutMedia body that ended. */
+  public recordBody(record: PutMediaBodyRecord): void {
+    const records = this.counters.recentBodies;
+    records.push(record);
+    if (records.length > MAX_BODY_RECORDS) {
+      records.shift();
+    }
+  }
 
   public constructor(
     public readonly config: DataPlaneConfig,

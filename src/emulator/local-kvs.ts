@@ -214,7 +214,7 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
   const stats = (): LocalKvsStats => {
     const memory = process.memoryUsage();
     return {
-      ingest: { ...dataPlane.counters },
+      ingest: { ...dataPlane.counters, recentBodies: [...dataPlane.counters.recentBodies] },
       storage: media.stats,
       memory: {
         rssBytes: memory.rss,

@@ -209,6 +209,7 @@ class PutMediaSession implements PutMediaConnectionSlot {
   /** Whether the body is given to the ingest in small slices (see SLICE_BYTES). */
   private readonly isSliced: boolean;
   private readonly timers: NodeJS.Timeout[] = [];
+  private readonly arrivedAtMs = performance.now();
   private idleAckTimer: NodeJS.Timeout | undefined;
   private idleCloseTimer: NodeJS.Timeout | undefined;
 
@@ -360,6 +361,11 @@ class PutMediaSession implements PutMediaConnectionSlot {
 
   private onBodyEnd(): void {
     this.isBodyEnded = true;
+    this.plane.recordBody({
+      streamName: this.stream.streamName,
+      bytes: this.bytesRead + this.queue.reduce((sum, chunk) => sum + chunk.length, 0),
+      milliseconds: performance.now() - this.arrivedAtMs,
+    });
     this.pump();
   }
 
