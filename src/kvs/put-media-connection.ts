@@ -215,8 +215,17 @@ export class PutMediaConnection {
         i === last && settle !== undefined ? request.write(chunks[i], settle) : request.write(chunks[i]);
     }
     request.uncork();
-    if (!isDrained) {
-      await Promise.race([once(request, 'drain'), this.closed]);
+    if (!isDrained && !request.destroyed) {
+      // Listeners, not a race with `closed`: a race would leave a reaction on `closed` for every write.
+      await new Promise<void>((resolve) => {
+        const done = (): void => {
+          request.off('drain', done);
+          request.off('close', done);
+          resolve();
+        };
+        request.on('drain', done);
+        request.on('close', done);
+      });
     }
   }
 

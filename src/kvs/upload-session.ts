@@ -503,6 +503,7 @@ export class UploadSession {
       sent: [],
     };
     holder.connection = connection;
+    void conn.closed.then(() => this.changed.notify());
     const first = this.firstUnsent();
     this.emit({
       type: 'connect',
@@ -691,7 +692,9 @@ export class UploadSession {
       if (this.isSourceDone) {
         return undefined;
       }
-      await Promise.race([this.changed.wait(), connection.conn.closed]);
+      // The connection's close also notifies `changed` (see runConnection): racing `closed` here would add a
+      // reaction to it per wait, kept until the connection ends — per frame, for up to 40 minutes.
+      await this.changed.wait();
     }
   }
 
