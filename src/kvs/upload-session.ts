@@ -968,7 +968,7 @@ const BYTE_BURST_MS = 1000;
 const MAX_LATENCY_SAMPLES = 200_000;
 
 /** Fragments ready together are written in one call, up to this many bytes (a burst goes out as it is parsed). */
-const MAX_BATCH_BYTES = 256 * 1024;
+const MAX_BATCH_BYTES = 64 * 1024;
 
 /** Fragments marked sent and their bytes, not written yet. */
 type Batch = { entries: Entry[]; chunks: Uint8Array[]; bytes: number };
