@@ -251,6 +251,62 @@ describe.skipIf(!hasFfmpeg)('pooled reads uploaded to the local KVS (in process)
   });
 });
 
+describe.skipIf(!hasFfmpeg)('connectBeforeData (live sources)', () => {
+  it.each([true, false])(
+    'connectBeforeData %s: the PutMedia connection is open before the first fragment only when asked',
+    async (connectBeforeData) => {
+      await using kvs = await startLocalKvs();
+      const endpoint = await createStream(kvs);
+      let onConnect: () => void = () => undefined;
+      const connected = new Promise<boolean>((resolve) => {
+        onConnect = () => resolve(true);
+        setTimeout(() => resolve(false), 1500).unref();
+      });
+      let wasConnectedFirst: boolean | undefined;
+      const source = async function* (): AsyncGenerator<Fragment> {
+        // A camera that takes a while to deliver its first frame.
+        wasConnectedFirst = await connected;
+        yield* clipFragments(
+          [{ path: clip, startTimeMs: START_MS }],
+          {},
+          {
+            stdin: process.stdin,
+            cwd: process.cwd(),
+            openFfmpeg: () => {
+              throw new Error('no ffmpeg');
+            },
+          },
+          { onRefused: () => undefined, stats: [] },
+        );
+      };
+      const session = new UploadSession({
+        streamName: STREAM,
+        region: kvs.region,
+        credentials: () => Promise.resolve({ ...LOCAL_KVS_CREDENTIALS }),
+        endpoint: () => Promise.resolve(endpoint),
+        producerStartTimestampMs: START_MS,
+        isPersistedAckExpected: true,
+        connectBeforeData,
+        userAgent: 'kvs-put-test',
+        onEvent: (event) => {
+          if (event.type === 'connect') {
+            onConnect();
+          }
+        },
+      });
+      const summary = await session.run(source());
+      expect(wasConnectedFirst).toBe(connectBeforeData);
+      expect(summary).toMatchObject({
+        fragments: FRAGMENTS,
+        persisted: FRAGMENTS,
+        connections: 1,
+        retries: 0,
+      });
+      expect((await getMediaFrames(kvs, STREAM, FRAGMENTS)).frames).toEqual(expected);
+    },
+  );
+});
+
 describe('PutMediaConnection.write(chunks, onFlushed): the contract the session releases fragments by', () => {
   it('a write made after the socket died, before the request reported it, still calls onFlushed', async () => {
     await using kvs = await startLocalKvs();
