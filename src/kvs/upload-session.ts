@@ -77,6 +77,8 @@ export type UploadOptions = {
   maxBufferBytes?: number;
   /** Media duration held. @default 120 000 */
   maxBufferDurationMs?: number;
+  /** Per-fragment stats kept in full before the oldest settled ones are folded into totals. @default 4096 */
+  maxKeptStats?: number;
   /** With `block`, the source also waits while this many bytes are queued unsent. @default 4 MiB */
   maxReadAheadBytes?: number;
   /**
@@ -135,6 +137,7 @@ export type UploadSummary = {
   sourceToSocketMs: { p50: number; p99: number } | undefined;
   /** … to the socket having written their last byte to the kernel (a big key frame waits for the peer). */
   sourceToKernelMs: { p50: number; p99: number } | undefined;
+  /** Per-fragment stats: every fragment of a short session, the latest ones of a long one (maxKeptStats). */
   stats: FragmentStats[];
   /** The source failed (e.g. corrupt media) after yielding what it could: everything before was uploaded. */
   sourceError: Error | undefined;
@@ -190,6 +193,15 @@ export class UploadSession {
   private readonly entries: Entry[] = [];
   /** All stats, also of entries pruned from the buffer. */
   private readonly allStats: FragmentStats[] = [];
+  /** Stats of settled fragments folded out of allStats, so a session running for days stays bounded. */
+  private readonly folded = {
+    fragments: 0,
+    framesStored: 0,
+    persisted: 0,
+    received: 0,
+    skipped: [] as FragmentStats[],
+    ackLatenciesMs: [] as number[],
+  };
   private readonly changed = new Notifier();
   private isSourceDone = false;
   private sourceError: unknown;
@@ -309,6 +321,7 @@ export class UploadSession {
         } else {
           this.allStats.push(stats);
           this.lastStart = entry;
+          this.foldSettledStats();
         }
         this.entries.push(entry);
         this.bufferedBytes += fragment.byteLength;
@@ -926,33 +939,66 @@ export class UploadSession {
     this.options.onEvent?.(event);
   }
 
+  /**
+   * Folds the oldest settled fragments' stats into totals once many are kept (a live session makes 43 200
+   * fragments a day): counts, stored frames, skips and ack-latency samples survive, the rest is let go.
+   */
+  private foldSettledStats(): void {
+    const stats = this.allStats;
+    const maxKept = this.options.maxKeptStats ?? MAX_KEPT_STATS;
+    if (stats.length <= maxKept) {
+      return;
+    }
+    const isPersistedAckExpected = this.options.isPersistedAckExpected;
+    let count = 0;
+    const limit = stats.length - Math.ceil(maxKept / 2);
+    while (count < limit && isFinal(stats[count]!.state, isPersistedAckExpected)) {
+      const settled = stats[count]!;
+      const folded = this.folded;
+      folded.fragments++;
+      if (settled.state === 'persisted' || settled.state === 'received') {
+        folded.framesStored += settled.frames;
+        folded[settled.state]++;
+      } else if (settled.skipErrorId !== undefined) {
+        folded.skipped.push(settled);
+      }
+      const latency = ackLatencyMs(settled);
+      if (latency !== undefined) {
+        addSample(folded.ackLatenciesMs, latency);
+      }
+      count++;
+    }
+    stats.splice(0, count);
+  }
+
   private summary(): UploadSummary {
     const stats = this.allStats;
-    const latencies = stats
-      .map((s) => {
-        const final = s.persistedAtMs ?? s.receivedAtMs;
-        return final === undefined || s.sentAtMs === undefined ? undefined : final - s.sentAtMs;
-      })
-      .filter((value): value is number => value !== undefined)
-      .sort((a, b) => a - b);
-    const pick = (q: number): number =>
-      latencies[Math.min(latencies.length - 1, Math.floor(q * latencies.length))]!;
+    const folded = this.folded;
+    const latencies = [
+      ...folded.ackLatenciesMs,
+      ...stats.map(ackLatencyMs).filter((value): value is number => value !== undefined),
+    ];
     const isPersistedAckExpected = this.options.isPersistedAckExpected;
     return {
-      fragments: stats.length,
-      framesStored: stats
-        .filter((s) => s.state === 'persisted' || s.state === 'received')
-        .reduce((sum, s) => sum + s.frames, 0),
-      persisted: stats.filter((s) => s.state === 'persisted').length,
-      received: stats.filter((s) => s.state === 'received').length,
-      skipped: stats.filter((s) => s.state === 'skipped' && s.skipErrorId !== undefined),
+      fragments: folded.fragments + stats.length,
+      framesStored:
+        folded.framesStored +
+        stats
+          .filter((s) => s.state === 'persisted' || s.state === 'received')
+          .reduce((sum, s) => sum + s.frames, 0),
+      persisted: folded.persisted + stats.filter((s) => s.state === 'persisted').length,
+      received: folded.received + stats.filter((s) => s.state === 'received').length,
+      skipped: [
+        ...folded.skipped,
+        ...stats.filter((s) => s.state === 'skipped' && s.skipErrorId !== undefined),
+      ],
       dropped: this.dropped,
       unacknowledged: stats.filter((s) => !isFinal(s.state, isPersistedAckExpected)).length,
       connections: this.connections,
       retries: this.retries,
       bytesSent: this.bytesSent,
       isInterrupted: this.options.signal?.aborted === true,
-      ackLatencyMs: latencies.length === 0 ? undefined : { p50: pick(0.5), p99: pick(0.99) },
+      ackLatencyMs: percentiles(latencies),
       sourceToSocketMs: percentiles(this.sourceToSocketMs),
       sourceToKernelMs: percentiles(this.sourceToKernelMs),
       stats,
@@ -960,6 +1006,15 @@ export class UploadSession {
     };
   }
 }
+
+/** Milliseconds from sending a fragment's last byte to its final ack. */
+const ackLatencyMs = (stats: FragmentStats): number | undefined => {
+  const final = stats.persistedAtMs ?? stats.receivedAtMs;
+  return final === undefined || stats.sentAtMs === undefined ? undefined : final - stats.sentAtMs;
+};
+
+/** Per-fragment stats kept in full; older settled ones are folded into totals (see foldSettledStats). */
+const MAX_KEPT_STATS = 4096;
 
 /** How far ahead of the byte clock sending may run (a burst of up to one second's worth of bytes). */
 const BYTE_BURST_MS = 1000;

@@ -307,6 +307,56 @@ describe.skipIf(!hasFfmpeg)('connectBeforeData (live sources)', () => {
   );
 });
 
+describe.skipIf(!hasFfmpeg)('a long session keeps bounded stats', () => {
+  it('settled fragments folded into totals give the same summary as all stats kept', async () => {
+    const run = async (maxKeptStats: number | undefined) => {
+      await using kvs = await startLocalKvs();
+      const endpoint = await createStream(kvs);
+      const session = new UploadSession({
+        streamName: STREAM,
+        region: kvs.region,
+        credentials: () => Promise.resolve({ ...LOCAL_KVS_CREDENTIALS }),
+        endpoint: () => Promise.resolve(endpoint),
+        producerStartTimestampMs: START_MS,
+        isPersistedAckExpected: true,
+        // One fragment at a time, so that earlier ones are settled when later ones arrive.
+        maxBufferBytes: 1,
+        userAgent: 'kvs-put-test',
+        ...(maxKeptStats === undefined ? {} : { maxKeptStats }),
+      });
+      return await session.run(
+        clipFragments(
+          [{ path: clip, startTimeMs: START_MS }],
+          {},
+          {
+            stdin: process.stdin,
+            cwd: process.cwd(),
+            openFfmpeg: () => {
+              throw new Error('no ffmpeg');
+            },
+          },
+          { onRefused: () => undefined, stats: [] },
+        ),
+      );
+    };
+    const full = await run(undefined);
+    const folded = await run(2);
+    expect(full.stats).toHaveLength(FRAGMENTS);
+    expect(folded.stats.length).toBeLessThanOrEqual(3);
+    const totals = (summary: typeof full) => ({
+      fragments: summary.fragments,
+      framesStored: summary.framesStored,
+      persisted: summary.persisted,
+      received: summary.received,
+      skipped: summary.skipped.length,
+      unacknowledged: summary.unacknowledged,
+      hasAckLatency: summary.ackLatencyMs !== undefined,
+    });
+    expect(totals(folded)).toEqual(totals(full));
+    expect(totals(folded)).toMatchObject({ fragments: FRAGMENTS, persisted: FRAGMENTS, hasAckLatency: true });
+  });
+});
+
 describe('PutMediaConnection.write(chunks, onFlushed): the contract the session releases fragments by', () => {
   it('a write made after the socket died, before the request reported it, still calls onFlushed', async () => {
     await using kvs = await startLocalKvs();
