@@ -217,15 +217,7 @@ export class PutMediaConnection {
     request.uncork();
     if (!isDrained && !request.destroyed) {
       // Listeners, not a race with `closed`: a race would leave a reaction on `closed` for every write.
-      await new Promise<void>((resolve) => {
-        const done = (): void => {
-          request.off('drain', done);
-          request.off('close', done);
-          resolve();
-        };
-        request.on('drain', done);
-        request.on('close', done);
-      });
+      await drainOrClose(request);
     }
   }
 
@@ -249,6 +241,18 @@ export class PutMediaConnection {
     this.request.destroy(reason);
   }
 }
+
+/** Resolves on `drain` or `close`, whichever comes first, leaving no listener behind. */
+export const drainOrClose = (request: http.ClientRequest): Promise<void> =>
+  new Promise((resolve) => {
+    const done = (): void => {
+      request.off('drain', done);
+      request.off('close', done);
+      resolve();
+    };
+    request.on('drain', done);
+    request.on('close', done);
+  });
 
 const header = (response: http.IncomingMessage, name: string): string | undefined => {
   const value = response.headers[name];

@@ -690,19 +690,16 @@ export class UploadSession {
   /** The next fragment to send on this connection, waiting for the source; undefined at its end. */
   private async nextToSend(connection: Connection): Promise<Entry | undefined> {
     for (;;) {
+      const entry = this.readyToSend(connection);
+      if (entry !== undefined) {
+        return entry;
+      }
       if (!connection.conn.isOpen) {
         throw new ConnectionEndedError(
           (await connection.conn.closed)?.message ?? 'the service ended the PutMedia response',
         );
       }
-      const entry = this.firstUnsent();
-      if (this.isStopping()) {
-        return undefined;
-      }
-      if (entry !== undefined) {
-        return entry;
-      }
-      if (this.isSourceDone) {
+      if (this.isStopping() || this.isSourceDone) {
         return undefined;
       }
       // The connection's close also notifies `changed` (see runConnection): racing `closed` here would add a

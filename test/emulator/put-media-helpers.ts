@@ -11,6 +11,7 @@ import { SignatureV4 } from '@smithy/signature-v4';
 import { CreateStreamCommand } from '@aws-sdk/client-kinesis-video';
 import type { Ack } from '../../src/kvs/ack.js';
 import { AckParser } from '../../src/kvs/ack-parser.js';
+import { drainOrClose } from '../../src/kvs/put-media-connection.js';
 import type { LocalKvs } from '../../src/emulator/local-kvs.js';
 import type { ClusterFrame } from '../../src/mkv/mkv-writer.js';
 import {
@@ -184,18 +185,6 @@ export const openPutMedia = async (kvs: LocalKvs, options: PutMediaOptions = {})
   };
   return { request, response, acks, chunks, closed, waitFor, errorBody };
 };
-
-/** Resolves on `drain` or `close`, whichever comes first, leaving no listener behind. */
-export const drainOrClose = (request: http.ClientRequest): Promise<void> =>
-  new Promise((resolve) => {
-    const done = (): void => {
-      request.off('drain', done);
-      request.off('close', done);
-      resolve();
-    };
-    request.on('drain', done);
-    request.on('close', done);
-  });
 
 /** The given chunks as an async byte source (for readMkv and friends). */
 export const chunksSource = (...chunks: Uint8Array[]): AsyncIterable<Uint8Array> =>

@@ -26,7 +26,7 @@ import type { LocalKvs } from '../../src/emulator/local-kvs.js';
 import type { Fragment } from '../../src/fragment/fragmenter.js';
 import { AckEventType } from '../../src/kvs/ack.js';
 import { PutMediaConnection } from '../../src/kvs/put-media-connection.js';
-import type { UploadEvent } from '../../src/kvs/upload-session.js';
+import type { UploadEvent, UploadOptions } from '../../src/kvs/upload-session.js';
 import { UploadSession } from '../../src/kvs/upload-session.js';
 import { BufferPool } from '../../src/util/buffer-pool.js';
 import { hasTool } from '../helpers/paths.js';
@@ -129,6 +129,38 @@ async function* tap(
   }
 }
 
+/** The clip's fragments as kvs-put's clip source yields them (files never need ffmpeg). */
+const clipSource = (
+  pool?: BufferPool,
+  report: ClipSourceReport = { onRefused: () => undefined, stats: [] },
+) =>
+  clipFragments(
+    [{ path: clip, startTimeMs: START_MS }],
+    {},
+    {
+      stdin: process.stdin,
+      cwd: process.cwd(),
+      openFfmpeg: () => {
+        throw new Error('no ffmpeg');
+      },
+      ...(pool === undefined ? {} : { pool }),
+    },
+    report,
+  );
+
+/** An upload session to the local KVS's stream, persisted acks expected; `options` adds or overrides. */
+const newSession = (kvs: LocalKvs, endpoint: string, options: Partial<UploadOptions> = {}): UploadSession =>
+  new UploadSession({
+    streamName: STREAM,
+    region: kvs.region,
+    credentials: () => Promise.resolve({ ...LOCAL_KVS_CREDENTIALS }),
+    endpoint: () => Promise.resolve(endpoint),
+    producerStartTimestampMs: START_MS,
+    isPersistedAckExpected: true,
+    userAgent: 'kvs-put-test',
+    ...options,
+  });
+
 /** Uploads the clip read into a `bufferBytes` pool to a new stream of `kvs`, then reads the stream back. */
 const upload = async (kvs: LocalKvs, bufferBytes: number) => {
   const endpoint = await createStream(kvs);
@@ -137,38 +169,14 @@ const upload = async (kvs: LocalKvs, bufferBytes: number) => {
   const events: UploadEvent[] = [];
   const acked = new Set<number>();
   const released: Released = { yielded: new Map(), changedBeforeRelease: [], releasedUnacknowledged: [] };
-  const source = tap(
-    clipFragments(
-      [{ path: clip, startTimeMs: START_MS }],
-      {},
-      {
-        stdin: process.stdin,
-        cwd: process.cwd(),
-        openFfmpeg: () => {
-          throw new Error('no ffmpeg');
-        },
-        pool,
-      },
-      report,
-    ),
-    pool,
-    acked,
-    released,
-  );
-  const session = new UploadSession({
-    streamName: STREAM,
-    region: kvs.region,
-    credentials: () => Promise.resolve({ ...LOCAL_KVS_CREDENTIALS }),
-    endpoint: () => Promise.resolve(endpoint),
-    producerStartTimestampMs: START_MS,
-    isPersistedAckExpected: true,
+  const source = tap(clipSource(pool, report), pool, acked, released);
+  const session = newSession(kvs, endpoint, {
     // A small buffer: the source waits for acks, and the reads they free are read into again.
     maxBufferBytes: 32 * 1024,
     maxReadAheadBytes: 8 * 1024,
     backoff: { initialDelayMs: 50, maxDelayMs: 200, resetAfterMs: 90_000 },
     stalenessMs: 2000,
     finalAckTimeoutMs: 5000,
-    userAgent: 'kvs-put-test',
     onEvent: (event) => {
       events.push(event);
       if (
@@ -266,28 +274,10 @@ describe.skipIf(!hasFfmpeg)('connectBeforeData (live sources)', () => {
       const source = async function* (): AsyncGenerator<Fragment> {
         // A camera that takes a while to deliver its first frame.
         wasConnectedFirst = await connected;
-        yield* clipFragments(
-          [{ path: clip, startTimeMs: START_MS }],
-          {},
-          {
-            stdin: process.stdin,
-            cwd: process.cwd(),
-            openFfmpeg: () => {
-              throw new Error('no ffmpeg');
-            },
-          },
-          { onRefused: () => undefined, stats: [] },
-        );
+        yield* clipSource();
       };
-      const session = new UploadSession({
-        streamName: STREAM,
-        region: kvs.region,
-        credentials: () => Promise.resolve({ ...LOCAL_KVS_CREDENTIALS }),
-        endpoint: () => Promise.resolve(endpoint),
-        producerStartTimestampMs: START_MS,
-        isPersistedAckExpected: true,
+      const session = newSession(kvs, endpoint, {
         connectBeforeData,
-        userAgent: 'kvs-put-test',
         onEvent: (event) => {
           if (event.type === 'connect') {
             onConnect();
@@ -312,32 +302,12 @@ describe.skipIf(!hasFfmpeg)('a long session keeps bounded stats', () => {
     const run = async (maxKeptStats: number | undefined) => {
       await using kvs = await startLocalKvs();
       const endpoint = await createStream(kvs);
-      const session = new UploadSession({
-        streamName: STREAM,
-        region: kvs.region,
-        credentials: () => Promise.resolve({ ...LOCAL_KVS_CREDENTIALS }),
-        endpoint: () => Promise.resolve(endpoint),
-        producerStartTimestampMs: START_MS,
-        isPersistedAckExpected: true,
+      const session = newSession(kvs, endpoint, {
         // One fragment at a time, so that earlier ones are settled when later ones arrive.
         maxBufferBytes: 1,
-        userAgent: 'kvs-put-test',
         ...(maxKeptStats === undefined ? {} : { maxKeptStats }),
       });
-      return await session.run(
-        clipFragments(
-          [{ path: clip, startTimeMs: START_MS }],
-          {},
-          {
-            stdin: process.stdin,
-            cwd: process.cwd(),
-            openFfmpeg: () => {
-              throw new Error('no ffmpeg');
-            },
-          },
-          { onRefused: () => undefined, stats: [] },
-        ),
-      );
+      return await session.run(clipSource());
     };
     const full = await run(undefined);
     const folded = await run(2);
