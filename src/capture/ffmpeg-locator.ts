@@ -249,6 +249,24 @@ const run = (path: string, args: string[], timeoutMs: number): Promise<string> =
     });
   });
 
+const RTSP_HELP_ARGS = ['-hide_banner', '-h', 'demuxer=rtsp'];
+
+/** `-h demuxer=rtsp` lists `-stimeout` on ffmpeg ≤ 4.4, `-timeout` after. */
+const parseRtspTimeoutOption = (rtspHelp: string): RtspTimeoutOption =>
+  /^\s*-stimeout\s/m.test(rtspHelp) ? 'stimeout' : 'timeout';
+
+/**
+ * The one thing `kvs-put --rtsp` must ask ffmpeg before running it: the name of the RTSP socket timeout
+ * option (one `-h demuxer=rtsp` run). Everything else a capture needs, ffmpeg reports when it runs; `kvs-put
+ * doctor` asks for the whole list ({@link probeFfmpegCapabilities}).
+ * @throws KvsPutError (code Capture) when the binary cannot run.
+ */
+export const probeRtspTimeoutOption = async (
+  path: string,
+  options: { timeoutMs?: number } = {},
+): Promise<RtspTimeoutOption> =>
+  parseRtspTimeoutOption(await run(path, RTSP_HELP_ARGS, options.timeoutMs ?? 15_000));
+
 /**
  * Asks an ffmpeg binary what it can do (`-version`, `-formats`, `-encoders`, `-protocols`,
  * `-h demuxer=rtsp`). Run directly rather than through fluent-ffmpeg: fluent-ffmpeg's capability queries
@@ -265,7 +283,7 @@ export const probeFfmpegCapabilities = async (
     run(path, ['-hide_banner', '-formats'], timeoutMs),
     run(path, ['-hide_banner', '-encoders'], timeoutMs),
     run(path, ['-hide_banner', '-protocols'], timeoutMs),
-    run(path, ['-hide_banner', '-h', 'demuxer=rtsp'], timeoutMs),
+    run(path, RTSP_HELP_ARGS, timeoutMs),
   ]);
   const { demuxers, muxers } = parseFormatList(formatsText);
   const encoders = parseEncoderList(encodersText);
@@ -284,6 +302,6 @@ export const probeFfmpegCapabilities = async (
     hasLibx264: encoders.has('libx264'),
     hasAac: encoders.has('aac'),
     hasMatroskaMuxer: muxers.has('matroska'),
-    rtspTimeoutOption: /^\s*-stimeout\s/m.test(rtspHelp) ? 'stimeout' : 'timeout',
+    rtspTimeoutOption: parseRtspTimeoutOption(rtspHelp),
   };
 };

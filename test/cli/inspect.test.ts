@@ -3,7 +3,7 @@
  * as the real binary. Asserts exit codes as well as output: the CLI contract of README.md "Exit codes".
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { existsSync, mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
@@ -14,6 +14,7 @@ import { runCli } from '../../src/cli/run-cli.js';
 import { MkvReader } from '../../src/mkv/mkv-reader.js';
 import type { MkvEvent } from '../../src/mkv/mkv-types.js';
 import { FIXTURES, REPO_ROOT, SHARED_FIXTURES, hasTool } from '../helpers/paths.js';
+import { ensureBuilt } from '../helpers/kvs-put-process.js';
 
 const hasFfprobe = hasTool('ffprobe');
 const hasSharedFixtures = existsSync(SHARED_FIXTURES);
@@ -370,24 +371,8 @@ describe('kvs-put inspect: bad input gives one line and the documented exit code
 
 describe('the kvs-put binary', () => {
   beforeAll(() => {
-    // bin/kvs-put.js imports dist/: build it when it is missing or older than any source file.
-    const bin = join(REPO_ROOT, 'dist', 'cli', 'bin.js');
-    const newestSource = Math.max(
-      ...readdirSync(join(REPO_ROOT, 'src'), { recursive: true, encoding: 'utf8' })
-        .filter((path) => path.endsWith('.ts'))
-        .map((path) => statSync(join(REPO_ROOT, 'src', path)).mtimeMs),
-    );
-    if (!existsSync(bin) || statSync(bin).mtimeMs < newestSource) {
-      const build = spawnSync('npx', ['tsc', '-p', 'tsconfig.build.json'], {
-        cwd: REPO_ROOT,
-        encoding: 'utf8',
-      });
-      if (build.status !== 0) {
-        // tsc still emits; errors in files being edited elsewhere must not hide the CLI's own behaviour.
-        console.warn(`[inspect tests] tsc -p tsconfig.build.json exited ${build.status}:\n${build.stdout}`);
-      }
-    }
-    expect(existsSync(bin)).toBe(true);
+    ensureBuilt();
+    expect(existsSync(join(REPO_ROOT, 'dist', 'kvs-put.mjs'))).toBe(true);
   });
 
   const kvsPut = (...args: string[]) =>

@@ -289,10 +289,10 @@ describe('kvs-put local (in-process)', () => {
 
 // The real process needs the compiled CLI (`npm test` builds it first).
 const BIN = join(REPO_ROOT, 'bin', 'kvs-put.js');
-const COMPILED = join(REPO_ROOT, 'dist', 'cli', 'commands', 'local.js');
+const COMPILED = join(REPO_ROOT, 'dist', 'kvs-put.mjs');
 const compiledSkipReason = ((): string | undefined => {
   if (!existsSync(COMPILED)) {
-    return 'dist/ has no compiled `local` command (run `npm run build`)';
+    return 'dist/ has no bundled CLI (run `npm run build`)';
   }
   const sourceMs = Math.max(
     statSync(join(REPO_ROOT, 'src', 'cli', 'commands', 'local.ts')).mtimeMs,

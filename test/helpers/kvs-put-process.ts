@@ -20,9 +20,12 @@ const newestMtime = (dir: string): number => {
   return newest;
 };
 
-/** Builds dist/ when it is missing or older than src/ (npm test builds first; this covers a direct vitest run). */
+/**
+ * Builds dist/ and the bundled CLI (bin/kvs-put.js runs dist/kvs-put.mjs) when missing or older than src/.
+ * `npm test` builds first; this covers a direct vitest run.
+ */
 export const ensureBuilt = (): void => {
-  const bin = join(REPO_ROOT, 'dist', 'cli', 'bin.js');
+  const bin = join(REPO_ROOT, 'dist', 'kvs-put.mjs');
   let isStale = true;
   try {
     isStale = statSync(bin).mtimeMs < newestMtime(join(REPO_ROOT, 'src'));
@@ -35,6 +38,7 @@ export const ensureBuilt = (): void => {
     } catch {
       // tsc still emits on type errors elsewhere; the test itself will show what is wrong.
     }
+    execFileSync(process.execPath, ['scripts/bundle-cli.mjs'], { cwd: REPO_ROOT, stdio: 'ignore' });
   }
 };
 

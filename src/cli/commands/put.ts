@@ -24,7 +24,6 @@ import type {
   DeviceInputFormat,
   EncodingOptions,
 } from '../../capture/capture-source.js';
-import type { RtspTimeoutOption } from '../../capture/ffmpeg-args.js';
 
 type PutOptions = {
   stream?: string;
@@ -168,7 +167,6 @@ type SourcePlan = { kind: 'clips'; clips: Clip[] } | { kind: 'live'; plan: Captu
 type FfmpegTools = {
   ffmpegPath: string;
   ffprobePath: string | undefined;
-  rtspTimeoutOption: RtspTimeoutOption;
 };
 
 const encodingOptions = (options: PutOptions): EncodingOptions => ({
@@ -219,9 +217,10 @@ const resolveSource = async (
   if (live !== undefined) {
     const tools = await ffmpeg();
     const { planCapture } = await import('../../capture/capture-plan.js');
+    const { probeRtspTimeoutOption } = await import('../../capture/ffmpeg-locator.js');
     const plan = await planCapture(live, encoding, {
       ffmpegPath: tools.ffmpegPath,
-      rtspTimeoutOption: tools.rtspTimeoutOption,
+      ...(live.kind === 'rtsp' ? { rtspTimeoutOption: await probeRtspTimeoutOption(tools.ffmpegPath) } : {}),
       cwd: io.cwd,
     });
     return { kind: 'live', plan };
@@ -248,19 +247,17 @@ const resolveSource = async (
   return { kind: 'clips', clips };
 };
 
-/** Finds ffmpeg (FFMPEG_PATH, PATH, @ffmpeg-installer) once, on first need. */
+/**
+ * Finds ffmpeg (FFMPEG_PATH, PATH, @ffmpeg-installer) once, on first need. Its capabilities are not listed
+ * up front (five more processes on every start): what a build lacks, ffmpeg itself reports when it runs.
+ */
 const ffmpegLocator = (io: CliIo): (() => Promise<FfmpegTools>) => {
   let found: Promise<FfmpegTools> | undefined;
   return () =>
     (found ??= (async () => {
-      const { locateFfmpeg, locateFfprobe, probeFfmpegCapabilities } =
-        await import('../../capture/ffmpeg-locator.js');
+      const { locateFfmpeg, locateFfprobe } = await import('../../capture/ffmpeg-locator.js');
       const located = await locateFfmpeg(io.env);
-      const [capabilities, ffprobePath] = await Promise.all([
-        probeFfmpegCapabilities(located.path),
-        locateFfprobe(io.env, located.path),
-      ]);
-      return { ffmpegPath: located.path, ffprobePath, rtspTimeoutOption: capabilities.rtspTimeoutOption };
+      return { ffmpegPath: located.path, ffprobePath: await locateFfprobe(io.env, located.path) };
     })());
 };
 
