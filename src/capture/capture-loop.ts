@@ -30,12 +30,6 @@ export const DEFAULT_RESTART_POLICY: Readonly<RestartPolicy> = Object.freeze({
   maxRestarts: Number.POSITIVE_INFINITY,
 });
 
-/** Timers the watchdog uses; injected by tests. */
-export type CaptureTimers = {
-  setTimeout: (callback: () => void, delayMs: number) => unknown;
-  clearTimeout: (handle: unknown) => void;
-};
-
 /** Something the capture tells its consumer besides bytes. */
 export type CaptureEvent =
   | {
@@ -80,8 +74,6 @@ export type CaptureLoopOptions = {
   random?: () => number;
   /** The backoff wait; rejects or resolves early on abort. @default node:timers/promises setTimeout */
   sleep?: (delayMs: number, signal?: AbortSignal) => Promise<void>;
-  /** @default the global timers */
-  timers?: CaptureTimers;
   /** @default performance.now */
   now?: () => number;
   /** Starts one ffmpeg run. @default startFfmpeg */
@@ -96,10 +88,64 @@ export const backoffDelayMs = (
 ): number =>
   Math.round(random() * Math.min(policy.maxDelayMs, policy.initialDelayMs * 2 ** Math.max(0, attempt - 1)));
 
-const defaultTimers: CaptureTimers = {
-  setTimeout: (callback, delayMs) => setTimeout(callback, delayMs),
-  clearTimeout: (handle) => clearTimeout(handle as NodeJS.Timeout),
-};
+/**
+ * Calls `onSilent` once the capture has waited on ffmpeg for longer than the limit of the current wait.
+ * Time the consumer holds a chunk does not count. One timer for the whole run, re-armed when it fires
+ * early, rather than one per chunk: a 1080p camera delivers ~20 chunks a second for days.
+ */
+class SilenceWatchdog {
+  #waitingSinceMs: number | undefined;
+  #limitMs = 0;
+  #timer: NodeJS.Timeout | undefined;
+  #dueAtMs = Infinity;
+  readonly #onSilent: (limitMs: number) => void;
+
+  public constructor(onSilent: (limitMs: number) => void) {
+    this.#onSilent = onSilent;
+  }
+
+  /** The capture waits on ffmpeg from now, for at most `limitMs`. */
+  public waiting(limitMs: number): void {
+    const nowMs = performance.now();
+    this.#waitingSinceMs = nowMs;
+    this.#limitMs = limitMs;
+    if (this.#dueAtMs > nowMs + limitMs) {
+      // No timer yet, or one set for a longer limit (the first chunk's).
+      this.#arm(limitMs);
+    }
+  }
+
+  /** The wait is over (a chunk came, or the run ended). */
+  public done(): void {
+    this.#waitingSinceMs = undefined;
+  }
+
+  public stop(): void {
+    clearTimeout(this.#timer);
+    this.#timer = undefined;
+    this.#dueAtMs = Infinity;
+  }
+
+  #arm(delayMs: number): void {
+    clearTimeout(this.#timer);
+    this.#timer = setTimeout(this.#check, delayMs);
+    this.#dueAtMs = performance.now() + delayMs;
+  }
+
+  readonly #check = (): void => {
+    this.stop();
+    if (this.#waitingSinceMs === undefined) {
+      // The consumer holds a chunk: the next wait re-arms.
+      return;
+    }
+    const waitedMs = performance.now() - this.#waitingSinceMs;
+    if (waitedMs >= this.#limitMs) {
+      this.#onSilent(this.#limitMs);
+      return;
+    }
+    this.#arm(this.#limitMs - waitedMs);
+  };
+}
 
 const defaultSleep = async (delayMs: number, signal?: AbortSignal): Promise<void> => {
   try {
@@ -136,7 +182,6 @@ export async function* captureWithRestarts(
   const isRestartable = options.isRestartable ?? plan.isRestartable;
   const firstDataTimeoutMs = options.firstDataTimeoutMs ?? plan.firstDataTimeoutMs;
   const noDataTimeoutMs = options.noDataTimeoutMs ?? plan.noDataTimeoutMs;
-  const timers = options.timers ?? defaultTimers;
   const now = options.now ?? (() => performance.now());
   const sleep = options.sleep ?? defaultSleep;
   const start = options.startProcess ?? startFfmpeg;
@@ -163,14 +208,14 @@ export async function* captureWithRestarts(
     let silentLimitMs: number | undefined;
     let isRunOver = false;
     const iterator = run.stdout[Symbol.asyncIterator]();
+    const watchdog = new SilenceWatchdog((limitMs) => {
+      silentLimitMs = limitMs;
+      void run.stop();
+    });
     try {
       yield { type: 'start', attempt, commandLine: run.commandLine };
       for (;;) {
-        const limitMs = lastDataAtMs === undefined ? firstDataTimeoutMs : noDataTimeoutMs;
-        const watchdog = timers.setTimeout(() => {
-          silentLimitMs = limitMs;
-          void run.stop();
-        }, limitMs);
+        watchdog.waiting(lastDataAtMs === undefined ? firstDataTimeoutMs : noDataTimeoutMs);
         let result: IteratorResult<Uint8Array>;
         try {
           result = await iterator.next();
@@ -181,7 +226,7 @@ export async function* captureWithRestarts(
           }
           break;
         } finally {
-          timers.clearTimeout(watchdog);
+          watchdog.done();
         }
         if (result.done === true) {
           break;
@@ -191,6 +236,7 @@ export async function* captureWithRestarts(
       }
       isRunOver = true;
     } finally {
+      watchdog.stop();
       if (!isRunOver) {
         // The consumer stopped iterating (or something threw): never leave ffmpeg running.
         await iterator.return?.();

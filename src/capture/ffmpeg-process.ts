@@ -9,7 +9,7 @@
  * - its `-formats` check: fluent-ffmpeg 2.1.3 cannot parse the `-formats` listing of ffmpeg ≥ 7 (a third
  *   "is a device" column), so it refuses `-f lavfi`, `-f v4l2`, `-f avfoundation` and `-f dshow` with
  *   "Input format … is not available" (fluent-ffmpeg issues #1282, #1290, #1294; fix PR #1276 unreleased).
- *   kvs-put checks formats itself (probeFfmpegCapabilities, `kvs-put doctor`) and ffmpeg reports the rest.
+ *   `kvs-put doctor` lists formats (probeFfmpegCapabilities); ffmpeg itself reports a missing one when it runs.
  * - its `-encoders` query, which only serves to add `-strict experimental` after `-vcodec`/`-acodec`
  *   output options; we never use those (codecs are given as `-c:v`/`-c:a`, all non-experimental), and
  *   skipping it saves a process spawn before every (re)start.
@@ -157,6 +157,108 @@ export const buildFluentCommand = (
   return command;
 };
 
+/** Bytes queued from ffmpeg's stdout before reading pauses (ffmpeg then blocks on the full pipe). */
+const STDOUT_HIGH_WATER_BYTES = 1024 * 1024;
+
+/**
+ * ffmpeg's stdout as an async iterator, read in flowing mode: each chunk is queued from its 'data' event and
+ * handed to next() directly. Node's own stream iterator costs a generator step, a read() and a 'readable'
+ * round per chunk, and a camera delivers ~20 chunks a second for days. Reading pauses while
+ * {@link STDOUT_HIGH_WATER_BYTES} are queued.
+ */
+class StdoutReader implements AsyncIterableIterator<Uint8Array> {
+  readonly #output: PassThrough;
+  readonly #queue: Uint8Array[] = [];
+  #queuedBytes = 0;
+  #isEnded = false;
+  #isDone = false;
+  #isStarted = false;
+  #isDiscarding = false;
+  #wake: (() => void) | undefined;
+  /** Resolves once ffmpeg has exited; throws its failure. */
+  readonly #finish: () => Promise<void>;
+  /** Stops ffmpeg (the reader left early). */
+  readonly #leave: () => Promise<unknown>;
+
+  public constructor(output: PassThrough, finish: () => Promise<void>, leave: () => Promise<unknown>) {
+    this.#output = output;
+    this.#finish = finish;
+    this.#leave = leave;
+    output.on('data', (chunk: Uint8Array) => {
+      if (this.#isDiscarding) {
+        return;
+      }
+      this.#queue.push(chunk);
+      this.#queuedBytes += chunk.length;
+      if (this.#queuedBytes >= STDOUT_HIGH_WATER_BYTES) {
+        output.pause();
+      }
+      this.#notify();
+    });
+    output.on('end', () => {
+      this.#isEnded = true;
+      this.#notify();
+    });
+  }
+
+  /** Whether someone iterates (and has not left). */
+  public get isReading(): boolean {
+    return !this.#isDiscarding && this.#isStarted;
+  }
+
+  /** Nobody reads on: what ffmpeg still writes goes nowhere, so that it never blocks on a full pipe. */
+  public discard(): void {
+    this.#isDiscarding = true;
+    this.#queue.length = 0;
+    this.#queuedBytes = 0;
+    this.#output.resume();
+  }
+
+  public async next(): Promise<IteratorResult<Uint8Array, undefined>> {
+    this.#isStarted = true;
+    for (;;) {
+      if (this.#isDone) {
+        return { value: undefined, done: true };
+      }
+      const chunk = this.#queue.shift();
+      if (chunk !== undefined) {
+        this.#queuedBytes -= chunk.length;
+        if (this.#queuedBytes < STDOUT_HIGH_WATER_BYTES && this.#output.isPaused()) {
+          this.#output.resume();
+        }
+        return { value: chunk, done: false };
+      }
+      if (this.#isEnded) {
+        this.#isDone = true;
+        await this.#finish();
+        return { value: undefined, done: true };
+      }
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+  }
+
+  public async return(): Promise<IteratorResult<Uint8Array, undefined>> {
+    if (!this.#isDone) {
+      this.#isDone = true;
+      this.discard();
+      await this.#leave();
+    }
+    return { value: undefined, done: true };
+  }
+
+  public [Symbol.asyncIterator](): this {
+    return this;
+  }
+
+  #notify(): void {
+    const wake = this.#wake;
+    this.#wake = undefined;
+    wake?.();
+  }
+}
+
 /** A running ffmpeg. Read {@link stdout} once; stop it (or `await using` it) when done. */
 export class FfmpegProcess implements AsyncDisposable {
   /** The argv, redacted, for log lines. */
@@ -170,6 +272,7 @@ export class FfmpegProcess implements AsyncDisposable {
    * it then throws the {@link FfmpegError}. Leaving the loop early stops ffmpeg.
    */
   public readonly stdout: AsyncIterable<Uint8Array>;
+  readonly #stdout: StdoutReader;
 
   readonly #ffmpegPath: string;
   readonly #secrets: readonly string[];
@@ -199,7 +302,17 @@ export class FfmpegProcess implements AsyncDisposable {
     this.exited = new Promise((resolve) => {
       this.#settle = resolve;
     });
-    this.stdout = this.#iterateStdout();
+    this.#stdout = new StdoutReader(
+      this.#output,
+      async () => {
+        const exit = await this.exited;
+        if (exit.error !== undefined) {
+          throw exit.error;
+        }
+      },
+      () => this.stop(),
+    );
+    this.stdout = this.#stdout;
 
     // fluent-ffmpeg crashes the whole process when the spawn itself fails (its end callback reads the
     // stderr ring that a failed spawn never created: "Cannot read properties of undefined (reading 'get')",
@@ -248,8 +361,10 @@ export class FfmpegProcess implements AsyncDisposable {
       return this.exited;
     }
     // Nobody may be reading stdout any more: drain it so that ffmpeg, blocked writing its last cluster to a
-    // full pipe, can see the signal and exit (with a `for await` reader attached, output.resume() is a no-op).
-    this.#output.resume();
+    // full pipe, can see the signal and exit. A reader still iterating gets the last cluster.
+    if (!this.#stdout.isReading) {
+      this.#stdout.discard();
+    }
     this.#stopping ??= (async () => {
       if (this.#child !== undefined) {
         this.#interrupt(this.#child);
@@ -262,24 +377,6 @@ export class FfmpegProcess implements AsyncDisposable {
 
   public async [Symbol.asyncDispose](): Promise<void> {
     await this.stop();
-  }
-
-  async *#iterateStdout(): AsyncGenerator<Uint8Array, void, undefined> {
-    let isComplete = false;
-    try {
-      for await (const chunk of this.#output) {
-        yield chunk as Uint8Array;
-      }
-      isComplete = true;
-    } finally {
-      if (!isComplete) {
-        await this.stop();
-      }
-    }
-    const exit = await this.exited;
-    if (exit.error !== undefined) {
-      throw exit.error;
-    }
   }
 
   #onStart(command: FfmpegCommand): void {

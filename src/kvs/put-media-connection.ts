@@ -186,14 +186,11 @@ export class PutMediaConnection {
    * error): only then may their memory be reused. The synchronous part of the call hands the chunks to the
    * socket, which passes the kernel at once what it can take.
    */
-  public async write(
-    chunks: readonly Uint8Array[],
-    onFlushed?: (error: Error | undefined) => void,
-  ): Promise<void> {
+  public write(chunks: readonly Uint8Array[], onFlushed?: (error: Error | undefined) => void): Promise<void> {
     if (!this.isOpen) {
       const error = this.closeError ?? new Error('the PutMedia connection is closed');
       onFlushed?.(error);
-      throw error;
+      return Promise.reject(error);
     }
     const request = this.request;
     let settle: ((error: Error | null | undefined) => void) | undefined;
@@ -215,10 +212,13 @@ export class PutMediaConnection {
         i === last && settle !== undefined ? request.write(chunks[i], settle) : request.write(chunks[i]);
     }
     request.uncork();
-    if (!isDrained && !request.destroyed) {
+    // `false` from write() only says the batch was above the high-water mark (16 kB: most video frames); the
+    // kernel usually took all of it during uncork(). Wait only while the socket still holds bytes.
+    if (!isDrained && !request.destroyed && (request.socket?.writableLength ?? 1) > 0) {
       // Listeners, not a race with `closed`: a race would leave a reaction on `closed` for every write.
-      await drainOrClose(request);
+      return drainOrClose(request);
     }
+    return WRITTEN;
   }
 
   /** Ends the body; acks keep arriving until the service ends the response. */
@@ -243,6 +243,8 @@ export class PutMediaConnection {
 }
 
 /** Resolves on `drain` or `close`, whichever comes first, leaving no listener behind. */
+const WRITTEN: Promise<void> = Promise.resolve();
+
 export const drainOrClose = (request: http.ClientRequest): Promise<void> =>
   new Promise((resolve) => {
     const done = (): void => {

@@ -191,6 +191,11 @@ const isFinal = (state: FragmentState, isPersistedAckExpected: boolean): boolean
 export class UploadSession {
   private readonly options: UploadOptions;
   private readonly entries: Entry[] = [];
+  /**
+   * No entry before this index is queued: the search for the next one to send starts here. A live
+   * fragment's 60 parts wait in `entries` for their acks, and the search runs for every frame.
+   */
+  private unsentFrom = 0;
   /** All stats, also of entries pruned from the buffer. */
   private readonly allStats: FragmentStats[] = [];
   /** Stats of settled fragments folded out of allStats, so a session running for days stays bounded. */
@@ -387,6 +392,7 @@ export class UploadSession {
         this.bufferedBytes -= candidate.fragment.byteLength;
         this.entries.splice(i, 1);
         remove(candidate);
+        this.unsentFrom = Math.min(this.unsentFrom, i);
       }
     }
     this.setState(entry, 'skipped');
@@ -424,6 +430,7 @@ export class UploadSession {
     }
     if (count > 0) {
       this.entries.splice(0, count);
+      this.unsentFrom = Math.max(0, this.unsentFrom - count);
       this.changed.notify();
     }
   }
@@ -431,7 +438,8 @@ export class UploadSession {
   /** Bytes of fragments not sent yet. */
   private unsentBytes(): number {
     let bytes = 0;
-    for (const entry of this.entries) {
+    for (let i = this.unsentFrom; i < this.entries.length; i++) {
+      const entry = this.entries[i]!;
       if (entry.stats.state === 'queued') {
         bytes += entry.fragment.byteLength;
       }
@@ -465,7 +473,15 @@ export class UploadSession {
   }
 
   private firstUnsent(): Entry | undefined {
-    return this.entries.find((entry) => entry.stats.state === 'queued');
+    for (let i = this.unsentFrom; i < this.entries.length; i++) {
+      const entry = this.entries[i]!;
+      if (entry.stats.state === 'queued') {
+        this.unsentFrom = i;
+        return entry;
+      }
+    }
+    this.unsentFrom = this.entries.length;
+    return undefined;
   }
 
   // ---- one connection ----
@@ -763,6 +779,7 @@ export class UploadSession {
    * it holds what it RECEIVED; when the connection was lost, only PERSISTED counts and the rest is replayed.
    */
   private requeue(connection: Connection): void {
+    this.unsentFrom = 0;
     for (const entry of connection.sent) {
       const state = entry.stats.state;
       if (state === 'sent' || state === 'buffering') {
