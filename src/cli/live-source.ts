@@ -40,14 +40,18 @@ export async function* liveFragments(
       : { minFragmentDurationMs: options.fragmenter.minFragmentDurationMs }),
   });
   let reader: MkvReader | undefined;
-  const feed = (events: MkvEvent[]): Fragment[] =>
-    events.flatMap((event) => fragmenter.push(timeline.map(event)));
+  const feed = (events: readonly MkvEvent[], out: Fragment[]): Fragment[] => {
+    for (const event of events) {
+      out.push(...fragmenter.push(timeline.map(event)));
+    }
+    return out;
+  };
   /** Ends a run: its last complete frames count, a torn element does not. */
   const endRun = (): Fragment[] => {
     const out: Fragment[] = [];
     if (reader !== undefined) {
       try {
-        out.push(...feed(reader.end()));
+        feed(reader.end(), out);
       } catch (error) {
         options.onTruncatedRun?.(error);
       }
@@ -56,40 +60,47 @@ export async function* liveFragments(
     out.push(...fragmenter.end());
     return out;
   };
+  // The per-chunk work is synchronous and kept out of the generator below, which only hands fragments on.
+  const onBytes = (chunk: Uint8Array): Fragment[] => {
+    reader ??= new MkvReader();
+    const arrivedAtMs = performance.now();
+    let events: MkvEvent[];
+    try {
+      events = reader.push(chunk);
+    } catch (error) {
+      // A damaged run: drop the rest of it; the next run starts clean.
+      options.onTruncatedRun?.(error);
+      return endRun();
+    }
+    const fragments = feed(events, []);
+    for (const fragment of fragments) {
+      fragment.arrivedAtMs = arrivedAtMs;
+    }
+    return fragments;
+  };
+  const onEvent = (event: CaptureEvent): Fragment[] => {
+    options.onCaptureEvent?.(event);
+    if (event.type !== 'start') {
+      return [];
+    }
+    const out = endRun();
+    reader = new MkvReader();
+    timeline.startRun();
+    return out;
+  };
   const capture = captureWithRestarts(plan, {
     ffmpegPath: options.ffmpegPath,
     signal: options.signal,
     ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
   });
   for await (const item of capture) {
-    if (item instanceof Uint8Array) {
-      if (reader === undefined) {
-        reader = new MkvReader();
-      }
-      let events: MkvEvent[];
-      const arrivedAtMs = performance.now();
-      try {
-        events = reader.push(item);
-      } catch (error) {
-        // A damaged run: drop the rest of it; the next run starts clean.
-        options.onTruncatedRun?.(error);
-        yield* endRun();
-        continue;
-      }
-      for (const fragment of feed(events)) {
-        fragment.arrivedAtMs = arrivedAtMs;
-        yield fragment;
-      }
-      continue;
-    }
-    options.onCaptureEvent?.(item);
-    if (item.type === 'start') {
-      yield* endRun();
-      reader = new MkvReader();
-      timeline.startRun();
+    for (const fragment of item instanceof Uint8Array ? onBytes(item) : onEvent(item)) {
+      yield fragment;
     }
   }
-  yield* endRun();
+  for (const fragment of endRun()) {
+    yield fragment;
+  }
 }
 
 /** The MKV bytes of a one-shot ffmpeg run (a file remuxed or transcoded), without the capture events. */

@@ -654,16 +654,21 @@ export class UploadSession {
     }
   }
 
-  /** Writes the batch in one call, and resolves once the socket can take more. */
-  private async flush(connection: Connection, batch: Batch): Promise<void> {
+  /**
+   * Writes the batch in one call; the promise resolves once the socket can take more. Not async: the
+   * bookkeeping is done by the time the bytes are on the socket, and the common case (the kernel took them
+   * at once) returns a settled promise.
+   */
+  private flush(connection: Connection, batch: Batch): Promise<void> {
     if (batch.entries.length === 0) {
-      return;
+      return NOTHING_TO_WAIT_FOR;
     }
     const entries = batch.entries;
     const chunks = batch.chunks;
     batch.entries = [];
     batch.chunks = [];
     batch.bytes = 0;
+    const isOpen = connection.conn.isOpen;
     for (const entry of entries) {
       entry.unflushedWrites = (entry.unflushedWrites ?? 0) + 1;
     }
@@ -677,22 +682,24 @@ export class UploadSession {
         releaseIfUnused(entry);
       }
     });
-    // The bytes are on the socket now (the write above is synchronous up to its wait for drain).
+    if (!isOpen) {
+      // Nothing was written: the promise rejects with the reason.
+      return written;
+    }
+    // The bytes are on the socket now (the write is synchronous up to its wait for drain).
     const now = performance.now();
+    const sentAtMs = Date.now();
     for (const entry of entries) {
       if (entry.fragment.arrivedAtMs !== undefined) {
         addSample(this.sourceToSocketMs, now - entry.fragment.arrivedAtMs);
       }
-    }
-    await written;
-    const sentAtMs = Date.now();
-    for (const entry of entries) {
       entry.stats.sentAtMs = sentAtMs;
     }
     for (const chunk of chunks) {
       this.bytesSent += chunk.length;
     }
     this.options.onWrite?.(connection.id, chunks);
+    return written;
   }
 
   /** The next fragment to send if one is queued now (undefined: none yet, or stopping); throws if closed. */
@@ -1038,6 +1045,8 @@ const MAX_LATENCY_SAMPLES = 200_000;
 
 /** Fragments ready together are written in one call, up to this many bytes (a burst goes out as it is parsed). */
 const MAX_BATCH_BYTES = 64 * 1024;
+
+const NOTHING_TO_WAIT_FOR: Promise<void> = Promise.resolve();
 
 /** Fragments marked sent and their bytes, not written yet. */
 type Batch = { entries: Entry[]; chunks: Uint8Array[]; bytes: number };
