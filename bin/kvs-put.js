@@ -1,7 +1,9 @@
 #!/usr/bin/env node
-import module from 'node:module';
+import { fileURLToPath } from 'node:url';
+import { compileCacheDirectory, loadBundle, runKind } from '../dist/cli/load-bundle.js';
 
-// Node 22.1+ keeps compiled code between runs (start-up counts for cron jobs and CI steps); older Node skips it.
-module.enableCompileCache?.();
-// The CLI as one bundled file (scripts/bundle-cli.mjs): no module resolution across node_modules at start-up.
-await import('../dist/kvs-put.mjs');
+// The CLI is one bundled file (scripts/bundle-cli.mjs), run with V8's code cache (src/cli/load-bundle.ts).
+loadBundle(fileURLToPath(new URL('../dist/kvs-put.cjs', import.meta.url)), {
+  cacheDirectory: compileCacheDirectory(process.env),
+  kind: runKind(process.argv.slice(2)),
+});

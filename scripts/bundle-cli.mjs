@@ -1,4 +1,4 @@
-// Bundles the CLI (dist/cli/bin.js, tsc's output) and its dependencies into one file, dist/kvs-put.mjs.
+// Bundles the CLI (dist/cli/bin.js, tsc's output) and its dependencies into one file, dist/kvs-put.cjs.
 // Start-up is most of what a short run costs (cron uploads, CI smoke tests, a camera box restarting):
 // resolving and compiling ~400 files in node_modules took ~0.1 CPU s of the ~0.3 s before the first frame.
 // The library entry (dist/index.js) stays unbundled.
@@ -6,25 +6,17 @@ import { build } from 'esbuild';
 
 await build({
   entryPoints: ['dist/cli/bin.js'],
-  outfile: 'dist/kvs-put.mjs',
+  // CommonJS, so that bin/kvs-put.js can run it with V8's code cache on any Node (src/cli/load-bundle.ts).
+  outfile: 'dist/kvs-put.cjs',
   bundle: true,
   platform: 'node',
-  format: 'esm',
+  format: 'cjs',
   target: 'node20',
   // Resolves its ffmpeg binary from its own install folder at run time.
   external: ['@ffmpeg-installer/ffmpeg'],
-  // The AWS SDK and fluent-ffmpeg are CommonJS: their require() calls need a real require in an ES module,
-  // and fluent-ffmpeg reads __dirname (for its presets folder, which kvs-put never uses) in every command.
-  banner: {
-    js: [
-      "import { createRequire as createRequire_ } from 'node:module';",
-      "import { dirname as dirname_ } from 'node:path';",
-      "import { fileURLToPath as fileURLToPath_ } from 'node:url';",
-      'const require = createRequire_(import.meta.url);',
-      'const __filename = fileURLToPath_(import.meta.url);',
-      'const __dirname = dirname_(__filename);',
-    ].join('\n'),
-  },
+  // import() becomes require(): a script compiled from V8's code cache cannot import() (see load-bundle.ts),
+  // and everything the bundle loads at run time (Node's modules, @ffmpeg-installer) is CommonJS-loadable.
+  supported: { 'dynamic-import': false },
   sourcemap: 'linked',
   logLevel: 'warning',
 });

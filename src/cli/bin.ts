@@ -21,12 +21,14 @@ process.stdout.on('error', (error: NodeJS.ErrnoException) => {
   }
 });
 
-const code = await runCli(process.argv.slice(2), {
+// Not a top-level await: the bundle of this file is CommonJS (see load-bundle.ts).
+void runCli(process.argv.slice(2), {
   stdout: process.stdout,
   stderr: process.stderr,
   stdin: process.stdin,
   env: process.env,
   cwd: process.cwd(),
   signal: controller.signal,
+}).then((code) => {
+  process.exitCode = code;
 });
-process.exitCode = code;

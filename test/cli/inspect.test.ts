@@ -372,7 +372,7 @@ describe('kvs-put inspect: bad input gives one line and the documented exit code
 describe('the kvs-put binary', () => {
   beforeAll(() => {
     ensureBuilt();
-    expect(existsSync(join(REPO_ROOT, 'dist', 'kvs-put.mjs'))).toBe(true);
+    expect(existsSync(join(REPO_ROOT, 'dist', 'kvs-put.cjs'))).toBe(true);
   });
 
   const kvsPut = (...args: string[]) =>

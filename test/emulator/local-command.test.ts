@@ -289,7 +289,7 @@ describe('kvs-put local (in-process)', () => {
 
 // The real process needs the compiled CLI (`npm test` builds it first).
 const BIN = join(REPO_ROOT, 'bin', 'kvs-put.js');
-const COMPILED = join(REPO_ROOT, 'dist', 'kvs-put.mjs');
+const COMPILED = join(REPO_ROOT, 'dist', 'kvs-put.cjs');
 const compiledSkipReason = ((): string | undefined => {
   if (!existsSync(COMPILED)) {
     return 'dist/ has no bundled CLI (run `npm run build`)';

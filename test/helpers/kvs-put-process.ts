@@ -21,11 +21,11 @@ const newestMtime = (dir: string): number => {
 };
 
 /**
- * Builds dist/ and the bundled CLI (bin/kvs-put.js runs dist/kvs-put.mjs) when missing or older than src/.
+ * Builds dist/ and the bundled CLI (bin/kvs-put.js runs dist/kvs-put.cjs) when missing or older than src/.
  * `npm test` builds first; this covers a direct vitest run.
  */
 export const ensureBuilt = (): void => {
-  const bin = join(REPO_ROOT, 'dist', 'kvs-put.mjs');
+  const bin = join(REPO_ROOT, 'dist', 'kvs-put.cjs');
   let isStale = true;
   try {
     isStale = statSync(bin).mtimeMs < newestMtime(join(REPO_ROOT, 'src'));

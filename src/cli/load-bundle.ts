@@ -1,0 +1,163 @@
+/**
+ * Runs the bundled CLI (dist/kvs-put.cjs, see scripts/bundle-cli.mjs) with V8's code cache, so that a run
+ * does not parse and compile the whole bundle again: ~60 ms of the ~190 ms a live run spends before its
+ * first frame, and a third of `kvs-put --version`. Start-up counts for cron uploads, CI steps and a camera
+ * box that restarts the service.
+ *
+ * Node ≥ 22.1 keeps such a cache itself (module.enableCompileCache), pointed at the same directory. On older
+ * Node the bundle is compiled through vm.Script with cached data kept here: one file per kind of run (a
+ * live capture, a file upload, `local`, …), since a cache holds only the functions its run compiled. The
+ * bundle has no import() (scripts/bundle-cli.mjs turns them into require()): a script compiled from cached
+ * data cannot import().
+ *
+ * The cache is code V8 runs, so it lives where only this user writes ($XDG_CACHE_HOME/kvs-put, else
+ * ~/.cache/kvs-put; directory 0700, files 0600), never in a shared temporary directory. V8 refuses data made
+ * from other source or by another V8, and the file name carries the bundle's size and time and the Node
+ * version besides. KVS_PUT_COMPILE_CACHE=off turns the cache off. Failing to read or write it only loses
+ * the saving.
+ */
+import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import module, { createRequire } from 'node:module';
+import { basename, dirname, join } from 'node:path';
+import vm from 'node:vm';
+
+type Environment = Readonly<Record<string, string | undefined>>;
+
+/** How the bundle was loaded: with a cache made now, one read back, one V8 refused, Node's own, or none. */
+export type CacheUse = 'created' | 'used' | 'rejected' | 'node' | 'off';
+
+/** Where the cache lives, or undefined when it is turned off or there is no home directory. */
+export const compileCacheDirectory = (env: Environment): string | undefined => {
+  if (env['KVS_PUT_COMPILE_CACHE'] === 'off') {
+    return undefined;
+  }
+  const base =
+    nonEmpty(env['XDG_CACHE_HOME']) ?? mapDefined(nonEmpty(env['HOME']), (home) => join(home, '.cache'));
+  return mapDefined(base, (path) => join(path, 'kvs-put'));
+};
+
+/**
+ * Which kind of run the arguments start: runs of one kind compile the same functions. `put` (the default
+ * command) splits into live captures and file uploads.
+ */
+export const runKind = (argv: readonly string[]): string => {
+  const command = argv.find((arg) => !arg.startsWith('-'));
+  if (command === 'local' || command === 'doctor' || command === 'inspect') {
+    return command;
+  }
+  if (argv.includes('--help') || argv.includes('-h') || argv.includes('--version') || argv.includes('-V')) {
+    return 'help';
+  }
+  const isLive = argv.some((arg) => /^--(rtsp|device|testsrc)(=|$)/.test(arg));
+  return isLive ? 'live' : 'put';
+};
+
+/** A run keeps going past this: its cache is written then, before V8 drops the bytecode of start-up code. */
+const SAVE_AFTER_MS = 5000;
+
+/** Loads and runs the CommonJS bundle at `bundlePath` (its top level starts the CLI). */
+export const loadBundle = (
+  bundlePath: string,
+  options: { cacheDirectory: string | undefined; kind: string },
+): CacheUse => {
+  const requireFromBundle = createRequire(bundlePath);
+  const directory = options.cacheDirectory;
+  const enableNodeCache = (module as { enableCompileCache?: (directory: string) => unknown })
+    .enableCompileCache;
+  if (directory === undefined || !ensurePrivateDirectory(directory)) {
+    requireFromBundle(bundlePath);
+    return 'off';
+  }
+  if (enableNodeCache !== undefined) {
+    enableNodeCache(directory);
+    requireFromBundle(bundlePath);
+    return 'node';
+  }
+  const source = readFileSync(bundlePath, 'utf8');
+  const { size, mtimeMs } = statSync(bundlePath);
+  const prefix = `${basename(bundlePath)}-${options.kind}-`;
+  const cacheFile = join(
+    directory,
+    `${prefix}${process.version}-${process.arch}-${size}-${Math.trunc(mtimeMs)}.v8cache`,
+  );
+  const cachedData = readIfPresent(cacheFile);
+  const script = new vm.Script(module.wrap(source), {
+    filename: bundlePath,
+    ...(cachedData === undefined ? {} : { cachedData }),
+  });
+  const use: CacheUse =
+    cachedData === undefined ? 'created' : script.cachedDataRejected === true ? 'rejected' : 'used';
+  if (use !== 'used') {
+    let isSaved = false;
+    const save = (): void => {
+      if (!isSaved) {
+        isSaved = true;
+        saveCache(script, cacheFile, prefix);
+      }
+    };
+    setTimeout(save, SAVE_AFTER_MS).unref();
+    process.once('exit', save);
+  }
+  const wrapper = script.runInThisContext() as (
+    exports: unknown,
+    require: NodeJS.Require,
+    module: { exports: unknown },
+    filename: string,
+    dirname: string,
+  ) => void;
+  const bundleModule = { exports: {} };
+  wrapper.call(
+    bundleModule.exports,
+    bundleModule.exports,
+    requireFromBundle,
+    bundleModule,
+    bundlePath,
+    dirname(bundlePath),
+  );
+  return use;
+};
+
+const saveCache = (script: vm.Script, cacheFile: string, prefix: string): void => {
+  try {
+    const data = script.createCachedData();
+    const directory = dirname(cacheFile);
+    // Written whole, then renamed: a run starting meanwhile reads the old file or the new one, never half.
+    const partial = `${cacheFile}.${process.pid}.tmp`;
+    writeFileSync(partial, data, { mode: 0o600 });
+    renameSync(partial, cacheFile);
+    // Caches of earlier builds or Node versions for this kind of run are of no use any more.
+    for (const name of readdirSync(directory)) {
+      if (name.startsWith(prefix) && name.endsWith('.v8cache') && join(directory, name) !== cacheFile) {
+        rmSync(join(directory, name), { force: true });
+      }
+    }
+  } catch {
+    // A read-only or full disk: the next run compiles again.
+  }
+};
+
+/** Creates the directory for this user only; false when that is impossible or it is not this user's. */
+const ensurePrivateDirectory = (directory: string): boolean => {
+  try {
+    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    const stats = statSync(directory);
+    const uid = process.getuid?.();
+    return stats.isDirectory() && (uid === undefined || stats.uid === uid) && (stats.mode & 0o022) === 0;
+  } catch {
+    return false;
+  }
+};
+
+const readIfPresent = (path: string): Buffer | undefined => {
+  try {
+    return readFileSync(path);
+  } catch {
+    return undefined;
+  }
+};
+
+const nonEmpty = (value: string | undefined): string | undefined =>
+  value === undefined || value === '' ? undefined : value;
+
+const mapDefined = <T, U>(value: T | undefined, map: (value: T) => U): U | undefined =>
+  value === undefined ? undefined : map(value);
