@@ -4,6 +4,7 @@
 // a frame's bytes leaving ffmpeg to their hand-over to the socket.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { createServer } from 'node:net';
 import { join } from 'node:path';
 
 const MB = 1e6;
@@ -28,6 +29,46 @@ const childrenOf = (pid) => {
     }
   }
   return out;
+};
+
+/**
+ * Polls a running process for its own CPU and its (ffmpeg) child's: the child's figure is read while it
+ * runs, since it is gone once waited for. `steady` is the same from 10 s in (start-up done) to the end.
+ */
+const watchCpu = (pid) => {
+  let childCpu = 0;
+  let childArgv;
+  const startedAt = Date.now();
+  let mark;
+  let last;
+  const poll = setInterval(() => {
+    for (const child of childrenOf(pid)) {
+      const cpu = cpuSecondsOf(child);
+      // The capture is the child that works most (kvs-put also runs a short `ffmpeg -h` probe first).
+      if (cpu !== undefined && cpu >= childCpu) {
+        childCpu = cpu;
+        childArgv = readFileSync(`/proc/${child}/cmdline`, 'utf8').split('\0').slice(0, -1);
+      }
+    }
+    const own = cpuSecondsOf(pid);
+    if (own !== undefined && childCpu > 0) {
+      last = { atMs: Date.now(), own, child: childCpu };
+      if (mark === undefined && Date.now() - startedAt >= 10_000) {
+        mark = last;
+      }
+    }
+  }, 250);
+  return () => {
+    clearInterval(poll);
+    const steady =
+      mark !== undefined && last !== undefined && last.atMs > mark.atMs
+        ? {
+            ownPerMinute: (last.own - mark.own) / ((last.atMs - mark.atMs) / 60_000),
+            childPerMinute: (last.child - mark.child) / ((last.atMs - mark.atMs) / 60_000),
+          }
+        : undefined;
+    return { own: last?.own, child: childCpu, childArgv, steady };
+  };
 };
 
 const waitForLine = (child, pattern, what) =>
@@ -139,28 +180,9 @@ export const benchLive = async ({ root, benchDir, durationS = 60 }) => {
     );
     let stdout = '';
     put.stdout.on('data', (chunk) => (stdout += chunk));
-    let ffmpegCpu = 0;
-    // Steady state: CPU from 10 s in (start-up done: modules compiled, ffmpeg probing over) to the end.
-    const startedAt = Date.now();
-    let mark;
-    let last;
-    const poll = setInterval(() => {
-      for (const pid of childrenOf(put.pid)) {
-        const cpu = cpuSecondsOf(pid);
-        if (cpu !== undefined) {
-          ffmpegCpu = Math.max(ffmpegCpu, cpu);
-        }
-      }
-      const own = cpuSecondsOf(put.pid);
-      if (own !== undefined && ffmpegCpu > 0) {
-        last = { atMs: Date.now(), kvsPut: own, ffmpeg: ffmpegCpu };
-        if (mark === undefined && Date.now() - startedAt >= 10_000) {
-          mark = last;
-        }
-      }
-    }, 250);
+    const stopWatching = watchCpu(put.pid);
     const code = await new Promise((resolve) => put.on('exit', resolve));
-    clearInterval(poll);
+    const measured = stopWatching();
     const summary = stdout
       .split('\n')
       .filter((line) => line.includes('"summary"'))
@@ -170,18 +192,17 @@ export const benchLive = async ({ root, benchDir, durationS = 60 }) => {
     }
     const ours = summary.process;
     const latency = summary.sourceToSocketMs;
+    const ffmpegCpu = measured.child;
     console.log(
       `  ${summary.fragments} fragments, ${summary.framesStored} frames, ${(summary.bytesSent / MB).toFixed(1)} MB, all persisted/received: ${summary.unacknowledged === 0}`,
     );
     console.log(
       `  CPU: kvs-put ${ours.cpuSeconds.toFixed(2)} s, its ffmpeg child ${ffmpegCpu.toFixed(2)} s → ratio ${(ours.cpuSeconds / ffmpegCpu).toFixed(2)}x (target ≤ 1x)`,
     );
-    if (mark !== undefined && last !== undefined && last.atMs > mark.atMs) {
-      const minutes = (last.atMs - mark.atMs) / 60_000;
-      const oursRate = (last.kvsPut - mark.kvsPut) / minutes;
-      const ffmpegRate = (last.ffmpeg - mark.ffmpeg) / minutes;
+    if (measured.steady !== undefined) {
+      const { ownPerMinute, childPerMinute } = measured.steady;
       console.log(
-        `  steady state (from 10 s in): kvs-put ${oursRate.toFixed(2)} CPU s/min, ffmpeg ${ffmpegRate.toFixed(2)} CPU s/min → ratio ${(oursRate / ffmpegRate).toFixed(2)}x`,
+        `  steady state (from 10 s in): kvs-put ${ownPerMinute.toFixed(2)} CPU s/min, ffmpeg ${childPerMinute.toFixed(2)} CPU s/min → ratio ${(ownPerMinute / childPerMinute).toFixed(2)}x`,
       );
     }
     console.log(
@@ -190,14 +211,48 @@ export const benchLive = async ({ root, benchDir, durationS = 60 }) => {
     console.log(
       `  frame leaves ffmpeg → bytes on the socket: p50 ${latency.p50} ms, p99 ${latency.p99} ms (target p99 ≤ 5 ms)`,
     );
+    const relay = await benchRelay({ root, durationS, ffmpegArgv: measured.childArgv });
+    if (relay !== undefined) {
+      console.log(
+        `  floor, a bare Node relay of the same ffmpeg argv to a TCP socket (no parsing, HTTP or SDK): ${relay.own.toFixed(2)} CPU s, its ffmpeg ${relay.child.toFixed(2)} s → ratio ${(relay.own / relay.child).toFixed(2)}x; kvs-put / relay ${(ours.cpuSeconds / relay.own).toFixed(2)}x`,
+      );
+      if (relay.steady !== undefined && measured.steady !== undefined) {
+        console.log(
+          `    steady state: relay ${relay.steady.ownPerMinute.toFixed(2)} CPU s/min vs its ffmpeg ${relay.steady.childPerMinute.toFixed(2)} → ${(relay.steady.ownPerMinute / relay.steady.childPerMinute).toFixed(2)}x; kvs-put / relay ${(measured.steady.ownPerMinute / relay.steady.ownPerMinute).toFixed(2)}x`,
+        );
+      }
+    }
     return {
       kvsPutCpuSeconds: ours.cpuSeconds,
       ffmpegCpuSeconds: ffmpegCpu,
       maxRssBytes: ours.maxRssBytes,
       latency,
+      ...(relay === undefined ? {} : { relayCpuSeconds: relay.own, relayFfmpegCpuSeconds: relay.child }),
     };
   } finally {
     rtsp.kill('SIGTERM');
     local.kill('SIGINT');
+  }
+};
+
+/** Runs bench/relay.js with kvs-put's own ffmpeg argv, into a TCP sink in this process. */
+const benchRelay = async ({ root, durationS, ffmpegArgv }) => {
+  if (ffmpegArgv === undefined || ffmpegArgv.length === 0) {
+    return undefined;
+  }
+  const sink = createServer((socket) => socket.resume());
+  await new Promise((resolve) => sink.listen(0, '127.0.0.1', resolve));
+  try {
+    const relay = spawn(
+      process.execPath,
+      [join(root, 'bench', 'relay.js'), String(sink.address().port), String(durationS), ...ffmpegArgv],
+      { stdio: 'ignore' },
+    );
+    const stopWatching = watchCpu(relay.pid);
+    await new Promise((resolve) => relay.on('exit', resolve));
+    const measured = stopWatching();
+    return measured.own === undefined ? undefined : measured;
+  } finally {
+    sink.close();
   }
 };

@@ -1,7 +1,7 @@
 /**
  * One running ffmpeg, driven through fluent-ffmpeg (the product decision: fluent-ffmpeg drives ffmpeg, and
  * only src/capture knows either). fluent-ffmpeg spawns the process, splits stderr into lines and pipes
- * stdout into our PassThrough; this module adds what a days-long capture needs on top: the exit as data
+ * stdout into our sink; this module adds what a days-long capture needs on top: the exit as data
  * (code and signal from the child itself, not fluent-ffmpeg's message), a redacted stderr tail, a graceful
  * stop (SIGINT, then SIGKILL after a grace period), AbortSignal and `await using` support.
  *
@@ -17,7 +17,7 @@
 import type { ChildProcess } from 'node:child_process';
 import { accessSync, constants } from 'node:fs';
 import { delimiter, join } from 'node:path';
-import { PassThrough } from 'node:stream';
+import { Writable } from 'node:stream';
 import type { Readable } from 'node:stream';
 import ffmpeg from 'fluent-ffmpeg';
 import type { FfmpegCommand, Formats } from 'fluent-ffmpeg';
@@ -125,7 +125,7 @@ const addVerbatim = (add: (...options: string[]) => FfmpegCommand, options: read
  */
 export const buildFluentCommand = (
   invocation: FfmpegInvocation,
-  output: PassThrough,
+  output: Writable,
   options: Pick<StartFfmpegOptions, 'stdin' | 'stderrTailLines'>,
 ): FfmpegCommand => {
   const command = ffmpeg({ stdoutLines: options.stderrTailLines ?? DEFAULT_STDERR_TAIL_LINES });
@@ -161,15 +161,19 @@ export const buildFluentCommand = (
 const STDOUT_HIGH_WATER_BYTES = 1024 * 1024;
 
 /**
- * ffmpeg's stdout as an async iterator, read in flowing mode: each chunk is queued from its 'data' event and
- * handed to next() directly. Node's own stream iterator costs a generator step, a read() and a 'readable'
- * round per chunk, and a camera delivers ~20 chunks a second for days. Reading pauses while
- * {@link STDOUT_HIGH_WATER_BYTES} are queued.
+ * ffmpeg's stdout as an async iterator. fluent-ffmpeg pipes stdout into {@link sink}, a bare Writable whose
+ * write() queues the chunk and hands it to next() directly: no Transform in between (a PassThrough costs a
+ * readable side, a push and a 'data' round per chunk), no Node stream iterator (a generator step, a read()
+ * and a 'readable' round per chunk), and a camera delivers ~20 chunks a second for days. While
+ * {@link STDOUT_HIGH_WATER_BYTES} are queued the write is not acknowledged, so the pipe pauses.
  */
 class StdoutReader implements AsyncIterableIterator<Uint8Array> {
-  readonly #output: PassThrough;
+  /** What ffmpeg's stdout is piped into. */
+  public readonly sink: Writable;
   readonly #queue: Uint8Array[] = [];
   #queuedBytes = 0;
+  /** The acknowledgement of a write held back while the queue is full. */
+  #heldWrite: (() => void) | undefined;
   #isEnded = false;
   #isDone = false;
   #isStarted = false;
@@ -180,24 +184,31 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
   /** Stops ffmpeg (the reader left early). */
   readonly #leave: () => Promise<unknown>;
 
-  public constructor(output: PassThrough, finish: () => Promise<void>, leave: () => Promise<unknown>) {
-    this.#output = output;
+  public constructor(finish: () => Promise<void>, leave: () => Promise<unknown>) {
     this.#finish = finish;
     this.#leave = leave;
-    output.on('data', (chunk: Uint8Array) => {
-      if (this.#isDiscarding) {
-        return;
-      }
-      this.#queue.push(chunk);
-      this.#queuedBytes += chunk.length;
-      if (this.#queuedBytes >= STDOUT_HIGH_WATER_BYTES) {
-        output.pause();
-      }
-      this.#notify();
-    });
-    output.on('end', () => {
-      this.#isEnded = true;
-      this.#notify();
+    this.sink = new Writable({
+      // Above what is ever held back, so that an acknowledged write never makes the pipe wait for 'drain'.
+      highWaterMark: STDOUT_HIGH_WATER_BYTES * 2,
+      write: (chunk: Uint8Array, _encoding, callback: () => void) => {
+        if (this.#isDiscarding) {
+          callback();
+          return;
+        }
+        this.#queue.push(chunk);
+        this.#queuedBytes += chunk.length;
+        if (this.#queuedBytes >= STDOUT_HIGH_WATER_BYTES) {
+          this.#heldWrite = callback;
+        } else {
+          callback();
+        }
+        this.#notify();
+      },
+      final: (callback: () => void) => {
+        this.#isEnded = true;
+        this.#notify();
+        callback();
+      },
     });
   }
 
@@ -211,7 +222,7 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
     this.#isDiscarding = true;
     this.#queue.length = 0;
     this.#queuedBytes = 0;
-    this.#output.resume();
+    this.#releaseWrite();
   }
 
   public async next(): Promise<IteratorResult<Uint8Array, undefined>> {
@@ -223,8 +234,8 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
       const chunk = this.#queue.shift();
       if (chunk !== undefined) {
         this.#queuedBytes -= chunk.length;
-        if (this.#queuedBytes < STDOUT_HIGH_WATER_BYTES && this.#output.isPaused()) {
-          this.#output.resume();
+        if (this.#queuedBytes < STDOUT_HIGH_WATER_BYTES) {
+          this.#releaseWrite();
         }
         return { value: chunk, done: false };
       }
@@ -250,6 +261,12 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
 
   public [Symbol.asyncIterator](): this {
     return this;
+  }
+
+  #releaseWrite(): void {
+    const callback = this.#heldWrite;
+    this.#heldWrite = undefined;
+    callback?.();
   }
 
   #notify(): void {
@@ -279,7 +296,6 @@ export class FfmpegProcess implements AsyncDisposable {
   readonly #tailLines: number;
   readonly #stopGraceMs: number;
   readonly #onStderrLine: ((line: string) => void) | undefined;
-  readonly #output = new PassThrough({ highWaterMark: 1024 * 1024 });
   readonly #tail: string[] = [];
   readonly #signal: AbortSignal | undefined;
   #child: ChildProcess | undefined;
@@ -303,7 +319,6 @@ export class FfmpegProcess implements AsyncDisposable {
       this.#settle = resolve;
     });
     this.#stdout = new StdoutReader(
-      this.#output,
       async () => {
         const exit = await this.exited;
         if (exit.error !== undefined) {
@@ -322,7 +337,7 @@ export class FfmpegProcess implements AsyncDisposable {
       this.#finish(null, null, unrunnable);
       return;
     }
-    const command = buildFluentCommand(invocation, this.#output, options);
+    const command = buildFluentCommand(invocation, this.#stdout.sink, options);
     // fluent-ffmpeg keeps the binary path process-wide; kvs-put runs one ffmpeg binary per process.
     command.setFfmpegPath(this.#ffmpegPath);
     command.on('start', () => this.#onStart(command));
@@ -423,8 +438,9 @@ export class FfmpegProcess implements AsyncDisposable {
     this.#isSettled = true;
     clearTimeout(this.#killTimer);
     this.#signal?.removeEventListener('abort', this.#onAbort);
-    if (!this.#output.destroyed && !this.#output.writableEnded) {
-      this.#output.end();
+    const sink = this.#stdout.sink;
+    if (!sink.destroyed && !sink.writableEnded) {
+      sink.end();
     }
     const isStopped = this.#isStopRequested;
     const error =

@@ -19,6 +19,11 @@
  * const client = new KinesisVideoClient({ endpoint: kvs.url, region: kvs.region, credentials: kvs.credentials });
  * ```
  */
+import {
+  DEFAULT_LOCAL_KVS_HOST,
+  DEFAULT_LOCAL_KVS_REGION,
+  LOCAL_KVS_CREDENTIALS,
+} from './local-kvs-defaults.js';
 import { randomUUID } from 'node:crypto';
 import type { IncomingMessage, Server, ServerResponse } from 'node:http';
 import { createServer } from 'node:http';
@@ -53,20 +58,9 @@ import type { SigV4Credentials } from './sigv4-verify.js';
 import { sha256Hex, verifySigV4 } from './sigv4-verify.js';
 import { StreamStore } from './stream-store.js';
 
+export { DEFAULT_LOCAL_KVS_HOST, DEFAULT_LOCAL_KVS_REGION, LOCAL_KVS_CREDENTIALS };
 const debug = debuglog('kvs');
 
-/**
- * The fixed key pair the local KVS accepts when no other is configured: what the README demo and `--local` use.
- * It is not, and cannot be, an AWS key.
- */
-export const LOCAL_KVS_CREDENTIALS: Readonly<{ accessKeyId: string; secretAccessKey: string }> = {
-  // Not frozen: the AWS SDK annotates the credentials object it is given.
-  accessKeyId: 'AKIDLOCALKVSPUT',
-  secretAccessKey: 'kvs-put-local-secret-not-an-aws-key',
-};
-
-export const DEFAULT_LOCAL_KVS_HOST = '127.0.0.1';
-export const DEFAULT_LOCAL_KVS_REGION = 'us-east-1';
 export const DEFAULT_LOCAL_KVS_ACCOUNT_ID = '123456789012';
 
 /** Loopback-only admin paths (no SigV4). */

@@ -308,6 +308,29 @@ describe.skipIf(!hasFfmpeg)('ffmpeg process lifecycle', () => {
     expect(await process.stop()).toBe(exit);
   });
 
+  it('a reader that stops taking chunks pauses ffmpeg; every byte arrives once it reads on', async () => {
+    const dir = tempDir();
+    // A stand-in that writes 16 MiB as fast as the pipe takes it, then exits.
+    const total = 16 * 1024 * 1024;
+    const writer = writeScript(join(dir, 'ffmpeg'), `head -c ${total} /dev/zero`);
+    const process = startFfmpeg(endlessTestsrc(), { ffmpegPath: writer });
+    const iterator = process.stdout[Symbol.asyncIterator]();
+    let received = 0;
+    const first = await iterator.next();
+    received += first.value?.length ?? 0;
+    // Not reading: the queue fills, the pipe stops, and the writer stays blocked instead of finishing.
+    const settled = await Promise.race([
+      process.exited.then(() => 'exited'),
+      new Promise((resolve) => setTimeout(() => resolve('blocked'), 500)),
+    ]);
+    expect(settled).toBe('blocked');
+    for (let result = await iterator.next(); result.done !== true; result = await iterator.next()) {
+      received += result.value.length;
+    }
+    expect(received).toBe(total);
+    expect((await process.exited).error).toBeUndefined();
+  });
+
   it('stop() before anyone reads, and SIGKILL when ffmpeg ignores SIGINT past the grace period', async () => {
     const quick = startFfmpeg(endlessTestsrc(), { ffmpegPath: FFMPEG });
     expect((await quick.stop()).isStopped).toBe(true);

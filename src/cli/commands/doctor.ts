@@ -4,9 +4,6 @@ import { locateFfmpeg, locateFfprobe, probeFfmpegCapabilities } from '../../capt
 import type { FfmpegCapabilities, LocatedFfmpeg } from '../../capture/ffmpeg-locator.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
-import { fromNodeProviderChain } from '@aws-sdk/credential-providers';
-import { ListStreamsCommand } from '@aws-sdk/client-kinesis-video';
-import { StreamControl, toKvsError } from '../../kvs/stream-control.js';
 import type { CommandFactory } from '../run-cli.js';
 
 /** One line of `kvs-put doctor`. */
@@ -137,6 +134,13 @@ export const awsChecks: DoctorCheckProvider = async ({ io, aws }) => {
   if (aws?.skip === true) {
     return [];
   }
+  // The AWS SDK loads with the check that needs it, not with the CLI.
+  const [{ fromNodeProviderChain }, { ListStreamsCommand }, { StreamControl, toKvsError }] =
+    await Promise.all([
+      import('@aws-sdk/credential-providers'),
+      import('@aws-sdk/client-kinesis-video'),
+      import('../../kvs/stream-control.js'),
+    ]);
   const provider = fromNodeProviderChain(aws?.profile === undefined ? {} : { profile: aws.profile });
   const checks: DoctorCheck[] = [];
   try {

@@ -5,8 +5,7 @@ import {
   DEFAULT_LOCAL_KVS_HOST,
   DEFAULT_LOCAL_KVS_REGION,
   LOCAL_KVS_CREDENTIALS,
-  startLocalKvs,
-} from '../../emulator/local-kvs.js';
+} from '../../emulator/local-kvs-defaults.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../exit-codes.js';
 import type { CommandFactory } from '../run-cli.js';
@@ -119,6 +118,8 @@ const runLocal = async (
     ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
     ...(options.faults === undefined ? {} : { faults: options.faults }),
   };
+  // Loaded here, not with the CLI: every other command runs without the emulator's code.
+  const { startLocalKvs } = await import('../../emulator/local-kvs.js');
   const kvs = await startLocalKvs(kvsOptions);
   try {
     const lines = [

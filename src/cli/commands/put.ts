@@ -6,7 +6,7 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../../errors.js';
 import type { Fragment, FragmenterStats } from '../../fragment/fragmenter.js';
 import { KvsLimits } from '../../fragment/kvs-limits.js';
-import { StreamControl } from '../../kvs/stream-control.js';
+import type { StreamControl } from '../../kvs/stream-control.js';
 import { UploadSession } from '../../kvs/upload-session.js';
 import { DEFAULT_BACKOFF } from '../../kvs/retry-policy.js';
 import type { CliIo } from '../cli-io.js';
@@ -143,6 +143,7 @@ const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
         : (await import('@aws-sdk/credential-providers')).fromNodeProviderChain(
             options.profile === undefined ? {} : { profile: options.profile },
           );
+    const { StreamControl } = await import('../../kvs/stream-control.js');
     const control = new StreamControl({
       credentials,
       ...(local !== undefined ? { region: local.region, endpoint: local.url } : {}),

@@ -1,0 +1,17 @@
+/**
+ * The local KVS's defaults, apart from the emulator itself: the CLI's option definitions need them on every
+ * run, the emulator's code only when a local KVS starts.
+ */
+
+/**
+ * The fixed key pair the local KVS accepts when no other is configured: what the README demo and `--local` use.
+ * It is not, and cannot be, an AWS key.
+ */
+export const LOCAL_KVS_CREDENTIALS: Readonly<{ accessKeyId: string; secretAccessKey: string }> = {
+  // Not frozen: the AWS SDK annotates the credentials object it is given.
+  accessKeyId: 'AKIDLOCALKVSPUT',
+  secretAccessKey: 'kvs-put-local-secret-not-an-aws-key',
+};
+
+export const DEFAULT_LOCAL_KVS_HOST = '127.0.0.1';
+export const DEFAULT_LOCAL_KVS_REGION = 'us-east-1';
