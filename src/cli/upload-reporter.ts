@@ -1,4 +1,4 @@
-import type { UploadEvent, UploadSummary } from '../kvs/upload-session.js';
+import type { UploadEvent, UploadInterval, UploadSummary } from '../kvs/upload-session.js';
 import { peakRssBytes } from '../util/peak-rss.js';
 import type { CliIo } from './cli-io.js';
 
@@ -122,6 +122,27 @@ export class UploadReporter {
         this.log(`no ack for ${(event.silentMs / 1000).toFixed(0)} s: reconnecting`);
         break;
     }
+  }
+
+  /** A live run's periodic line: `{"event":"stats",…}` with --json, else one log line on stderr. */
+  public interval(interval: UploadInterval, sourceRestarts: number): void {
+    const usage = process.resourceUsage();
+    const rssBytes = process.memoryUsage.rss();
+    this.json({
+      event: 'stats',
+      ...interval,
+      sourceRestarts,
+      process: { cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, rssBytes },
+    });
+    const latency =
+      interval.sourceToSocketMs === undefined
+        ? ''
+        : `, source → socket p50 ${interval.sourceToSocketMs.p50} ms p99 ${interval.sourceToSocketMs.p99} ms`;
+    this.log(
+      `stats: ${interval.fragments} fragments (${interval.persisted + interval.received} stored, ${interval.dropped} dropped, ${interval.unacknowledged} awaiting acks), ` +
+        `${formatBytes(interval.bytesSent)} sent, ${sourceRestarts} source restarts, ${interval.retries} retries${latency} ` +
+        `(last ${(interval.intervalMs / 1000).toFixed(0)} s), RSS ${formatBytes(rssBytes)}`,
+    );
   }
 
   public summary(summary: UploadSummary, refused: number): void {

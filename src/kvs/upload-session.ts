@@ -4,6 +4,7 @@
  * the first fragment the service does not hold, staleness detection, make-before-break rotation, and a
  * bounded wait for the last acks at the end.
  */
+import { LatencySamples, percentilesOf } from '../util/latency-samples.js';
 import type { AwsCredentialIdentity, AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../errors.js';
 import type { Fragment, TimecodeMode } from '../fragment/fragmenter.js';
@@ -144,6 +145,16 @@ export type UploadSummary = {
 };
 
 /**
+ * {@link UploadSession.interval}: the summary's counters so far (skipped as a count), with the latencies of
+ * the interval only.
+ */
+export type UploadInterval = Omit<UploadSummary, 'stats' | 'skipped' | 'sourceError'> & {
+  skipped: number;
+  /** Milliseconds since the previous interval (or the session's start). */
+  intervalMs: number;
+};
+
+/**
  * One fragment in the buffer. A live fragment sent as it grows is a start entry (its Cluster header) plus
  * continuation entries (its later frames): they share the start's fate, since acks name only the cluster.
  */
@@ -205,7 +216,7 @@ export class UploadSession {
     persisted: 0,
     received: 0,
     skipped: [] as FragmentStats[],
-    ackLatenciesMs: [] as number[],
+    ackLatenciesMs: new LatencySamples(),
   };
   private readonly changed = new Notifier();
   private isSourceDone = false;
@@ -217,9 +228,15 @@ export class UploadSession {
   private bufferedBytes = 0;
   private readonly draining = new Set<Promise<unknown>>();
   /** Source bytes in → bytes handed to the socket, per fragment part (live sources). */
-  private readonly sourceToSocketMs: number[] = [];
+  private readonly sourceToSocketMs = new LatencySamples();
   /** Source bytes in → the socket's last byte of them written to the kernel. */
-  private readonly sourceToKernelMs: number[] = [];
+  private readonly sourceToKernelMs = new LatencySamples();
+  /** The same since the last {@link interval} call. */
+  private readonly window = {
+    startedAtMs: performance.now(),
+    sourceToSocketMs: new LatencySamples(WINDOW_SAMPLE_CAPACITY),
+    sourceToKernelMs: new LatencySamples(WINDOW_SAMPLE_CAPACITY),
+  };
   /** The latest start entry, which continuation parts attach to. */
   private lastStart: Entry | undefined;
   private nextByteAtMs = 0;
@@ -677,7 +694,9 @@ export class UploadSession {
       for (const entry of entries) {
         entry.unflushedWrites!--;
         if (entry.fragment.arrivedAtMs !== undefined && error === undefined) {
-          addSample(this.sourceToKernelMs, now - entry.fragment.arrivedAtMs);
+          const latencyMs = now - entry.fragment.arrivedAtMs;
+          this.sourceToKernelMs.add(latencyMs);
+          this.window.sourceToKernelMs.add(latencyMs);
         }
         releaseIfUnused(entry);
       }
@@ -691,7 +710,9 @@ export class UploadSession {
     const sentAtMs = Date.now();
     for (const entry of entries) {
       if (entry.fragment.arrivedAtMs !== undefined) {
-        addSample(this.sourceToSocketMs, now - entry.fragment.arrivedAtMs);
+        const latencyMs = now - entry.fragment.arrivedAtMs;
+        this.sourceToSocketMs.add(latencyMs);
+        this.window.sourceToSocketMs.add(latencyMs);
       }
       entry.stats.sentAtMs = sentAtMs;
     }
@@ -985,18 +1006,39 @@ export class UploadSession {
       }
       const latency = ackLatencyMs(settled);
       if (latency !== undefined) {
-        addSample(folded.ackLatenciesMs, latency);
+        folded.ackLatenciesMs.add(latency);
       }
       count++;
     }
     stats.splice(0, count);
   }
 
+  /**
+   * The session so far (the summary's counters) and the source → socket latency since the last call: what
+   * a live run reports every so often, since its summary comes only at the end.
+   */
+  public interval(): UploadInterval {
+    const now = performance.now();
+    const { stats: _stats, skipped, sourceError: _error, ...totals } = this.summary();
+    const window = this.window;
+    const interval: UploadInterval = {
+      ...totals,
+      skipped: skipped.length,
+      intervalMs: Math.round(now - window.startedAtMs),
+      sourceToSocketMs: window.sourceToSocketMs.percentiles(),
+      sourceToKernelMs: window.sourceToKernelMs.percentiles(),
+    };
+    window.startedAtMs = now;
+    window.sourceToSocketMs.clear();
+    window.sourceToKernelMs.clear();
+    return interval;
+  }
+
   private summary(): UploadSummary {
     const stats = this.allStats;
     const folded = this.folded;
     const latencies = [
-      ...folded.ackLatenciesMs,
+      ...folded.ackLatenciesMs.values(),
       ...stats.map(ackLatencyMs).filter((value): value is number => value !== undefined),
     ];
     const isPersistedAckExpected = this.options.isPersistedAckExpected;
@@ -1019,9 +1061,9 @@ export class UploadSession {
       retries: this.retries,
       bytesSent: this.bytesSent,
       isInterrupted: this.options.signal?.aborted === true,
-      ackLatencyMs: percentiles(latencies),
-      sourceToSocketMs: percentiles(this.sourceToSocketMs),
-      sourceToKernelMs: percentiles(this.sourceToKernelMs),
+      ackLatencyMs: percentilesOf(latencies),
+      sourceToSocketMs: this.sourceToSocketMs.percentiles(),
+      sourceToKernelMs: this.sourceToKernelMs.percentiles(),
       stats,
       sourceError: this.sourceError === undefined ? undefined : toError(this.sourceError),
     };
@@ -1040,8 +1082,8 @@ const MAX_KEPT_STATS = 4096;
 /** How far ahead of the byte clock sending may run (a burst of up to one second's worth of bytes). */
 const BYTE_BURST_MS = 1000;
 
-/** Enough latency samples for p99 over hours of video, bounded in memory. */
-const MAX_LATENCY_SAMPLES = 200_000;
+/** Latency samples kept per {@link UploadSession.interval} (a minute of live video has ~60 per second). */
+const WINDOW_SAMPLE_CAPACITY = 20_000;
 
 /** Fragments ready together are written in one call, up to this many bytes (a burst goes out as it is parsed). */
 const MAX_BATCH_BYTES = 64 * 1024;
@@ -1053,23 +1095,6 @@ type Batch = { entries: Entry[]; chunks: Uint8Array[]; bytes: number };
 
 /** Lets pending source work (promise callbacks) run before going on: one turn of the event loop. */
 const yieldToSource = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
-
-const addSample = (samples: number[], value: number): void => {
-  if (samples.length < MAX_LATENCY_SAMPLES) {
-    samples.push(value);
-  }
-};
-
-/** The p50 and p99 of a list of milliseconds, rounded to 0.01 ms. */
-const percentiles = (values: number[]): { p50: number; p99: number } | undefined => {
-  if (values.length === 0) {
-    return undefined;
-  }
-  const sorted = [...values].sort((a, b) => a - b);
-  const pick = (q: number): number =>
-    Math.round(sorted[Math.min(sorted.length - 1, Math.floor(q * sorted.length))]! * 100) / 100;
-  return { p50: pick(0.5), p99: pick(0.99) };
-};
 
 /** Errors no reconnect can fix. */
 const isFatal = (error: unknown): boolean => {

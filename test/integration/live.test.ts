@@ -65,6 +65,8 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
         '--testsrc',
         '--duration',
         '20',
+        '--stats-interval',
+        '5',
         '--json',
       ],
       { env: localKvsEnv(kvs), timeoutMs: 60_000 },
@@ -76,6 +78,22 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
     // 2 s key frame interval: about 10 fragments in 20 s.
     expect(fragments).toBeGreaterThanOrEqual(9);
     expect(summary).toMatchObject({ persisted: fragments, unacknowledged: 0, dropped: 0 });
+    // Every 5 s a stats event: counts so far (growing), the interval's latency, the process's memory.
+    const stats = ndjson(run.stdout).filter((event) => event['event'] === 'stats');
+    expect(stats.length).toBeGreaterThanOrEqual(3);
+    for (const [i, event] of stats.entries()) {
+      expect(event['intervalMs']).toBeGreaterThan(4000);
+      expect(event['intervalMs']).toBeLessThan(8000);
+      expect(event['sourceToSocketMs']).toMatchObject({ p50: expect.any(Number), p99: expect.any(Number) });
+      expect(event['sourceRestarts']).toBe(0);
+      expect((event['process'] as { rssBytes: number }).rssBytes).toBeGreaterThan(10e6);
+      if (i > 0) {
+        expect(event['persisted']).toBeGreaterThan(stats[i - 1]!['persisted'] as number);
+        expect(event['bytesSent']).toBeGreaterThan(stats[i - 1]!['bytesSent'] as number);
+      }
+    }
+    expect(stats.at(-1)!['persisted']).toBeLessThanOrEqual(fragments);
+    expect(run.stderr).toMatch(/stats: \d+ fragments \(\d+ stored, 0 dropped/);
 
     const bytes = await getMediaBytes(kvs, 'pattern', fragments);
     const timeline = await storedTimeline(bytes);

@@ -51,6 +51,7 @@ type PutOptions = {
   dumpDir?: string;
   verify?: boolean;
   stopTimeout: number;
+  statsInterval: number;
   testsrc?: boolean;
   device?: string;
   rtsp?: string;
@@ -303,6 +304,7 @@ const upload = async (
   const liveStop = isLive ? stopSignal(io.signal, options.duration) : undefined;
   let source: AsyncIterable<Fragment>;
   let firstProducerMs: number;
+  let sourceRestarts = 0;
   if (sourcePlan.kind === 'live') {
     const tools = await ffmpeg();
     const { liveFragments } = await import('../live-source.js');
@@ -314,18 +316,22 @@ const upload = async (
       reporter.log(reason);
     }
     firstProducerMs = Date.now();
-    let restarts = 0;
     source = liveFragments(sourcePlan.plan, {
       ffmpegPath: tools.ffmpegPath,
       signal: liveStop!.signal,
       fragmenter: fragmenterOptions,
       onCaptureEvent: (event) => {
         if (event.type === 'restart') {
-          restarts++;
+          sourceRestarts++;
           reporter.log(
-            `source lost (${event.reason}): restart ${restarts} in ${(event.delayMs / 1000).toFixed(1)} s`,
+            `source lost (${event.reason}): restart ${sourceRestarts} in ${(event.delayMs / 1000).toFixed(1)} s`,
           );
-          reporter.json({ event: 'source-restart', restarts, delayMs: event.delayMs, reason: event.reason });
+          reporter.json({
+            event: 'source-restart',
+            restarts: sourceRestarts,
+            delayMs: event.delayMs,
+            reason: event.reason,
+          });
         } else if (options.verbose === true) {
           reporter.log(`ffmpeg: ${event.commandLine}`);
         }
@@ -432,10 +438,17 @@ const upload = async (
     signal: liveStop?.signal ?? io.signal,
     onAbort: isLive ? 'flush' : 'drop-unsent',
   });
+  // A live run goes on for days: it says how it is doing every --stats-interval seconds, not only at the end.
+  const statsTimer =
+    isLive && options.statsInterval > 0
+      ? setInterval(() => reporter.interval(session.interval(), sourceRestarts), options.statsInterval * 1000)
+      : undefined;
+  statsTimer?.unref();
   let summary;
   try {
     summary = await session.run(source);
   } finally {
+    clearInterval(statsTimer);
     liveStop?.dispose();
   }
   reporter.summary(summary, refused.length);
@@ -563,6 +576,12 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     .option('-q, --quiet', 'only warnings and errors')
     .option('--dump-dir <dir>', 'keep the exact bytes each PutMedia session sent')
     .option('--verify', 'read the upload back with GetMedia and compare fragment counts')
+    .option(
+      '--stats-interval <seconds>',
+      'live sources: a stats line (counts so far, source → socket latency of the interval, RSS) every so often; 0 = none',
+      parsePositive,
+      60,
+    )
     .option(
       '--stop-timeout <ms>',
       'on Ctrl+C, how long to wait for the acks of what was sent',
