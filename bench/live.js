@@ -3,34 +3,12 @@
 // RSS of the kvs-put Node process against the CPU of its ffmpeg child in the same run, and the latency from
 // a frame's bytes leaving ffmpeg to their hand-over to the socket.
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readFileSync, readdirSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
 import { join } from 'node:path';
+import { childrenOf, cpuSecondsOf, waitForLine } from './proc.js';
 
 const MB = 1e6;
-const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
-
-/** CPU seconds (user + system) of a live process, from /proc. */
-const cpuSecondsOf = (pid) => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  } catch {
-    return undefined;
-  }
-};
-
-const childrenOf = (pid) => {
-  const out = [];
-  for (const task of readdirSync(`/proc/${pid}/task`)) {
-    const file = `/proc/${pid}/task/${task}/children`;
-    if (existsSync(file)) {
-      out.push(...readFileSync(file, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number));
-    }
-  }
-  return out;
-};
-
 /**
  * Polls a running process for its own CPU and its (ffmpeg) child's: the child's figure is read while it
  * runs, since it is gone once waited for. `steady` is the same from 10 s in (start-up done) to the end.
@@ -70,20 +48,6 @@ const watchCpu = (pid) => {
     return { own: last?.own, child: childCpu, childArgv, steady };
   };
 };
-
-const waitForLine = (child, pattern, what) =>
-  new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out}`)), 20_000);
-    child.stdout.on('data', (chunk) => {
-      out += chunk;
-      const match = pattern.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
-    });
-  });
 
 export const benchLive = async ({ root, benchDir, durationS = 60 }) => {
   const hasGst =

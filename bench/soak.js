@@ -11,11 +11,12 @@
 // --size WxH (640x360), --fps N (30), --bitrate KBPS (1000). Needs ffmpeg and the GStreamer RTSP server
 // (python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly, as .ci/run installs).
 import { spawn, spawnSync } from 'node:child_process';
-import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
+import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join, dirname } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { parseArgs } from 'node:util';
+import { childrenOf, cpuSecondsOf, rssMbOf, waitForLine } from './proc.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const { values } = parseArgs({
@@ -32,7 +33,6 @@ const minutes = Number(values.minutes);
 const outageEveryMs = Number(values['outage-every']) * 60_000;
 const outageMs = Number(values['outage-seconds']) * 1000;
 const MB = 1e6;
-const TICKS_PER_SECOND = Number(spawnSync('getconf', ['CLK_TCK'], { encoding: 'utf8' }).stdout.trim() || 100);
 
 const hasGst =
   spawnSync('/usr/bin/python3', ['-c', "import gi; gi.require_version('GstRtspServer', '1.0')"]).status === 0;
@@ -40,47 +40,6 @@ if (!hasGst) {
   console.error('soak: the GStreamer RTSP server is not installed (python3-gi gir1.2-gst-rtsp-server-1.0)');
   process.exit(2);
 }
-
-const cpuSecondsOf = (pid) => {
-  try {
-    const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / TICKS_PER_SECOND;
-  } catch {
-    return undefined;
-  }
-};
-const rssMbOf = (pid) => {
-  try {
-    const match = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return match === null ? undefined : (Number(match[1]) * 1024) / MB;
-  } catch {
-    return undefined;
-  }
-};
-const childrenOf = (pid) => {
-  try {
-    return readdirSync(`/proc/${pid}/task`).flatMap((task) =>
-      readFileSync(`/proc/${pid}/task/${task}/children`, 'utf8').trim().split(/\s+/).filter(Boolean),
-    );
-  } catch {
-    return [];
-  }
-};
-const waitForLine = (child, pattern, what) =>
-  new Promise((resolve, reject) => {
-    let out = '';
-    const timer = setTimeout(() => reject(new Error(`${what} did not start: ${out}`)), 20_000);
-    const onData = (chunk) => {
-      out += chunk;
-      const match = pattern.exec(out);
-      if (match) {
-        clearTimeout(timer);
-        child.stdout.off('data', onData);
-        resolve(match[1]);
-      }
-    };
-    child.stdout.on('data', onData);
-  });
 
 const startCamera = (port) => {
   const camera = spawn(
