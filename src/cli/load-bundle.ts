@@ -13,8 +13,9 @@
  * The cache is code V8 runs, so it lives where only this user writes ($XDG_CACHE_HOME/kvs-put, else
  * ~/.cache/kvs-put; directory 0700, files 0600), never in a shared temporary directory. V8 refuses data made
  * from other source or by another V8, and the file name carries the bundle's size and time and the Node
- * version besides. KVS_PUT_COMPILE_CACHE=off turns the cache off. Failing to read or write it only loses
- * the saving.
+ * version besides, and a tag of the bundle's path, so that two installs (a global one, a project's) do not
+ * evict each other's cache. KVS_PUT_COMPILE_CACHE=off turns the cache off. Failing to read or write it
+ * only loses the saving.
  */
 import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import module, { createRequire } from 'node:module';
@@ -75,7 +76,7 @@ export const loadBundle = (
   }
   const source = readFileSync(bundlePath, 'utf8');
   const { size, mtimeMs } = statSync(bundlePath);
-  const prefix = `${basename(bundlePath)}-${options.kind}-`;
+  const prefix = `${basename(bundlePath)}-${options.kind}-${pathTag(bundlePath)}-`;
   const cacheFile = join(
     directory,
     `${prefix}${process.version}-${process.arch}-${size}-${Math.trunc(mtimeMs)}.v8cache`,
@@ -134,6 +135,15 @@ const saveCache = (script: vm.Script, cacheFile: string, prefix: string): void =
   } catch {
     // A read-only or full disk: the next run compiles again.
   }
+};
+
+/** A short tag for a file's path (FNV-1a, 32 bits, in hex): not a secret, only telling installs apart. */
+const pathTag = (path: string): string => {
+  let hash = 0x811c9dc5;
+  for (let i = 0; i < path.length; i++) {
+    hash = Math.imul(hash ^ path.charCodeAt(i), 0x01000193);
+  }
+  return (hash >>> 0).toString(16).padStart(8, '0');
 };
 
 /** Creates the directory for this user only; false when that is impossible or it is not this user's. */

@@ -1,13 +1,24 @@
 /**
  * The CLI bundle's loader (src/cli/load-bundle.ts): where the code cache lives, which kind of run a command
  * line is, and real processes loading a small CommonJS bundle twice: the first run writes the cache (private
- * to the user), the next one runs from it, a damaged cache is refused by V8 and written again.
+ * to the user), the next one runs from it, a damaged cache is refused by V8 and written again, and two
+ * installs keep a cache each.
  */
 import { execFileSync } from 'node:child_process';
-import { chmodSync, mkdtempSync, readFileSync, readdirSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import {
+  chmodSync,
+  copyFileSync,
+  mkdirSync,
+  mkdtempSync,
+  readFileSync,
+  readdirSync,
+  rmSync,
+  statSync,
+  writeFileSync,
+} from 'node:fs';
 import module from 'node:module';
 import { tmpdir } from 'node:os';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import { compileCacheDirectory, runKind } from '../../src/cli/load-bundle.js';
 import { ensureBuilt } from '../helpers/kvs-put-process.js';
@@ -68,14 +79,14 @@ describe('loadBundle in a real process', () => {
     rmSync(dir, { recursive: true, force: true });
   });
 
-  const load = (): string =>
+  const load = (path = bundle): string =>
     execFileSync(
       process.execPath,
       [
         '--input-type=module',
         '-e',
         `import { loadBundle } from ${JSON.stringify(join(REPO_ROOT, 'dist', 'cli', 'load-bundle.js'))};
-         process.stdout.write(loadBundle(${JSON.stringify(bundle)}, { cacheDirectory: ${JSON.stringify(cacheDir)}, kind: 'test' }) + '\\n');`,
+         process.stdout.write(loadBundle(${JSON.stringify(path)}, { cacheDirectory: ${JSON.stringify(cacheDir)}, kind: 'test' }) + '\\n');`,
       ],
       { encoding: 'utf8' },
     );
@@ -90,7 +101,7 @@ describe('loadBundle in a real process', () => {
       expect(cacheFiles()).toHaveLength(1);
       const file = join(cacheDir, cacheFiles()[0]!);
       expect(statSync(file).mode & 0o777).toBe(0o600);
-      expect(cacheFiles()[0]).toMatch(new RegExp(`^bundle\\.cjs-test-${process.version}-`));
+      expect(cacheFiles()[0]).toMatch(new RegExp(`^bundle\\.cjs-test-[0-9a-f]{8}-${process.version}-`));
       expect(load()).toMatch(/\nused\n$/);
       // Damaged: V8 refuses it, the bundle still runs, and the cache is written anew.
       writeFileSync(file, Buffer.alloc(readFileSync(file).length, 7));
@@ -101,6 +112,14 @@ describe('loadBundle in a real process', () => {
       expect(load()).toMatch(/\ncreated\n$/);
       expect(cacheFiles()).toHaveLength(1);
       expect(join(cacheDir, cacheFiles()[0]!)).not.toBe(file);
+      // Another install of the same build: each keeps its own cache.
+      const other = join(dir, 'other-install', 'bundle.cjs');
+      mkdirSync(dirname(other));
+      copyFileSync(bundle, other);
+      expect(load(other)).toMatch(/\ncreated\n$/);
+      expect(load()).toMatch(/\nused\n$/);
+      expect(load(other)).toMatch(/\nused\n$/);
+      expect(cacheFiles()).toHaveLength(2);
     },
   );
 
