@@ -2,6 +2,7 @@
 // Start-up is most of what a short run costs (cron uploads, CI smoke tests, a camera box restarting):
 // resolving and compiling ~400 files in node_modules took ~0.1 CPU s of the ~0.3 s before the first frame.
 // The library entry (dist/index.js) stays unbundled.
+import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
 await build({
@@ -17,6 +18,17 @@ await build({
   // import() becomes require(): a script compiled from V8's code cache cannot import() (see load-bundle.ts),
   // and everything the bundle loads at run time (Node's modules, @ffmpeg-installer) is CommonJS-loadable.
   supported: { 'dynamic-import': false },
+  // No comments or indentation: a smaller file to read and hash at every start, and plain ASCII (comments
+  // hold '→' and '…'), which Node reads ~10× faster than UTF-8 with other characters (~25 ms → ~2 ms).
+  minifyWhitespace: true,
   sourcemap: 'linked',
   logLevel: 'warning',
 });
+
+// A non-ASCII character (a dependency's legal comment, say) makes every start decode the file the slow way.
+const nonAscii = /[^\x00-\x7f]/.exec(readFileSync('dist/kvs-put.cjs', 'latin1'));
+if (nonAscii !== null) {
+  console.warn(
+    `bundle-cli: dist/kvs-put.cjs is not plain ASCII (at byte ${nonAscii.index}): start-up reads it slower`,
+  );
+}
