@@ -166,6 +166,48 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
     }
   });
 
+  it('the service out of reach for seconds while the camera captures: the frames wait, then all are stored in order', async () => {
+    // The first connection ends after its 2nd fragment; every connection in the first 10 s after that is refused.
+    await using kvs = await startLocalKvs({
+      faults: {
+        putMedia: [
+          { resetAfterFragment: 2 },
+          { skipConnections: 1, refuse: { type: 'InternalFailure', statusCode: 500 }, windowMs: 10_000 },
+        ],
+      },
+    });
+    const run = await runKvsPut(
+      [
+        '--stream',
+        'outage',
+        '--create',
+        '--retention-hours',
+        '1',
+        '--testsrc',
+        '--duration',
+        '16',
+        '--json',
+        '--retry-delay',
+        '200',
+      ],
+      { env: localKvsEnv(kvs), timeoutMs: 60_000 },
+    );
+    expect(run.code).toBe(ExitCode.Ok);
+    const events = ndjson(run.stdout);
+    const summary = events.find((event) => event['event'] === 'summary')!;
+    const fragments = summary['fragments'] as number;
+    expect(summary).toMatchObject({ persisted: fragments, unacknowledged: 0, dropped: 0 });
+    expect(events.filter((event) => event['event'] === 'retry').length).toBeGreaterThanOrEqual(2);
+    const timeline = await storedTimeline(await getMediaBytes(kvs, 'outage', fragments));
+    expect(timeline).toHaveLength(fragments);
+    expect(timeline.reduce((sum, fragment) => sum + fragment.frames, 0)).toBe(summary['framesStored']);
+    for (let i = 1; i < timeline.length; i++) {
+      expect(timeline[i]!.startMs).toBeGreaterThan(timeline[i - 1]!.lastMs);
+      // No hole where the service was away: fragments follow each other a key-frame interval (2 s) apart.
+      expect(timeline[i]!.startMs - timeline[i - 1]!.startMs).toBeLessThan(2_500);
+    }
+  });
+
   it('SIGINT: stops the capture, closes the fragment, waits for its acks and exits 0', async () => {
     await using kvs = await startLocalKvs();
     let acks = 0;
