@@ -208,6 +208,60 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
     }
   });
 
+  it('an outage longer than --buffer-mb holds: the oldest unsent fragments are dropped and said so, the rest stored', async () => {
+    await using kvs = await startLocalKvs({
+      faults: {
+        putMedia: [
+          { resetAfterFragment: 1 },
+          { skipConnections: 1, refuse: { type: 'InternalFailure', statusCode: 500 }, windowMs: 12_000 },
+        ],
+      },
+    });
+    const run = await runKvsPut(
+      [
+        '--stream',
+        'full',
+        '--create',
+        '--retention-hours',
+        '1',
+        '--testsrc',
+        '--bitrate',
+        '2000',
+        '--buffer-mb',
+        '0.5',
+        '--duration',
+        '18',
+        '--json',
+        '--retry-delay',
+        '200',
+      ],
+      { env: localKvsEnv(kvs), timeoutMs: 60_000 },
+    );
+    expect(run.code).toBe(ExitCode.Ok);
+    const events = ndjson(run.stdout);
+    const summary = events.find((event) => event['event'] === 'summary')!;
+    const fragments = summary['fragments'] as number;
+    const persisted = summary['persisted'] as number;
+    const dropped = events.filter((event) => event['event'] === 'drop');
+    expect(dropped.length).toBeGreaterThan(0);
+    expect(summary).toMatchObject({ dropped: dropped.length, unacknowledged: 0 });
+    expect(persisted + dropped.length).toBe(fragments);
+    // Oldest first, one after another, each said with its reason.
+    const droppedSequences = dropped.map((event) => event['sequence'] as number);
+    expect(droppedSequences).toEqual(droppedSequences.map((_, i) => droppedSequences[0]! + i));
+    expect(dropped.every((event) => event['reason'] === 'buffer full')).toBe(true);
+    // What is stored: the fragments before the outage and the newest ones, none of the dropped, in order.
+    const timeline = await storedTimeline(await getMediaBytes(kvs, 'full', persisted));
+    expect(timeline).toHaveLength(persisted);
+    expect(timeline.reduce((sum, fragment) => sum + fragment.frames, 0)).toBe(summary['framesStored']);
+    const droppedStarts = new Set(dropped.map((event) => event['timecode'] as number));
+    expect(timeline.filter((fragment) => droppedStarts.has(fragment.startMs))).toEqual([]);
+    expect(timeline.at(-1)!.startMs).toBeGreaterThan(Math.max(...droppedStarts));
+    for (let i = 1; i < timeline.length; i++) {
+      expect(timeline[i]!.startMs).toBeGreaterThan(timeline[i - 1]!.lastMs);
+    }
+  });
+
   it('SIGINT: stops the capture, closes the fragment, waits for its acks and exits 0', async () => {
     await using kvs = await startLocalKvs();
     let acks = 0;
