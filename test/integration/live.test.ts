@@ -128,6 +128,49 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
     expect(decoded).toBe(summary['framesStored']);
   });
 
+  /** A --testsrc run of `seconds` to `kvs` with fast retries; its NDJSON events and summary. */
+  const runTestsrc = async (
+    kvs: LocalKvs,
+    stream: string,
+    seconds: number,
+    extra: string[] = [],
+  ): Promise<{ events: Record<string, unknown>[]; summary: Record<string, unknown> }> => {
+    const run = await runKvsPut(
+      [
+        ...['--stream', stream, '--create', '--retention-hours', '1', '--testsrc'],
+        ...['--duration', String(seconds), '--json', '--retry-delay', '100', ...extra],
+      ],
+      { env: localKvsEnv(kvs), timeoutMs: 60_000 },
+    );
+    expect(run.code).toBe(ExitCode.Ok);
+    const events = ndjson(run.stdout);
+    return { events, summary: events.find((event) => event['event'] === 'summary')! };
+  };
+
+  /** The stored stream holds exactly `count` fragments with the run's frames, each after the one before. */
+  const expectStoredInOrder = async (
+    kvs: LocalKvs,
+    stream: string,
+    count: number,
+    summary: Record<string, unknown>,
+  ): Promise<{ startMs: number; lastMs: number; frames: number }[]> => {
+    const timeline = await storedTimeline(await getMediaBytes(kvs, stream, count));
+    expect(timeline).toHaveLength(count);
+    expect(timeline.reduce((sum, fragment) => sum + fragment.frames, 0)).toBe(summary['framesStored']);
+    for (let i = 1; i < timeline.length; i++) {
+      expect(timeline[i]!.startMs).toBeGreaterThan(timeline[i - 1]!.lastMs);
+    }
+    return timeline;
+  };
+
+  /** Ends the first PutMedia connection after fragment `afterFragment`; refuses the next ones for `windowMs`. */
+  const outageFaults = (afterFragment: number, windowMs: number) => ({
+    putMedia: [
+      { resetAfterFragment: afterFragment },
+      { skipConnections: 1, refuse: { type: 'InternalFailure', statusCode: 500 }, windowMs },
+    ],
+  });
+
   it('a connection lost in the middle of a fragment being streamed: the whole fragment is sent again', async () => {
     // The first connection dies 400 kB in, mid-cluster; fragment 3 of the second fails with a retriable error.
     await using kvs = await startLocalKvs({
@@ -138,108 +181,33 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
         ],
       },
     });
-    const run = await runKvsPut(
-      [
-        '--stream',
-        'flaky',
-        '--create',
-        '--retention-hours',
-        '1',
-        '--testsrc',
-        '--duration',
-        '9',
-        '--json',
-        '--retry-delay',
-        '100',
-      ],
-      { env: localKvsEnv(kvs), timeoutMs: 60_000 },
-    );
-    expect(run.code).toBe(ExitCode.Ok);
-    const summary = ndjson(run.stdout).find((event) => event['event'] === 'summary')!;
+    const { summary } = await runTestsrc(kvs, 'flaky', 9);
     const fragments = summary['fragments'] as number;
     expect(summary).toMatchObject({ persisted: fragments, unacknowledged: 0, connections: 3 });
-    const timeline = await storedTimeline(await getMediaBytes(kvs, 'flaky', fragments));
-    expect(timeline).toHaveLength(fragments);
-    expect(timeline.reduce((sum, fragment) => sum + fragment.frames, 0)).toBe(summary['framesStored']);
-    for (let i = 1; i < timeline.length; i++) {
-      expect(timeline[i]!.startMs).toBeGreaterThan(timeline[i - 1]!.lastMs);
-    }
+    await expectStoredInOrder(kvs, 'flaky', fragments, summary);
   });
 
   it('the service out of reach for seconds while the camera captures: the frames wait, then all are stored in order', async () => {
-    // The first connection ends after its 2nd fragment; every connection in the first 10 s after that is refused.
-    await using kvs = await startLocalKvs({
-      faults: {
-        putMedia: [
-          { resetAfterFragment: 2 },
-          { skipConnections: 1, refuse: { type: 'InternalFailure', statusCode: 500 }, windowMs: 10_000 },
-        ],
-      },
-    });
-    const run = await runKvsPut(
-      [
-        '--stream',
-        'outage',
-        '--create',
-        '--retention-hours',
-        '1',
-        '--testsrc',
-        '--duration',
-        '16',
-        '--json',
-        '--retry-delay',
-        '200',
-      ],
-      { env: localKvsEnv(kvs), timeoutMs: 60_000 },
-    );
-    expect(run.code).toBe(ExitCode.Ok);
-    const events = ndjson(run.stdout);
-    const summary = events.find((event) => event['event'] === 'summary')!;
+    await using kvs = await startLocalKvs({ faults: outageFaults(2, 10_000) });
+    const { events, summary } = await runTestsrc(kvs, 'outage', 16);
     const fragments = summary['fragments'] as number;
     expect(summary).toMatchObject({ persisted: fragments, unacknowledged: 0, dropped: 0 });
     expect(events.filter((event) => event['event'] === 'retry').length).toBeGreaterThanOrEqual(2);
-    const timeline = await storedTimeline(await getMediaBytes(kvs, 'outage', fragments));
-    expect(timeline).toHaveLength(fragments);
-    expect(timeline.reduce((sum, fragment) => sum + fragment.frames, 0)).toBe(summary['framesStored']);
+    const timeline = await expectStoredInOrder(kvs, 'outage', fragments, summary);
     for (let i = 1; i < timeline.length; i++) {
-      expect(timeline[i]!.startMs).toBeGreaterThan(timeline[i - 1]!.lastMs);
       // No hole where the service was away: fragments follow each other a key-frame interval (2 s) apart.
       expect(timeline[i]!.startMs - timeline[i - 1]!.startMs).toBeLessThan(2_500);
     }
   });
 
   it('an outage longer than --buffer-mb holds: the oldest unsent fragments are dropped and said so, the rest stored', async () => {
-    await using kvs = await startLocalKvs({
-      faults: {
-        putMedia: [
-          { resetAfterFragment: 1 },
-          { skipConnections: 1, refuse: { type: 'InternalFailure', statusCode: 500 }, windowMs: 12_000 },
-        ],
-      },
-    });
-    const run = await runKvsPut(
-      [
-        '--stream',
-        'full',
-        '--create',
-        '--retention-hours',
-        '1',
-        '--testsrc',
-        '--bitrate',
-        '2000',
-        '--buffer-mb',
-        '0.5',
-        '--duration',
-        '18',
-        '--json',
-        '--retry-delay',
-        '200',
-      ],
-      { env: localKvsEnv(kvs), timeoutMs: 60_000 },
-    );
-    expect(run.code).toBe(ExitCode.Ok);
-    const events = ndjson(run.stdout);
-    const summary = events.find((event) => event['event'] === 'summary')!;
+    await using kvs = await startLocalKvs({ faults: outageFaults(1, 12_000) });
+    const { events, summary } = await runTestsrc(kvs, 'full', 18, [
+      '--bitrate',
+      '2000',
+      '--buffer-mb',
+      '0.5',
+    ]);
     const fragments = summary['fragments'] as number;
     const persisted = summary['persisted'] as number;
     const dropped = events.filter((event) => event['event'] === 'drop');
@@ -250,16 +218,11 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
     const droppedSequences = dropped.map((event) => event['sequence'] as number);
     expect(droppedSequences).toEqual(droppedSequences.map((_, i) => droppedSequences[0]! + i));
     expect(dropped.every((event) => event['reason'] === 'buffer full')).toBe(true);
-    // What is stored: the fragments before the outage and the newest ones, none of the dropped, in order.
-    const timeline = await storedTimeline(await getMediaBytes(kvs, 'full', persisted));
-    expect(timeline).toHaveLength(persisted);
-    expect(timeline.reduce((sum, fragment) => sum + fragment.frames, 0)).toBe(summary['framesStored']);
+    // What is stored: the fragments before the outage and the newest ones, none of the dropped.
+    const timeline = await expectStoredInOrder(kvs, 'full', persisted, summary);
     const droppedStarts = new Set(dropped.map((event) => event['timecode'] as number));
     expect(timeline.filter((fragment) => droppedStarts.has(fragment.startMs))).toEqual([]);
     expect(timeline.at(-1)!.startMs).toBeGreaterThan(Math.max(...droppedStarts));
-    for (let i = 1; i < timeline.length; i++) {
-      expect(timeline[i]!.startMs).toBeGreaterThan(timeline[i - 1]!.lastMs);
-    }
   });
 
   it('SIGINT: stops the capture, closes the fragment, waits for its acks and exits 0', async () => {
