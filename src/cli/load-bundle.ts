@@ -58,7 +58,7 @@ export const runKind = (argv: readonly string[]): string => {
  * V8 flags a kind of run is better off with. A live capture moves ~1 MB/s: its functions run a few dozen
  * times a second, where TurboFan's compiling (on V8's helper threads, ~0.17 CPU s in the first minute, and
  * again after each deoptimisation) costs more than the optimised code saves. Without it, live steady-state
- * CPU measured 1.30–1.33× ffmpeg's instead of 1.58–1.64× (`npm run bench -- live`). File uploads, which
+ * CPU measured 1.16–1.22× ffmpeg's instead of 1.32× (`npm run bench -- live`). File uploads, which
  * parse GB/s, keep it. Node warns that flags set after start-up may do nothing; this one is read whenever
  * V8 considers optimising a function. KVS_PUT_TURBOFAN=on keeps TurboFan for live runs too.
  */
