@@ -15,8 +15,7 @@ import type { MkvEvent, MkvHeader } from '../mkv/mkv-types.js';
 import { MkvReader } from '../mkv/mkv-reader.js';
 import { readMkv } from '../mkv/mkv-reader.js';
 import { FILE_READ_BYTES, openMediaInput } from './media-input.js';
-import { BufferPool } from '../util/buffer-pool.js';
-import type { ClusterFrame } from '../mkv/mkv-writer.js';
+import { BufferPool, onceReleasing } from '../util/buffer-pool.js';
 import type { CapturePlan } from '../capture/capture-plan.js';
 import { toError } from '../util/to-error.js';
 import { fileErrorReason } from '../util/media-file.js';
@@ -283,16 +282,3 @@ export async function* clipFragments(
     }
   }
 }
-
-/** Releases the pool buffers `frames` view, once however often it is called. */
-const onceReleasing = (pool: BufferPool, frames: readonly ClusterFrame[]): (() => void) => {
-  let isReleased = false;
-  return () => {
-    if (!isReleased) {
-      isReleased = true;
-      for (const frame of frames) {
-        pool.release(frame.data);
-      }
-    }
-  };
-};

@@ -11,8 +11,9 @@ import type { Fragment, FragmenterOptions } from '../fragment/fragmenter.js';
 import { StreamingFragmenter } from '../fragment/streaming-fragmenter.js';
 import { LiveTimeline } from '../fragment/live-timeline.js';
 import type { LiveTimelineOptions } from '../fragment/live-timeline.js';
-import { MkvReader } from '../mkv/mkv-reader.js';
+import { ArenaMkvReader } from '../mkv/arena-mkv-reader.js';
 import type { MkvEvent } from '../mkv/mkv-types.js';
+import { BufferPool, ChunkArena, onceReleasing } from '../util/buffer-pool.js';
 
 export type LiveSourceOptions = {
   ffmpegPath: string;
@@ -39,10 +40,18 @@ export async function* liveFragments(
       ? {}
       : { minFragmentDurationMs: options.fragmenter.minFragmentDurationMs }),
   });
-  let reader: MkvReader | undefined;
+  // ffmpeg's reads are copied into pooled memory (see ArenaMkvReader); each frame holds its buffer until its
+  // fragment is released.
+  const arena = new ChunkArena(new BufferPool(ARENA_BUFFER_BYTES, MAX_IDLE_ARENA_BUFFERS));
+  const pool = arena.pool;
+  let reader: ArenaMkvReader | undefined;
+  const newReader = (): ArenaMkvReader => new ArenaMkvReader(arena);
   const feed = (events: readonly MkvEvent[], out: Fragment[]): Fragment[] => {
     for (const event of events) {
       out.push(...fragmenter.push(timeline.map(event)));
+    }
+    for (const fragment of out) {
+      fragment.release = onceReleasing(pool, fragment.frames);
     }
     return out;
   };
@@ -55,18 +64,22 @@ export async function* liveFragments(
       } catch (error) {
         options.onTruncatedRun?.(error);
       }
+      reader.close();
       reader = undefined;
     }
-    out.push(...fragmenter.end());
+    for (const fragment of fragmenter.end()) {
+      fragment.release = onceReleasing(pool, fragment.frames);
+      out.push(fragment);
+    }
     return out;
   };
   // The per-chunk work is synchronous and kept out of the generator below, which only hands fragments on.
-  const onBytes = (chunk: Uint8Array): Fragment[] => {
-    reader ??= new MkvReader();
+  const onBytes = (read: Uint8Array): Fragment[] => {
+    reader ??= newReader();
     const arrivedAtMs = performance.now();
     let events: MkvEvent[];
     try {
-      events = reader.push(chunk);
+      events = reader.push(read);
     } catch (error) {
       // A damaged run: drop the rest of it; the next run starts clean.
       options.onTruncatedRun?.(error);
@@ -84,7 +97,7 @@ export async function* liveFragments(
       return [];
     }
     const out = endRun();
-    reader = new MkvReader();
+    reader = newReader();
     timeline.startRun();
     return out;
   };
@@ -93,15 +106,24 @@ export async function* liveFragments(
     signal: options.signal,
     ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
   });
-  for await (const item of capture) {
-    for (const fragment of item instanceof Uint8Array ? onBytes(item) : onEvent(item)) {
+  try {
+    for await (const item of capture) {
+      for (const fragment of item instanceof Uint8Array ? onBytes(item) : onEvent(item)) {
+        yield fragment;
+      }
+    }
+    for (const fragment of endRun()) {
       yield fragment;
     }
-  }
-  for (const fragment of endRun()) {
-    yield fragment;
+  } finally {
+    arena.close();
   }
 }
+
+/** Pool buffers of 1 MiB: a second of 8 Mb/s video, ~4 buffers in use until acknowledged. */
+const ARENA_BUFFER_BYTES = 1024 * 1024;
+/** Free buffers kept after a backlog (an outage) is sent; more are left to the garbage collector. */
+const MAX_IDLE_ARENA_BUFFERS = 8;
 
 /** The MKV bytes of a one-shot ffmpeg run (a file remuxed or transcoded), without the capture events. */
 export async function* captureBytes(

@@ -55,6 +55,14 @@ export type MkvReaderOptions = {
    * @default 1048576 (1 MiB)
    */
   maxHeaderBytes?: number;
+  /**
+   * The caller keeps every chunk's memory unchanged while the reader or a frame may view it (it copies reads
+   * into memory it manages, say). An element that spans chunks is then kept as views of them rather than
+   * copied at the end of each push, and one whose pieces lie back to back in memory becomes a single view
+   * without a copy. While {@link MkvReader.isHoldingChunkViews} the reader still views earlier chunks.
+   * @default false (the reader keeps no view of a chunk once push() returns, except in frames it emitted)
+   */
+  keepsChunkViews?: boolean;
 };
 
 /** Default of {@link MkvReaderOptions.maxBlockBytes}. */
@@ -173,6 +181,15 @@ export class MkvReader {
       DEFAULT_MAX_METADATA_BYTES,
     );
     this.maxHeaderBytes = checkLimit('maxHeaderBytes', options.maxHeaderBytes, DEFAULT_MAX_HEADER_BYTES);
+    this.keepsChunkViews = options.keepsChunkViews === true;
+  }
+
+  /**
+   * Whether an element in progress still views chunks pushed before (only with `keepsChunkViews`): their
+   * memory must stay as it is until this turns false.
+   */
+  public get isHoldingChunkViews(): boolean {
+    return this.pieces.length > 0;
   }
 
   /** Bytes pushed so far (the absolute offset of the next byte). */
@@ -224,6 +241,7 @@ export class MkvReader {
   private readonly maxBlockBytes: number;
   private readonly maxMetadataBytes: number;
   private readonly maxHeaderBytes: number;
+  private readonly keepsChunkViews: boolean;
 
   /** Absolute offset of the first byte of the next chunk. */
   private position = 0;
@@ -244,7 +262,8 @@ export class MkvReader {
   private elementDataOffset = 0;
   private elementSize = 0;
   private remainingBytes = 0;
-  // Views of the current chunk while an element is collected; copied into `collected` when the chunk ends.
+  // Views of the current chunk while an element is collected; copied into `collected` when the chunk ends
+  // (with keepsChunkViews: views of every chunk it spans, until it is complete).
   private pieces: Uint8Array[] = [];
   private collected: ByteAccumulator | undefined;
 
@@ -814,7 +833,7 @@ export class MkvReader {
    * Block waiting for the group's end and the media header being captured are copied.
    */
   private release(chunk: Uint8Array): void {
-    if (this.pieces.length > 0) {
+    if (this.pieces.length > 0 && !this.keepsChunkViews) {
       const collected = new ByteAccumulator(this.elementSize);
       for (const piece of this.pieces) {
         collected.append(piece);
@@ -1175,10 +1194,17 @@ class ByteAccumulator {
   }
 }
 
-/** Joins gathered views once, when the element is complete (never re-concatenating per chunk). */
+/**
+ * Joins gathered views once, when the element is complete (never re-concatenating per chunk); views that lie
+ * back to back in one memory are joined into one view, without a copy.
+ */
 const joinPieces = (pieces: Uint8Array[], size: number): Uint8Array => {
+  const first = pieces[0]!;
   if (pieces.length === 1) {
-    return pieces[0]!;
+    return first;
+  }
+  if (areAdjacent(pieces)) {
+    return new Uint8Array(first.buffer, first.byteOffset, size);
   }
   const joined = new Uint8Array(size);
   let at = 0;
@@ -1187,6 +1213,17 @@ const joinPieces = (pieces: Uint8Array[], size: number): Uint8Array => {
     at += piece.length;
   }
   return joined;
+};
+
+const areAdjacent = (pieces: readonly Uint8Array[]): boolean => {
+  for (let i = 1; i < pieces.length; i++) {
+    const previous = pieces[i - 1]!;
+    const piece = pieces[i]!;
+    if (piece.buffer !== previous.buffer || piece.byteOffset !== previous.byteOffset + previous.length) {
+      return false;
+    }
+  }
+  return true;
 };
 
 /**

@@ -69,3 +69,64 @@ export class BufferPool {
     return bytes;
   }
 }
+
+/** A function that releases the pool memory `frames` view, once however often it is called. */
+export const onceReleasing = (pool: BufferPool, frames: readonly { data: Uint8Array }[]): (() => void) => {
+  let isReleased = false;
+  return () => {
+    if (!isReleased) {
+      isReleased = true;
+      for (const frame of frames) {
+        pool.release(frame.data);
+      }
+    }
+  };
+};
+
+/**
+ * Copies reads back to back into pool buffers, for a source whose reads are not pool buffers (a pipe from
+ * ffmpeg: Node allocates a new buffer for every read). Frames parsed from the copies view pool memory that
+ * is counted and used again, instead of keeping Node's read buffers alive until their fragments are
+ * acknowledged (where the garbage collector then has to find them: megabytes a minute on a camera, for
+ * days); and reads that follow each other lie back to back, so a frame spanning two of them is still one
+ * view (see MkvReaderOptions.keepsChunkViews).
+ */
+export class ChunkArena {
+  private current: Uint8Array | undefined;
+  private used = 0;
+
+  public constructor(public readonly pool: BufferPool) {}
+
+  /**
+   * A copy of `bytes` in pool memory, holding one reference to it until {@link BufferPool.release}d. A read
+   * larger than a pool buffer gets memory of its own (not counted).
+   */
+  public copy(bytes: Uint8Array): Uint8Array {
+    const pool = this.pool;
+    if (bytes.length > pool.bufferBytes) {
+      return bytes.slice();
+    }
+    let current = this.current;
+    if (current === undefined || current.length - this.used < bytes.length) {
+      if (current !== undefined) {
+        pool.release(current);
+      }
+      current = pool.acquire();
+      this.current = current;
+      this.used = 0;
+    }
+    const view = current.subarray(this.used, this.used + bytes.length);
+    view.set(bytes);
+    this.used += bytes.length;
+    pool.retain(view);
+    return view;
+  }
+
+  /** Gives up the arena's own hold on the buffer it fills; the next copy starts a new one. */
+  public close(): void {
+    if (this.current !== undefined) {
+      this.pool.release(this.current);
+      this.current = undefined;
+    }
+  }
+}

@@ -5,15 +5,22 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
+import { ArenaMkvReader } from '../../src/mkv/arena-mkv-reader.js';
 import { MkvParseError } from '../../src/mkv/mkv-errors.js';
+import { MkvReader } from '../../src/mkv/mkv-reader.js';
+import type { MkvEvent } from '../../src/mkv/mkv-types.js';
+import { BufferPool, ChunkArena } from '../../src/util/buffer-pool.js';
 import {
   chunksOf,
   fixture,
   hasSharedFixtures,
   readAllSettled,
   readBytes,
+  frames,
   readScribbled,
+  serializeEvent,
   serializeEvents,
+  sha1,
   sharedFixture,
   splitAt,
 } from './mkv-test-helpers.js';
@@ -103,6 +110,89 @@ describe('no view of a chunk outlives its push', () => {
       { numRuns: Math.max(5, Math.floor(NUM_RUNS / 4)) },
     );
     expect(scribbled(chunksOf(bytes, 7))).toEqual(expected);
+  });
+});
+
+describe('reads copied into pooled memory (ArenaMkvReader, live captures)', () => {
+  /**
+   * Reads `chunks` as a live capture does: each copy of a read is overwritten in the caller's hands, frames
+   * are read and released at once (as if acknowledged at once), so pool memory is reused as early as the
+   * reader's holds allow. A hold released too early shows as a frame whose bytes changed.
+   */
+  const pooled = (chunks: readonly Uint8Array[], bufferBytes: number) => {
+    const pool = new BufferPool(bufferBytes);
+    const arena = new ChunkArena(pool);
+    const reader = new ArenaMkvReader(arena);
+    const events: (string | MkvEvent)[] = [];
+    let error: string | undefined;
+    const take = (batch: MkvEvent[]): void => {
+      for (const event of batch) {
+        events.push(event.type === 'frame' ? serializeEvent(event) : event);
+        if (event.type === 'frame') {
+          pool.release(event.frame.data);
+        }
+      }
+    };
+    try {
+      for (const original of chunks) {
+        const read = original.slice();
+        take(reader.push(read));
+        read.fill(0xee);
+      }
+      take(reader.end());
+    } catch (caught) {
+      error = (caught as Error).message;
+      reader.close();
+    }
+    arena.close();
+    // Every buffer is free again: as many can be taken without allocating.
+    const allocated = pool.allocatedCount;
+    for (let i = 0; i < allocated; i++) {
+      pool.acquire();
+    }
+    return {
+      outcome: {
+        events: events.map((event) => (typeof event === 'string' ? event : serializeEvent(event))),
+        error,
+      },
+      isAllFree: pool.allocatedCount === allocated,
+    };
+  };
+
+  it.each(FILES)('%s: the events of a single chunk, and every buffer free at the end', (path) => {
+    const bytes = readBytes(path);
+    const expected = outcome([bytes]);
+    fc.assert(
+      fc.property(
+        fc.array(fc.integer({ min: 1, max: bytes.length - 1 }), { maxLength: 60 }),
+        fc.integer({ min: 64, max: 64 * 1024 }),
+        (cuts, bufferBytes) => {
+          expect(pooled(splitAt(bytes, cuts), bufferBytes)).toEqual({ outcome: expected, isAllFree: true });
+        },
+      ),
+      { numRuns: Math.max(5, Math.floor(NUM_RUNS / 4)) },
+    );
+  });
+
+  it('a frame spanning reads that lie back to back in memory is one view of it, not a copy', () => {
+    const bytes = readBytes(fixture('h264-aac.mkv'));
+    const whole = frames(new MkvReader().push(bytes));
+    const reader = new MkvReader({ keepsChunkViews: true });
+    const events: MkvEvent[] = [];
+    for (const chunk of chunksOf(bytes, 1000)) {
+      events.push(...reader.push(chunk));
+    }
+    events.push(...reader.end());
+    const read = frames(events);
+    expect(read.map((frame) => sha1(frame.data))).toEqual(whole.map((frame) => sha1(frame.data)));
+    const spanning = read.filter((frame) => frame.data.length > 1000);
+    expect(spanning.length).toBeGreaterThan(0);
+    for (const frame of read) {
+      expect(frame.data.buffer).toBe(bytes.buffer);
+    }
+    // Without the option, a frame spanning chunks is a copy.
+    const copied = frames(readAllSettled(chunksOf(bytes, 1000)).events).filter((f) => f.data.length > 1000);
+    expect(copied.every((frame) => frame.data.buffer !== bytes.buffer)).toBe(true);
   });
 });
 

@@ -5,7 +5,7 @@
  */
 import fc from 'fast-check';
 import { describe, expect, it } from 'vitest';
-import { BufferPool } from '../../src/util/buffer-pool.js';
+import { BufferPool, ChunkArena, onceReleasing } from '../../src/util/buffer-pool.js';
 
 describe('BufferPool', () => {
   it('hands out whole buffers of the configured size, each with its own memory', () => {
@@ -221,5 +221,55 @@ describe('BufferPool', () => {
       ),
       { numRuns: Number(process.env['FC_NUM_RUNS'] ?? 200) },
     );
+  });
+});
+
+describe('ChunkArena', () => {
+  it('copies reads back to back into one pool buffer, each copy holding it', () => {
+    const pool = new BufferPool(16);
+    const arena = new ChunkArena(pool);
+    const a = arena.copy(Uint8Array.of(1, 2, 3));
+    const b = arena.copy(Uint8Array.of(4, 5));
+    expect([...a, ...b]).toEqual([1, 2, 3, 4, 5]);
+    expect(b.buffer).toBe(a.buffer);
+    expect(b.byteOffset).toBe(a.byteOffset + a.length);
+    expect(pool.allocatedCount).toBe(1);
+    // A read that does not fit starts the next buffer; the first is free once its copies are released.
+    const c = arena.copy(new Uint8Array(12).fill(9));
+    expect(c.buffer).not.toBe(a.buffer);
+    pool.release(a);
+    expect(pool.acquire().buffer).not.toBe(a.buffer);
+    pool.release(b);
+    expect(pool.acquire().buffer).toBe(a.buffer);
+  });
+
+  it('the buffer it is filling stays its own until close()', () => {
+    const pool = new BufferPool(16);
+    const arena = new ChunkArena(pool);
+    const a = arena.copy(Uint8Array.of(1));
+    pool.release(a);
+    expect(pool.acquire().buffer).not.toBe(a.buffer);
+    arena.close();
+    expect(pool.acquire().buffer).toBe(a.buffer);
+  });
+
+  it('a read larger than a pool buffer gets memory of its own, which the pool ignores', () => {
+    const pool = new BufferPool(8);
+    const arena = new ChunkArena(pool);
+    const big = arena.copy(new Uint8Array(20).fill(3));
+    expect(big.length).toBe(20);
+    expect(pool.allocatedCount).toBe(0);
+    expect(() => pool.release(big)).not.toThrow();
+  });
+
+  it('onceReleasing releases the frames of a fragment once, however often it is called', () => {
+    const pool = new BufferPool(16);
+    const arena = new ChunkArena(pool);
+    const frames = [{ data: arena.copy(Uint8Array.of(1, 2)) }, { data: arena.copy(Uint8Array.of(3)) }];
+    arena.close();
+    const release = onceReleasing(pool, frames);
+    release();
+    release();
+    expect(pool.acquire().buffer).toBe(frames[0]!.data.buffer);
   });
 });
