@@ -3,10 +3,11 @@
  * and what it can do (`kvs-put doctor`, and the RTSP timeout option name the argv builders need).
  */
 import { execFile } from 'node:child_process';
-import { constants } from 'node:fs';
+import { constants, readFileSync, statSync } from 'node:fs';
 import { access, stat } from 'node:fs/promises';
 import { delimiter, dirname, join } from 'node:path';
 import { ErrorCode, KvsPutError } from '../errors.js';
+import { ensurePrivateDirectory, writeCacheFile } from '../util/user-cache.js';
 import { INSTALL_FFMPEG_HINT, notRunnableError } from './capture-errors.js';
 import type { RtspTimeoutOption } from './ffmpeg-args.js';
 
@@ -259,13 +260,67 @@ const parseRtspTimeoutOption = (rtspHelp: string): RtspTimeoutOption =>
  * The one thing `kvs-put --rtsp` must ask ffmpeg before running it: the name of the RTSP socket timeout
  * option (one `-h demuxer=rtsp` run). Everything else a capture needs, ffmpeg reports when it runs; `kvs-put
  * doctor` asks for the whole list ({@link probeFfmpegCapabilities}).
+ *
+ * With a `cacheDirectory` (src/util/user-cache.ts) the answer is kept per binary, keyed by its path, size,
+ * modification time and inode: a camera box restarting kvs-put does not spawn that ffmpeg again (~20 ms of
+ * CPU and a fork of the whole process), and a replaced or upgraded binary is asked again.
  * @throws KvsPutError (code Capture) when the binary cannot run.
  */
 export const probeRtspTimeoutOption = async (
   path: string,
-  options: { timeoutMs?: number } = {},
-): Promise<RtspTimeoutOption> =>
-  parseRtspTimeoutOption(await run(path, RTSP_HELP_ARGS, options.timeoutMs ?? 15_000));
+  options: { timeoutMs?: number; cacheDirectory?: string | undefined } = {},
+): Promise<RtspTimeoutOption> => {
+  const cache = options.cacheDirectory === undefined ? undefined : probeCache(options.cacheDirectory, path);
+  const cached = cache?.read();
+  if (cached !== undefined) {
+    return cached;
+  }
+  const answer = parseRtspTimeoutOption(await run(path, RTSP_HELP_ARGS, options.timeoutMs ?? 15_000));
+  cache?.write(answer);
+  return answer;
+};
+
+/** File of {@link probeRtspTimeoutOption}'s answers: `{ "<binary key>": "timeout" | "stimeout" }`. */
+const PROBE_CACHE_FILE = 'ffmpeg-rtsp-timeout-option.json';
+/** Binaries remembered (the newest); a box has one or two. */
+const MAX_PROBE_CACHE_ENTRIES = 8;
+
+const probeCache = (directory: string, ffmpegPath: string) => {
+  const file = join(directory, PROBE_CACHE_FILE);
+  let key: string | undefined;
+  try {
+    const stats = statSync(ffmpegPath);
+    key = `${ffmpegPath}|${stats.size}|${Math.trunc(stats.mtimeMs)}|${stats.ino}`;
+  } catch {
+    // run() reports a missing binary.
+  }
+  const load = (): Record<string, unknown> => {
+    try {
+      const parsed: unknown = JSON.parse(readFileSync(file, 'utf8'));
+      return typeof parsed === 'object' && parsed !== null ? (parsed as Record<string, unknown>) : {};
+    } catch {
+      return {};
+    }
+  };
+  return {
+    read: (): RtspTimeoutOption | undefined => {
+      const value = key === undefined ? undefined : load()[key];
+      return value === 'timeout' || value === 'stimeout' ? value : undefined;
+    },
+    write: (answer: RtspTimeoutOption): void => {
+      if (key === undefined || !ensurePrivateDirectory(directory)) {
+        return;
+      }
+      const entries = Object.entries(load()).filter(([name]) => name !== key);
+      const kept = Object.fromEntries([...entries.slice(-(MAX_PROBE_CACHE_ENTRIES - 1)), [key, answer]]);
+      try {
+        writeCacheFile(file, JSON.stringify(kept));
+      } catch {
+        // A read-only or full disk: the next run asks ffmpeg again.
+      }
+    },
+  };
+};
 
 /**
  * Asks an ffmpeg binary what it can do (`-version`, `-formats`, `-encoders`, `-protocols`,

@@ -17,26 +17,21 @@
  * evict each other's cache. KVS_PUT_COMPILE_CACHE=off turns the cache off. Failing to read or write it
  * only loses the saving.
  */
-import { mkdirSync, readFileSync, readdirSync, renameSync, rmSync, statSync, writeFileSync } from 'node:fs';
+import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import module, { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import v8 from 'node:v8';
 import vm from 'node:vm';
+import { ensurePrivateDirectory, userCacheDirectory, writeCacheFile } from '../util/user-cache.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
 /** How the bundle was loaded: with a cache made now, one read back, one V8 refused, Node's own, or none. */
 export type CacheUse = 'created' | 'used' | 'rejected' | 'node' | 'off';
 
-/** Where the cache lives, or undefined when it is turned off or there is no home directory. */
-export const compileCacheDirectory = (env: Environment): string | undefined => {
-  if (env['KVS_PUT_COMPILE_CACHE'] === 'off') {
-    return undefined;
-  }
-  const base =
-    nonEmpty(env['XDG_CACHE_HOME']) ?? mapDefined(nonEmpty(env['HOME']), (home) => join(home, '.cache'));
-  return mapDefined(base, (path) => join(path, 'kvs-put'));
-};
+/** Where the cache lives (src/util/user-cache.ts), or undefined when it is turned off or there is no home. */
+export const compileCacheDirectory = (env: Environment): string | undefined =>
+  env['KVS_PUT_COMPILE_CACHE'] === 'off' ? undefined : userCacheDirectory(env);
 
 /**
  * Which kind of run the arguments start: runs of one kind compile the same functions. `put` (the default
@@ -139,12 +134,8 @@ export const loadBundle = (
 
 const saveCache = (script: vm.Script, cacheFile: string, prefix: string): void => {
   try {
-    const data = script.createCachedData();
     const directory = dirname(cacheFile);
-    // Written whole, then renamed: a run starting meanwhile reads the old file or the new one, never half.
-    const partial = `${cacheFile}.${process.pid}.tmp`;
-    writeFileSync(partial, data, { mode: 0o600 });
-    renameSync(partial, cacheFile);
+    writeCacheFile(cacheFile, script.createCachedData());
     // Caches of earlier builds or Node versions for this kind of run are of no use any more.
     for (const name of readdirSync(directory)) {
       if (name.startsWith(prefix) && name.endsWith('.v8cache') && join(directory, name) !== cacheFile) {
@@ -165,18 +156,6 @@ const pathTag = (path: string): string => {
   return (hash >>> 0).toString(16).padStart(8, '0');
 };
 
-/** Creates the directory for this user only; false when that is impossible or it is not this user's. */
-const ensurePrivateDirectory = (directory: string): boolean => {
-  try {
-    mkdirSync(directory, { recursive: true, mode: 0o700 });
-    const stats = statSync(directory);
-    const uid = process.getuid?.();
-    return stats.isDirectory() && (uid === undefined || stats.uid === uid) && (stats.mode & 0o022) === 0;
-  } catch {
-    return false;
-  }
-};
-
 const readIfPresent = (path: string): Buffer | undefined => {
   try {
     return readFileSync(path);
@@ -184,9 +163,3 @@ const readIfPresent = (path: string): Buffer | undefined => {
     return undefined;
   }
 };
-
-const nonEmpty = (value: string | undefined): string | undefined =>
-  value === undefined || value === '' ? undefined : value;
-
-const mapDefined = <T, U>(value: T | undefined, map: (value: T) => U): U | undefined =>
-  value === undefined ? undefined : map(value);

@@ -2,7 +2,7 @@
  * Finding ffmpeg (FFMPEG_PATH, then PATH, then @ffmpeg-installer) and reading what it can do, from real
  * binaries and from the listings of ffmpeg 4, 5 and 7 (whose `-formats` grew a device column).
  */
-import { constants } from 'node:fs';
+import { constants, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { accessSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -16,6 +16,7 @@ import {
   parseFormatList,
   parseInputProtocols,
   probeFfmpegCapabilities,
+  probeRtspTimeoutOption,
 } from '../../src/capture/ffmpeg-locator.js';
 import { exitCodeFor } from '../../src/cli/exit-codes.js';
 import { ErrorCode, KvsPutError } from '../../src/errors.js';
@@ -239,5 +240,51 @@ describe.skipIf(!hasFfmpeg)('probeFfmpegCapabilities on real binaries', () => {
     const error = await catchError(probeFfmpegCapabilities(path));
     expect(error.code).toBe(ErrorCode.Capture);
     expect(error.suggestion).toContain('chmod +x');
+  });
+});
+
+describe('probeRtspTimeoutOption', () => {
+  it.skipIf(!hasFfmpeg)(
+    'asks a binary once per cache directory; a changed binary is asked again',
+    async () => {
+      const dir = tempDir();
+      const calls = join(dir, 'calls');
+      // The real ffmpeg answers; the wrapper counts how often it is asked.
+      const ffmpeg = writeScript(join(dir, 'ffmpeg'), `echo run >> '${calls}'\nexec ffmpeg "$@"`);
+      const cacheDirectory = join(dir, 'cache', 'kvs-put');
+      const count = (): number => readFileSync(calls, 'utf8').split('\n').filter(Boolean).length;
+
+      const first = await probeRtspTimeoutOption(ffmpeg, { cacheDirectory });
+      expect(['timeout', 'stimeout']).toContain(first);
+      expect(await probeRtspTimeoutOption(ffmpeg, { cacheDirectory })).toBe(first);
+      expect(count()).toBe(1);
+      // Kept for this user only.
+      expect(statSync(cacheDirectory).mode & 0o777).toBe(0o700);
+      const file = join(cacheDirectory, 'ffmpeg-rtsp-timeout-option.json');
+      expect(statSync(file).mode & 0o777).toBe(0o600);
+      expect(Object.values(JSON.parse(readFileSync(file, 'utf8')) as object)).toEqual([first]);
+
+      // Without a cache directory, and after the binary changed, ffmpeg is asked.
+      expect(await probeRtspTimeoutOption(ffmpeg)).toBe(first);
+      expect(count()).toBe(2);
+      writeScript(ffmpeg, `echo run >> '${calls}'\n# upgraded\nexec ffmpeg "$@"`);
+      expect(await probeRtspTimeoutOption(ffmpeg, { cacheDirectory })).toBe(first);
+      expect(count()).toBe(3);
+      expect(await probeRtspTimeoutOption(ffmpeg, { cacheDirectory })).toBe(first);
+      expect(count()).toBe(3);
+    },
+  );
+
+  it('a cache file that is not what it should be is ignored, and replaced', async () => {
+    const dir = tempDir();
+    const ffmpeg = writeScript(join(dir, 'ffmpeg'), `echo '  -stimeout <int> socket timeout'`);
+    const cacheDirectory = join(dir, 'cache');
+    await probeRtspTimeoutOption(ffmpeg, { cacheDirectory });
+    const file = join(cacheDirectory, 'ffmpeg-rtsp-timeout-option.json');
+    for (const junk of ['not json', '[1,2]', 'null', JSON.stringify({ [ffmpeg]: 'rm -rf /' })]) {
+      writeFileSync(file, junk);
+      expect(await probeRtspTimeoutOption(ffmpeg, { cacheDirectory })).toBe('stimeout');
+    }
+    expect(Object.values(JSON.parse(readFileSync(file, 'utf8')) as object)).toContain('stimeout');
   });
 });

@@ -9,6 +9,7 @@ import { KvsLimits } from '../../fragment/kvs-limits.js';
 import type { StreamControl } from '../../kvs/stream-control.js';
 import { UploadSession } from '../../kvs/upload-session.js';
 import { DEFAULT_BACKOFF } from '../../kvs/retry-policy.js';
+import { userCacheDirectory } from '../../util/user-cache.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../exit-codes.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
@@ -222,7 +223,13 @@ const resolveSource = async (
     const { probeRtspTimeoutOption } = await import('../../capture/ffmpeg-locator.js');
     const plan = await planCapture(live, encoding, {
       ffmpegPath: tools.ffmpegPath,
-      ...(live.kind === 'rtsp' ? { rtspTimeoutOption: await probeRtspTimeoutOption(tools.ffmpegPath) } : {}),
+      ...(live.kind === 'rtsp'
+        ? {
+            rtspTimeoutOption: await probeRtspTimeoutOption(tools.ffmpegPath, {
+              cacheDirectory: userCacheDirectory(io.env),
+            }),
+          }
+        : {}),
       cwd: io.cwd,
     });
     return { kind: 'live', plan };
