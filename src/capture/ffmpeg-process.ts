@@ -161,19 +161,52 @@ export const buildFluentCommand = (
 const STDOUT_HIGH_WATER_BYTES = 1024 * 1024;
 
 /**
- * ffmpeg's stdout as an async iterator. fluent-ffmpeg pipes stdout into {@link sink}, a bare Writable whose
- * write() queues the chunk and hands it to next() directly: no Transform in between (a PassThrough costs a
- * readable side, a push and a 'data' round per chunk), no Node stream iterator (a generator step, a read()
- * and a 'readable' round per chunk), and a camera delivers ~20 chunks a second for days. While
- * {@link STDOUT_HIGH_WATER_BYTES} are queued the write is not acknowledged, so the pipe pauses.
+ * What fluent-ffmpeg pipes ffmpeg's stdout into. Its write() takes each chunk straight to the reader,
+ * without Writable's buffering and callback rounds (a queue, a `process.nextTick` and an `afterWrite` per
+ * chunk, ~20 times a second for days): the reader is the buffer. It answers false while the reader holds
+ * {@link STDOUT_HIGH_WATER_BYTES}, which pauses the pipe, and emits 'drain' once the reader is below that.
+ * end() is Writable's own: with nothing ever queued there it finishes at once, through `final`.
+ */
+class StdoutSink extends Writable {
+  readonly #onChunk: (chunk: Uint8Array) => boolean;
+
+  public constructor(onChunk: (chunk: Uint8Array) => boolean, onEnd: () => void) {
+    super({
+      final: (callback: () => void) => {
+        onEnd();
+        callback();
+      },
+    });
+    this.#onChunk = onChunk;
+  }
+
+  public override write(chunk: unknown, ...rest: unknown[]): boolean {
+    const callback = rest.find((arg): arg is () => void => typeof arg === 'function');
+    if (!(chunk instanceof Uint8Array) || this.writableEnded || this.destroyed) {
+      // Not the pipe from ffmpeg's stdout: Writable's own checks and errors.
+      return super.write(chunk, ...(rest as [BufferEncoding, () => void]));
+    }
+    const isBelowMark = this.#onChunk(chunk);
+    if (callback !== undefined) {
+      process.nextTick(callback);
+    }
+    return isBelowMark;
+  }
+}
+
+/**
+ * ffmpeg's stdout as an async iterator. fluent-ffmpeg pipes stdout into {@link sink} ({@link StdoutSink}),
+ * which hands each chunk to next() directly: no Transform in between (a PassThrough costs a readable side,
+ * a push and a 'data' round per chunk), no Node stream iterator (a generator step, a read() and a
+ * 'readable' round per chunk), and a camera delivers ~20 chunks a second for days.
  */
 class StdoutReader implements AsyncIterableIterator<Uint8Array> {
   /** What ffmpeg's stdout is piped into. */
   public readonly sink: Writable;
   readonly #queue: Uint8Array[] = [];
   #queuedBytes = 0;
-  /** The acknowledgement of a write held back while the queue is full. */
-  #heldWrite: (() => void) | undefined;
+  /** The sink answered false (the pipe paused): it owes a 'drain' once the queue is below the mark. */
+  #owesDrain = false;
   #isEnded = false;
   #isDone = false;
   #isStarted = false;
@@ -187,29 +220,25 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
   public constructor(finish: () => Promise<void>, leave: () => Promise<unknown>) {
     this.#finish = finish;
     this.#leave = leave;
-    this.sink = new Writable({
-      // Above what is ever held back, so that an acknowledged write never makes the pipe wait for 'drain'.
-      highWaterMark: STDOUT_HIGH_WATER_BYTES * 2,
-      write: (chunk: Uint8Array, _encoding, callback: () => void) => {
+    this.sink = new StdoutSink(
+      (chunk) => {
         if (this.#isDiscarding) {
-          callback();
-          return;
+          return true;
         }
         this.#queue.push(chunk);
         this.#queuedBytes += chunk.length;
-        if (this.#queuedBytes >= STDOUT_HIGH_WATER_BYTES) {
-          this.#heldWrite = callback;
-        } else {
-          callback();
-        }
         this.#notify();
+        if (this.#queuedBytes >= STDOUT_HIGH_WATER_BYTES) {
+          this.#owesDrain = true;
+          return false;
+        }
+        return true;
       },
-      final: (callback: () => void) => {
+      () => {
         this.#isEnded = true;
         this.#notify();
-        callback();
       },
-    });
+    );
   }
 
   /** Whether someone iterates (and has not left). */
@@ -222,7 +251,7 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
     this.#isDiscarding = true;
     this.#queue.length = 0;
     this.#queuedBytes = 0;
-    this.#releaseWrite();
+    this.#drain();
   }
 
   public async next(): Promise<IteratorResult<Uint8Array, undefined>> {
@@ -235,7 +264,7 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
       if (chunk !== undefined) {
         this.#queuedBytes -= chunk.length;
         if (this.#queuedBytes < STDOUT_HIGH_WATER_BYTES) {
-          this.#releaseWrite();
+          this.#drain();
         }
         return { value: chunk, done: false };
       }
@@ -263,10 +292,11 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
     return this;
   }
 
-  #releaseWrite(): void {
-    const callback = this.#heldWrite;
-    this.#heldWrite = undefined;
-    callback?.();
+  #drain(): void {
+    if (this.#owesDrain) {
+      this.#owesDrain = false;
+      this.sink.emit('drain');
+    }
   }
 
   #notify(): void {
