@@ -20,7 +20,6 @@
 import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
 import module, { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
-import v8 from 'node:v8';
 import vm from 'node:vm';
 import { ensurePrivateDirectory, userCacheDirectory, writeCacheFile } from '../util/user-cache.js';
 
@@ -47,24 +46,6 @@ export const runKind = (argv: readonly string[]): string => {
   }
   const isLive = argv.some((arg) => /^--(rtsp|device|testsrc)(=|$)/.test(arg));
   return isLive ? 'live' : 'put';
-};
-
-/**
- * V8 flags a kind of run is better off with. A live capture moves ~1 MB/s: its functions run a few dozen
- * times a second, where TurboFan's compiling (on V8's helper threads, ~0.17 CPU s in the first minute, and
- * again after each deoptimisation) costs more than the optimised code saves. Without it, live steady-state
- * CPU measured 1.16–1.22× ffmpeg's instead of 1.32× (`npm run bench -- live`). File uploads, which
- * parse GB/s, keep it. Node warns that flags set after start-up may do nothing; this one is read whenever
- * V8 considers optimising a function. KVS_PUT_TURBOFAN=on keeps TurboFan for live runs too.
- */
-export const v8FlagsFor = (kind: string, env: Environment): readonly string[] =>
-  kind === 'live' && env['KVS_PUT_TURBOFAN'] !== 'on' ? ['--no-turbofan'] : [];
-
-/** Sets the flags of v8FlagsFor before the bundle is loaded. */
-export const applyV8Flags = (flags: readonly string[]): void => {
-  for (const flag of flags) {
-    v8.setFlagsFromString(flag);
-  }
 };
 
 /** A run keeps going past this: its cache is written then, before V8 drops the bytecode of start-up code. */

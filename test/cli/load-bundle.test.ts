@@ -20,7 +20,7 @@ import module from 'node:module';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { compileCacheDirectory, runKind, v8FlagsFor } from '../../src/cli/load-bundle.js';
+import { compileCacheDirectory, runKind } from '../../src/cli/load-bundle.js';
 import { ensureBuilt } from '../helpers/kvs-put-process.js';
 import { REPO_ROOT } from '../helpers/paths.js';
 
@@ -46,35 +46,6 @@ describe('runKind', () => {
     [['--help'], 'help'],
   ])('%j → %s', (argv, kind) => {
     expect(runKind(argv)).toBe(kind);
-  });
-});
-
-describe('v8FlagsFor', () => {
-  it('turns TurboFan off for live captures only, unless KVS_PUT_TURBOFAN=on', () => {
-    expect(v8FlagsFor('live', {})).toEqual(['--no-turbofan']);
-    expect(v8FlagsFor('live', { KVS_PUT_TURBOFAN: 'on' })).toEqual([]);
-    expect(v8FlagsFor('put', {})).toEqual([]);
-    expect(v8FlagsFor('local', {})).toEqual([]);
-  });
-
-  it('takes effect when set at run time, as bin/kvs-put.js sets it', () => {
-    ensureBuilt();
-    // V8's own test hooks say whether a function could be optimised after the flag was set.
-    const script = `
-      import { applyV8Flags, v8FlagsFor } from ${JSON.stringify(join(REPO_ROOT, 'dist/cli/load-bundle.js'))};
-      applyV8Flags(v8FlagsFor(process.argv.at(-1), {}));
-      const f = new Function('a', 'b', 'return a + b;');
-      %PrepareFunctionForOptimization(f);
-      f(1, 2);
-      %OptimizeFunctionOnNextCall(f);
-      f(3, 4);
-      console.log((%GetOptimizationStatus(f) & 16) === 0 ? 'interpreted' : 'optimized');`;
-    const run = (kind: string): string =>
-      execFileSync(process.execPath, ['--allow-natives-syntax', '--input-type=module', '-e', script, kind], {
-        encoding: 'utf8',
-      }).trim();
-    expect(run('live')).toBe('interpreted');
-    expect(run('put')).toBe('optimized');
   });
 });
 
