@@ -18,6 +18,7 @@
  * only loses the saving.
  */
 import { readFileSync, readdirSync, rmSync, statSync } from 'node:fs';
+import { isAscii } from 'node:buffer';
 import module, { createRequire } from 'node:module';
 import { basename, dirname, join } from 'node:path';
 import vm from 'node:vm';
@@ -69,7 +70,7 @@ export const loadBundle = (
     requireFromBundle(bundlePath);
     return 'node';
   }
-  const source = readFileSync(bundlePath, 'utf8');
+  const source = readSource(bundlePath);
   const { size, mtimeMs } = statSync(bundlePath);
   const prefix = `${basename(bundlePath)}-${options.kind}-${pathTag(bundlePath)}-`;
   const cacheFile = join(
@@ -135,6 +136,15 @@ const pathTag = (path: string): string => {
     hash = Math.imul(hash ^ path.charCodeAt(i), 0x01000193);
   }
   return (hash >>> 0).toString(16).padStart(8, '0');
+};
+
+/**
+ * The bundle's text. It is plain ASCII (scripts/bundle-cli.mjs checks), which decodes as Latin-1 with no
+ * UTF-8 validation: ~3 ms less on every start. Anything else is decoded as UTF-8.
+ */
+const readSource = (path: string): string => {
+  const bytes = readFileSync(path);
+  return isAscii(bytes) ? bytes.toString('latin1') : bytes.toString('utf8');
 };
 
 const readIfPresent = (path: string): Buffer | undefined => {

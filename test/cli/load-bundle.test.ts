@@ -127,6 +127,14 @@ describe('loadBundle in a real process', () => {
     expect(load()).toMatch(/\nnode\n$/);
   });
 
+  it.skipIf(hasNodeCache)('a bundle that is not plain ASCII is still read as UTF-8', () => {
+    const utf8 = join(dir, 'utf8', 'bundle.cjs');
+    mkdirSync(dirname(utf8));
+    writeFileSync(utf8, "process.stdout.write('frame → socket … ok\\n');\n");
+    expect(load(utf8)).toBe('frame → socket … ok\ncreated\n');
+    expect(load(utf8)).toBe('frame → socket … ok\nused\n');
+  });
+
   it('a cache directory that others can write is not used', () => {
     const shared = join(dir, 'shared');
     rmSync(cacheDir, { recursive: true, force: true });
