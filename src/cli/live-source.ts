@@ -26,11 +26,14 @@ export type LiveSourceOptions = {
   onStderrLine?: (line: string) => void;
 };
 
-/** The fragments of a live capture; returns when the signal aborts (after closing the last fragment). */
+/**
+ * The fragments of a live capture, in lists: what each read of ffmpeg's output completed (one step of the
+ * generator per read, not per frame). Returns when the signal aborts, after closing the last fragment.
+ */
 export async function* liveFragments(
   plan: CapturePlan,
   options: LiveSourceOptions,
-): AsyncGenerator<Fragment> {
+): AsyncGenerator<Fragment[]> {
   const timeline = new LiveTimeline({
     ...(options.onReanchor === undefined ? {} : { onReanchor: options.onReanchor }),
   });
@@ -73,7 +76,7 @@ export async function* liveFragments(
     }
     return out;
   };
-  // The per-chunk work is synchronous and kept out of the generator below, which only hands fragments on.
+  // The per-read work is synchronous and kept out of the generator below, which only hands fragments on.
   const onBytes = (read: Uint8Array): Fragment[] => {
     reader ??= newReader();
     const arrivedAtMs = performance.now();
@@ -108,12 +111,14 @@ export async function* liveFragments(
   });
   try {
     for await (const item of capture) {
-      for (const fragment of item instanceof Uint8Array ? onBytes(item) : onEvent(item)) {
-        yield fragment;
+      const fragments = item instanceof Uint8Array ? onBytes(item) : onEvent(item);
+      if (fragments.length > 0) {
+        yield fragments;
       }
     }
-    for (const fragment of endRun()) {
-      yield fragment;
+    const last = endRun();
+    if (last.length > 0) {
+      yield last;
     }
   } finally {
     arena.close();

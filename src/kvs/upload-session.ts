@@ -246,8 +246,11 @@ export class UploadSession {
     this.options = options;
   }
 
-  /** Uploads every fragment of `source`; resolves with the summary once each is acknowledged, skipped or lost. */
-  public async run(source: AsyncIterable<Fragment>): Promise<UploadSummary> {
+  /**
+   * Uploads every fragment of `source`; resolves with the summary once each is acknowledged, skipped or lost.
+   * A source may yield fragments one by one or in lists (a live source yields what one read completed).
+   */
+  public async run(source: AsyncIterable<Fragment | readonly Fragment[]>): Promise<UploadSummary> {
     const pump = this.pump(source);
     let attempt = 0;
     const maxAttempts = this.options.maxAttempts ?? 8;
@@ -310,63 +313,38 @@ export class UploadSession {
 
   // ---- the fragment buffer ----
 
-  private async pump(source: AsyncIterable<Fragment>): Promise<void> {
+  private async pump(source: AsyncIterable<Fragment | readonly Fragment[]>): Promise<void> {
     const maxBytes = this.options.maxBufferBytes ?? 64 * 1024 * 1024;
     const maxDurationMs = this.options.maxBufferDurationMs ?? 120_000;
     const policy = this.options.onBufferFull ?? 'block';
     const maxReadAheadBytes = Math.min(maxBytes, this.options.maxReadAheadBytes ?? 4 * 1024 * 1024);
     try {
-      for await (const fragment of source) {
-        if (this.isStopping()) {
-          break;
-        }
-        const stats: FragmentStats = {
-          sequence: fragment.sequence,
-          timecode: fragment.timecode,
-          bytes: fragment.byteLength,
-          frames: fragment.frames.length,
-          state: 'queued',
-          queuedAtMs: Date.now(),
-          retries: 0,
-        };
-        const entry: Entry = { fragment, stats };
-        const start = this.lastStart;
-        if (fragment.isContinuation === true && start !== undefined) {
-          // Counted in its cluster's stats; not a fragment of its own.
-          entry.start = start;
-          (start.parts ??= []).push(entry);
-          if (start.stats.state === 'skipped') {
-            entry.stats.state = 'skipped';
+      reading: for await (const item of source) {
+        for (const fragment of isFragmentList(item) ? item : [item]) {
+          if (this.isStopping()) {
+            break reading;
           }
-          start.stats.frames += stats.frames;
-          start.stats.bytes += stats.bytes;
-        } else {
-          this.allStats.push(stats);
-          this.lastStart = entry;
-          this.foldSettledStats();
-        }
-        this.entries.push(entry);
-        this.bufferedBytes += fragment.byteLength;
-        this.changed.notify();
-        if (policy === 'drop-oldest') {
-          while (this.isOverfull(maxBytes, maxDurationMs) && !this.isFinished()) {
-            if (!this.dropOldestUnsent()) {
-              break;
+          this.enqueue(fragment);
+          if (policy === 'drop-oldest') {
+            while (this.isOverfull(maxBytes, maxDurationMs) && !this.isFinished()) {
+              if (!this.dropOldestUnsent()) {
+                break;
+              }
+            }
+          } else {
+            // A file waits: while the buffer is full, or while enough is queued to keep the socket busy
+            // (reading further ahead would only cost memory).
+            while (
+              (this.isOverfull(maxBytes, maxDurationMs) || this.unsentBytes() > maxReadAheadBytes) &&
+              !this.isFinished() &&
+              !this.isStopping()
+            ) {
+              await this.changed.wait();
             }
           }
-        } else {
-          // A file waits: while the buffer is full, or while enough is queued to keep the socket busy (reading
-          // further ahead would only cost memory).
-          while (
-            (this.isOverfull(maxBytes, maxDurationMs) || this.unsentBytes() > maxReadAheadBytes) &&
-            !this.isFinished() &&
-            !this.isStopping()
-          ) {
-            await this.changed.wait();
+          if (this.isFinished()) {
+            break reading;
           }
-        }
-        if (this.isFinished()) {
-          break;
         }
       }
     } catch (error) {
@@ -375,6 +353,38 @@ export class UploadSession {
       this.isSourceDone = true;
       this.changed.notify();
     }
+  }
+
+  /** Puts a fragment from the source in the buffer (a continuation part joins its cluster's stats). */
+  private enqueue(fragment: Fragment): void {
+    const stats: FragmentStats = {
+      sequence: fragment.sequence,
+      timecode: fragment.timecode,
+      bytes: fragment.byteLength,
+      frames: fragment.frames.length,
+      state: 'queued',
+      queuedAtMs: Date.now(),
+      retries: 0,
+    };
+    const entry: Entry = { fragment, stats };
+    const start = this.lastStart;
+    if (fragment.isContinuation === true && start !== undefined) {
+      // Counted in its cluster's stats; not a fragment of its own.
+      entry.start = start;
+      (start.parts ??= []).push(entry);
+      if (start.stats.state === 'skipped') {
+        entry.stats.state = 'skipped';
+      }
+      start.stats.frames += stats.frames;
+      start.stats.bytes += stats.bytes;
+    } else {
+      this.allStats.push(stats);
+      this.lastStart = entry;
+      this.foldSettledStats();
+    }
+    this.entries.push(entry);
+    this.bufferedBytes += fragment.byteLength;
+    this.changed.notify();
   }
 
   private isOverfull(maxBytes: number, maxDurationMs: number): boolean {
@@ -1109,5 +1119,8 @@ const isFatal = (error: unknown): boolean => {
   }
   return error instanceof KvsPutError && error.code !== ErrorCode.Upload;
 };
+
+const isFragmentList = (item: Fragment | readonly Fragment[]): item is readonly Fragment[] =>
+  Array.isArray(item);
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));

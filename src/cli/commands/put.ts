@@ -309,7 +309,7 @@ const upload = async (
   const isLive = sourcePlan.kind === 'live';
   // A live capture stops on Ctrl+C (or --duration), and the upload then flushes what it captured.
   const liveStop = isLive ? stopSignal(io.signal, options.duration) : undefined;
-  let source: AsyncIterable<Fragment>;
+  let source: AsyncIterable<Fragment | readonly Fragment[]>;
   let firstProducerMs: number;
   let sourceRestarts = 0;
   if (sourcePlan.kind === 'live') {
