@@ -240,6 +240,8 @@ export class UploadSession {
   /** The latest start entry, which continuation parts attach to. */
   private lastStart: Entry | undefined;
   private nextByteAtMs = 0;
+  /** The source yields lists of fragments (see {@link run}). */
+  private isSourceListing = false;
   private nextFragmentAtMs = 0;
 
   public constructor(options: UploadOptions) {
@@ -320,6 +322,8 @@ export class UploadSession {
     const maxReadAheadBytes = Math.min(maxBytes, this.options.maxReadAheadBytes ?? 4 * 1024 * 1024);
     try {
       reading: for await (const item of source) {
+        // A list is all the source has ready now: the connection need not wait for more before writing.
+        this.isSourceListing = isFragmentList(item);
         for (const fragment of isFragmentList(item) ? item : [item]) {
           if (this.isStopping()) {
             break reading;
@@ -611,9 +615,11 @@ export class UploadSession {
     for (;;) {
       let entry = this.readyToSend(connection);
       if (entry === undefined && batch.entries.length > 0) {
-        // The rest of a burst may still be on its way from the source (it yields between fragments).
-        await yieldToSource();
-        entry = this.readyToSend(connection);
+        if (!this.isSourceListing) {
+          // The rest of a burst may still be on its way from a source that yields fragments one by one.
+          await yieldToSource();
+          entry = this.readyToSend(connection);
+        }
         if (entry === undefined) {
           await this.flush(connection, batch);
           continue;
