@@ -270,7 +270,10 @@ export const probeRtspTimeoutOption = async (
   path: string,
   options: { timeoutMs?: number; cacheDirectory?: string | undefined } = {},
 ): Promise<RtspTimeoutOption> => {
-  const cache = options.cacheDirectory === undefined ? undefined : probeCache(options.cacheDirectory, path);
+  // Read, like written, only in a directory that is this user's alone (as the compile cache is).
+  const directory = options.cacheDirectory;
+  const cache =
+    directory === undefined || !ensurePrivateDirectory(directory) ? undefined : probeCache(directory, path);
   const cached = cache?.read();
   if (cached !== undefined) {
     return cached;
@@ -308,7 +311,7 @@ const probeCache = (directory: string, ffmpegPath: string) => {
       return value === 'timeout' || value === 'stimeout' ? value : undefined;
     },
     write: (answer: RtspTimeoutOption): void => {
-      if (key === undefined || !ensurePrivateDirectory(directory)) {
+      if (key === undefined) {
         return;
       }
       const entries = Object.entries(load()).filter(([name]) => name !== key);

@@ -49,12 +49,16 @@ export async function* liveFragments(
   const pool = arena.pool;
   let reader: ArenaMkvReader | undefined;
   const newReader = (): ArenaMkvReader => new ArenaMkvReader(arena);
+  /** Fragments hand their frames' pool memory back when the upload session releases them. */
+  const releasing = (fragments: Fragment[]): Fragment[] => {
+    for (const fragment of fragments) {
+      fragment.release = onceReleasing(pool, fragment.frames);
+    }
+    return fragments;
+  };
   const feed = (events: readonly MkvEvent[], out: Fragment[]): Fragment[] => {
     for (const event of events) {
-      out.push(...fragmenter.push(timeline.map(event)));
-    }
-    for (const fragment of out) {
-      fragment.release = onceReleasing(pool, fragment.frames);
+      out.push(...releasing(fragmenter.push(timeline.map(event))));
     }
     return out;
   };
@@ -70,10 +74,7 @@ export async function* liveFragments(
       reader.close();
       reader = undefined;
     }
-    for (const fragment of fragmenter.end()) {
-      fragment.release = onceReleasing(pool, fragment.frames);
-      out.push(fragment);
-    }
+    out.push(...releasing(fragmenter.end()));
     return out;
   };
   // The per-read work is synchronous and kept out of the generator below, which only hands fragments on.

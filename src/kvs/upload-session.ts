@@ -323,8 +323,9 @@ export class UploadSession {
     try {
       reading: for await (const item of source) {
         // A list is all the source has ready now: the connection need not wait for more before writing.
-        this.isSourceListing = isFragmentList(item);
-        for (const fragment of isFragmentList(item) ? item : [item]) {
+        const isList = isFragmentList(item);
+        this.isSourceListing = isList;
+        for (const fragment of isList ? item : [item]) {
           if (this.isStopping()) {
             break reading;
           }

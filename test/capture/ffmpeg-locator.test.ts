@@ -2,7 +2,7 @@
  * Finding ffmpeg (FFMPEG_PATH, then PATH, then @ffmpeg-installer) and reading what it can do, from real
  * binaries and from the listings of ffmpeg 4, 5 and 7 (whose `-formats` grew a device column).
  */
-import { constants, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { chmodSync, constants, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { accessSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { join } from 'node:path';
@@ -272,6 +272,10 @@ describe('probeRtspTimeoutOption', () => {
       expect(count()).toBe(3);
       expect(await probeRtspTimeoutOption(ffmpeg, { cacheDirectory })).toBe(first);
       expect(count()).toBe(3);
+      // A cache directory others can write is neither read nor written.
+      chmodSync(cacheDirectory, 0o777);
+      expect(await probeRtspTimeoutOption(ffmpeg, { cacheDirectory })).toBe(first);
+      expect(count()).toBe(4);
     },
   );
 
