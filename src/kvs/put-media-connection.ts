@@ -1,6 +1,8 @@
 import http from 'node:http';
 import https from 'node:https';
 import { once } from 'node:events';
+import type { Socket } from 'node:net';
+import type { Writable } from 'node:stream';
 import type { AwsCredentialIdentity } from '@smithy/types';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { Hash } from '@smithy/hash-node';
@@ -9,6 +11,7 @@ import { ErrorCode, KvsPutError } from '../errors.js';
 import type { Ack } from './ack.js';
 import { AckParser } from './ack-parser.js';
 import { PutMediaHttpError } from './kvs-errors.js';
+import { assert } from '../util/assert.js';
 
 export type PutMediaConnectionOptions = {
   /** The PUT_MEDIA data endpoint from GetDataEndpoint (https in AWS; http for the local KVS). */
@@ -80,6 +83,8 @@ export class PutMediaConnection {
   public readonly closed: Promise<Error | undefined>;
   public readonly requestId: string | undefined;
   private readonly request: http.ClientRequest;
+  /** The request's socket: the body is written to it directly (see {@link write}). */
+  private readonly socket: Socket;
   private isClosed = false;
   private closeError: Error | undefined;
   /** onFlushed callbacks of writes not completed yet: a write Node drops when its socket dies never calls back. */
@@ -91,6 +96,8 @@ export class PutMediaConnection {
     handlers: PutMediaHandlers,
   ) {
     this.request = request;
+    assert(request.socket !== null, 'a PutMedia response arrived without a socket');
+    this.socket = request.socket;
     this.requestId = header(response, 'x-amzn-requestid');
     const parser = new AckParser();
     response.on('data', (chunk: Buffer) => {
@@ -181,10 +188,16 @@ export class PutMediaConnection {
   }
 
   /**
-   * Writes chunks in one corked batch (one writev); resolves when the socket can take more. `onFlushed` is
-   * called once the socket no longer holds the chunks (written to the kernel, or the write failed, with the
-   * error): only then may their memory be reused. The synchronous part of the call hands the chunks to the
-   * socket, which passes the kernel at once what it can take.
+   * Writes chunks as one HTTP chunk (`size CRLF data CRLF`) in one corked batch, which the socket sends with
+   * one writev; resolves when the socket can take more. `onFlushed` is called once the socket no longer holds
+   * the chunks (written to the kernel, or the write failed, with the error): only then may their memory be
+   * reused. The synchronous part of the call hands the chunks to the socket, which passes the kernel at once
+   * what it can take.
+   *
+   * The body goes to the socket itself, not through `request.write()`, which frames every piece as its own
+   * HTTP chunk and takes three socket writes and its own bookkeeping for each: a read of ffmpeg's output is
+   * a dozen pieces (frame headers and payloads). `end()` still ends the body through the request, which
+   * writes the last chunk after these.
    */
   public write(chunks: readonly Uint8Array[], onFlushed?: (error: Error | undefined) => void): Promise<void> {
     if (!this.isOpen) {
@@ -192,7 +205,6 @@ export class PutMediaConnection {
       onFlushed?.(error);
       return Promise.reject(error);
     }
-    const request = this.request;
     let settle: ((error: Error | null | undefined) => void) | undefined;
     if (onFlushed !== undefined) {
       const once = (error: Error | null | undefined): void => {
@@ -203,20 +215,29 @@ export class PutMediaConnection {
       this.unflushed.add(once);
       settle = once;
     }
-    request.cork();
-    let isDrained = true;
-    const last = chunks.length - 1;
-    for (let i = 0; i <= last; i++) {
-      // Writes complete in order: the last chunk's callback means the whole batch is out.
-      isDrained =
-        i === last && settle !== undefined ? request.write(chunks[i], settle) : request.write(chunks[i]);
+    let size = 0;
+    for (const chunk of chunks) {
+      size += chunk.length;
     }
-    request.uncork();
+    if (size === 0) {
+      // A zero-size chunk would end the body.
+      settle?.(undefined);
+      return WRITTEN;
+    }
+    const socket = this.socket;
+    socket.cork();
+    socket.write(`${size.toString(16)}\r\n`, 'latin1');
+    for (const chunk of chunks) {
+      socket.write(chunk);
+    }
+    // Writes complete in order: the last one's callback means the whole batch is out.
+    const isDrained = settle === undefined ? socket.write(CRLF) : socket.write(CRLF, settle);
+    socket.uncork();
     // `false` from write() only says the batch was above the high-water mark (16 kB: most video frames); the
     // kernel usually took all of it during uncork(). Wait only while the socket still holds bytes.
-    if (!isDrained && !request.destroyed && (request.socket?.writableLength ?? 1) > 0) {
+    if (!isDrained && !socket.destroyed && socket.writableLength > 0) {
       // Listeners, not a race with `closed`: a race would leave a reaction on `closed` for every write.
-      return drainOrClose(request);
+      return drainOrClose(socket);
     }
     return WRITTEN;
   }
@@ -242,18 +263,19 @@ export class PutMediaConnection {
   }
 }
 
-/** Resolves on `drain` or `close`, whichever comes first, leaving no listener behind. */
 const WRITTEN: Promise<void> = Promise.resolve();
+const CRLF = Buffer.from('\r\n', 'latin1');
 
-export const drainOrClose = (request: http.ClientRequest): Promise<void> =>
+/** Resolves on `drain` or `close`, whichever comes first, leaving no listener behind. */
+export const drainOrClose = (stream: Writable): Promise<void> =>
   new Promise((resolve) => {
     const done = (): void => {
-      request.off('drain', done);
-      request.off('close', done);
+      stream.off('drain', done);
+      stream.off('close', done);
       resolve();
     };
-    request.on('drain', done);
-    request.on('close', done);
+    stream.on('drain', done);
+    stream.on('close', done);
   });
 
 const header = (response: http.IncomingMessage, name: string): string | undefined => {
