@@ -5,6 +5,7 @@
 import { spawn, spawnSync } from 'node:child_process';
 process.env.AWS_SDK_JS_NODE_VERSION_SUPPORT_WARNING_DISABLED ??= 'true';
 import { mkdtempSync, readFileSync, rmSync, statSync } from 'node:fs';
+import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { CreateStreamCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video';
@@ -66,9 +67,31 @@ const timed = (command, args, env = {}) => {
   };
 };
 
+/**
+ * GET on a connection of its own. Not fetch(): its pooled keep-alive socket goes stale while spawnSync blocks
+ * this process's event loop for longer than the server's keep-alive timeout (the 1 GB upload), and undici
+ * then sends on a socket the server already closed ("other side closed").
+ */
+const getJson = (url) =>
+  new Promise((resolve, reject) => {
+    get(url, { agent: false }, (response) => {
+      let text = '';
+      response.setEncoding('utf8');
+      response.on('data', (chunk) => (text += chunk));
+      response.on('end', () => {
+        try {
+          resolve(JSON.parse(text));
+        } catch (error) {
+          reject(error instanceof Error ? error : new Error(String(error)));
+        }
+      });
+      response.on('error', reject);
+    }).on('error', reject);
+  });
+
 /** The PutMedia body of a stream as the local KVS saw it: bytes and milliseconds (GET /__emulator/stats). */
 const bodyRecord = async (url, stream) => {
-  const stats = await (await fetch(`${url}/__emulator/stats`)).json();
+  const stats = await getJson(`${url}/__emulator/stats`);
   const record = stats.ingest.recentBodies.findLast((body) => body.streamName === stream);
   if (record === undefined) {
     throw new Error(`the local KVS saw no PutMedia body for ${stream}`);
