@@ -19,7 +19,8 @@
  * - `refuse`: answer the request with this error instead of the 200 (e.g. `"ConnectionLimitExceededException"`,
  *   `{"type": "InternalFailure", "statusCode": 500}`, `{"type": "AccessDeniedException", "statusCode": 403}`);
  *   excludes every other effect;
- * - `resetAfterBytes`: N: destroy the socket once N body bytes were read (the fragment in progress is lost);
+ * - `resetAfterBytes`: N: read N body bytes, then destroy the socket once the fragments completed within them are
+ *   stored and acked (the fragment in progress is lost);
  * - `resetAfterFragment`: K: destroy the socket right after fragment K is stored and its acks are written;
  * - `errorAtFragment`: `{"fragment": K, "errorId": 5000, "errorCode"?: "INTERNAL_ERROR"}`: when fragment K starts
  *   (after its BUFFERING ack), send this ERROR ack and close, as the service does; K is not stored;

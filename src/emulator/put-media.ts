@@ -311,7 +311,12 @@ class PutMediaSession implements PutMediaConnectionSlot {
       const resetAt = this.faults.resetAfterBytes;
       if (resetAt !== undefined && this.bytesRead + bytes.length >= resetAt) {
         this.consume(bytes.subarray(0, resetAt - this.bytesRead));
-        this.reset();
+        // Nothing more is read; the fragments completed before the cut are stored and acknowledged first, so
+        // only the one in progress is lost, however the client's writes were split into reads.
+        this.pause('reset');
+        void Promise.allSettled([...this.pendingStores])
+          .then(() => this.ackChain)
+          .then(() => this.reset());
         return;
       }
       if (

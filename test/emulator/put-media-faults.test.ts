@@ -104,6 +104,19 @@ describe('breaking PutMedia connections', () => {
     expect(next.isComplete).toBe(true);
   });
 
+  it('resetAfterBytes: fragments completed before the cut are acked before the socket goes, even within one read', async () => {
+    const fragment3Start = FIVE.parts[0]!.length + FIVE.parts[1]!.length + FIVE.parts[2]!.length;
+    const local = await start({ putMedia: [{ resetAfterBytes: fragment3Start + 100 }] });
+    // One write: the cut and the end of fragment 2 arrive in the same read.
+    const result = await putMedia(local, FIVE.body, { streamName: 'cam' });
+    expect(result.isComplete).toBe(false);
+    expect(acksPerFragment(result.acks, TIMECODES).slice(0, 2)).toEqual([
+      ['B', 'R', 'P'],
+      ['B', 'R', 'P'],
+    ]);
+    expect((await storedFragments(local, 'cam')).map((f) => f.timecode)).toEqual([T, T + 400]);
+  });
+
   it('resetAfterFragment: the socket goes once fragment K is stored and acked', async () => {
     const local = await start({ putMedia: [{ resetAfterFragment: 2 }] });
     const call = await openPutMedia(local, { streamName: 'cam' });
