@@ -67,6 +67,14 @@ export type CaptureLoopOptions = {
   noDataTimeoutMs?: number;
   /** For a plan that reads stdin. */
   stdin?: Readable;
+  /**
+   * Takes the Matroska bytes as they arrive, in the same step as the read, instead of the generator
+   * yielding them: the generator then yields only events. For a live source, whose bytes must never wait
+   * (it must keep up: ffmpeg is not paused for it), and which then costs no promise or generator step per
+   * read. What it throws ends the capture with that error. A run's bytes come after its `start` event is
+   * taken from the generator, and before the `restart` event that follows it.
+   */
+  onData?: (chunk: Uint8Array) => void;
   stopGraceMs?: number;
   stderrTailLines?: number;
   onStderrLine?: (line: string) => void;
@@ -167,7 +175,8 @@ const describeExit = (exit: FfmpegExit): string =>
  * Runs a capture plan, restarting ffmpeg as needed. Yields each run's Matroska bytes, preceded by a `start`
  * event, and a `restart` event (with its reason and delay) between runs. A watchdog stops ffmpeg when it
  * produces nothing for `firstDataTimeoutMs` after starting or `noDataTimeoutMs` after its last bytes (only
- * time spent waiting on ffmpeg counts, never time the consumer holds a chunk).
+ * time spent waiting on ffmpeg counts, never time the consumer holds a chunk). With `onData`, the bytes go
+ * there as they arrive and only the events are yielded.
  *
  * A plan that is not restartable (a file, stdin) runs once: a failure is thrown as an FfmpegError.
  * Returns when the source ends (non-restartable), when `signal` aborts, or when the consumer stops
@@ -207,39 +216,59 @@ export async function* captureWithRestarts(
     let lastDataAtMs: number | undefined;
     let silentLimitMs: number | undefined;
     let isRunOver = false;
-    const iterator = run.stdout[Symbol.asyncIterator]();
     const watchdog = new SilenceWatchdog((limitMs) => {
       silentLimitMs = limitMs;
       void run.stop();
     });
+    const onData = options.onData;
     try {
       yield { type: 'start', attempt, commandLine: run.commandLine };
-      for (;;) {
-        watchdog.waiting(lastDataAtMs === undefined ? firstDataTimeoutMs : noDataTimeoutMs);
-        let result: IteratorResult<Uint8Array>;
+      if (onData !== undefined) {
+        watchdog.waiting(firstDataTimeoutMs);
         try {
-          result = await iterator.next();
+          await run.deliverStdout((chunk) => {
+            lastDataAtMs = now();
+            watchdog.waiting(noDataTimeoutMs);
+            onData(chunk);
+          });
         } catch (error) {
-          // The run failed (stdout throws the FfmpegError after the last bytes): handled below from `exited`.
+          // A failed run is handled below from `exited`; what onData threw ends the capture.
           if (!(error instanceof FfmpegError)) {
             throw error;
           }
-          break;
+        }
+      } else {
+        const iterator = run.stdout[Symbol.asyncIterator]();
+        try {
+          for (;;) {
+            watchdog.waiting(lastDataAtMs === undefined ? firstDataTimeoutMs : noDataTimeoutMs);
+            let result: IteratorResult<Uint8Array>;
+            try {
+              result = await iterator.next();
+            } catch (error) {
+              // The run failed (stdout throws the FfmpegError after the last bytes): handled below from `exited`.
+              if (!(error instanceof FfmpegError)) {
+                throw error;
+              }
+              break;
+            } finally {
+              watchdog.done();
+            }
+            if (result.done === true) {
+              break;
+            }
+            lastDataAtMs = now();
+            yield result.value;
+          }
         } finally {
-          watchdog.done();
+          await iterator.return?.();
         }
-        if (result.done === true) {
-          break;
-        }
-        lastDataAtMs = now();
-        yield result.value;
       }
       isRunOver = true;
     } finally {
       watchdog.stop();
       if (!isRunOver) {
         // The consumer stopped iterating (or something threw): never leave ffmpeg running.
-        await iterator.return?.();
         await run.stop();
       }
     }

@@ -212,6 +212,10 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
   #isStarted = false;
   #isDiscarding = false;
   #wake: (() => void) | undefined;
+  /** Takes each chunk as it arrives (see {@link deliverTo}) instead of the queue. */
+  #consumer: ((chunk: Uint8Array) => void) | undefined;
+  /** What the consumer threw: the delivery stops and fails with it. */
+  #consumerFailure: { error: unknown } | undefined;
   /** Resolves once ffmpeg has exited; throws its failure. */
   readonly #finish: () => Promise<void>;
   /** Stops ffmpeg (the reader left early). */
@@ -223,6 +227,10 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
     this.sink = new StdoutSink(
       (chunk) => {
         if (this.#isDiscarding) {
+          return true;
+        }
+        if (this.#consumer !== undefined) {
+          this.#deliver(this.#consumer, chunk);
           return true;
         }
         this.#queue.push(chunk);
@@ -279,6 +287,37 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
     }
   }
 
+  /**
+   * Hands each chunk to `onChunk` as it arrives, in the same step as ffmpeg's read, instead of queueing it
+   * for next(): what was queued before goes first. Never pauses ffmpeg, so `onChunk` must keep up (a live
+   * source drops in its upload buffer, never in the pipe). Resolves once stdout has ended and ffmpeg exited;
+   * rejects with the run's failure, or with what `onChunk` threw (ffmpeg is then stopped).
+   */
+  public async deliverTo(onChunk: (chunk: Uint8Array) => void): Promise<void> {
+    if (this.#isStarted) {
+      throw new TypeError('ffmpeg stdout is read already');
+    }
+    this.#isStarted = true;
+    this.#consumer = onChunk;
+    const queued = this.#queue.splice(0);
+    this.#queuedBytes = 0;
+    this.#drain();
+    for (const chunk of queued) {
+      this.#deliver(onChunk, chunk);
+    }
+    while (!this.#isEnded && this.#consumerFailure === undefined) {
+      await new Promise<void>((resolve) => {
+        this.#wake = resolve;
+      });
+    }
+    this.#isDone = true;
+    if (this.#consumerFailure !== undefined) {
+      await this.#leave();
+      throw this.#consumerFailure.error;
+    }
+    await this.#finish();
+  }
+
   public async return(): Promise<IteratorResult<Uint8Array, undefined>> {
     if (!this.#isDone) {
       this.#isDone = true;
@@ -296,6 +335,19 @@ class StdoutReader implements AsyncIterableIterator<Uint8Array> {
     if (this.#owesDrain) {
       this.#owesDrain = false;
       this.sink.emit('drain');
+    }
+  }
+
+  #deliver(onChunk: (chunk: Uint8Array) => void, chunk: Uint8Array): void {
+    if (this.#consumerFailure !== undefined) {
+      return;
+    }
+    try {
+      onChunk(chunk);
+    } catch (error) {
+      this.#consumerFailure = { error };
+      this.discard();
+      this.#notify();
     }
   }
 
@@ -320,6 +372,16 @@ export class FfmpegProcess implements AsyncDisposable {
    */
   public readonly stdout: AsyncIterable<Uint8Array>;
   readonly #stdout: StdoutReader;
+
+  /**
+   * Instead of iterating {@link stdout}: hands each chunk to `onChunk` as it arrives, in the same step as
+   * the read (no promise and no queue per chunk). `onChunk` must keep up: ffmpeg is never paused for it.
+   * Resolves once ffmpeg has exited and its output is closed; rejects with the run's FfmpegError, or with
+   * what `onChunk` threw (ffmpeg is then stopped).
+   */
+  public deliverStdout(onChunk: (chunk: Uint8Array) => void): Promise<void> {
+    return this.#stdout.deliverTo(onChunk);
+  }
 
   readonly #ffmpegPath: string;
   readonly #secrets: readonly string[];

@@ -5,7 +5,7 @@
  * starts cleanly at a key frame.
  */
 import type { CapturePlan } from '../capture/capture-plan.js';
-import type { CaptureEvent } from '../capture/capture-loop.js';
+import type { CaptureEvent, CaptureOutput } from '../capture/capture-loop.js';
 import { captureWithRestarts } from '../capture/capture-loop.js';
 import type { Fragment, FragmenterOptions } from '../fragment/fragmenter.js';
 import { StreamingFragmenter } from '../fragment/streaming-fragmenter.js';
@@ -105,14 +105,76 @@ export async function* liveFragments(
     timeline.startRun();
     return out;
   };
+  // ffmpeg's reads are parsed and fragmented in the step that reads them (onData): the generator below only
+  // hands on what they completed, and the capture's events in their place among them.
+  let ready: Fragment[] = [];
+  let wake: (() => void) | undefined;
+  const wakeUp = (): void => {
+    const resolve = wake;
+    wake = undefined;
+    resolve?.();
+  };
+  // Leaving early (the upload ended) must stop ffmpeg at once: the capture is inside a run, not at a yield.
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort(options.signal.reason);
+  if (options.signal.aborted) {
+    onAbort();
+  }
+  options.signal.addEventListener('abort', onAbort, { once: true });
   const capture = captureWithRestarts(plan, {
     ffmpegPath: options.ffmpegPath,
-    signal: options.signal,
+    signal: stop.signal,
+    onData: (read) => {
+      const fragments = onBytes(read);
+      if (fragments.length > 0) {
+        for (const fragment of fragments) {
+          ready.push(fragment);
+        }
+        wakeUp();
+      }
+    },
     ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
   });
+  let next: IteratorResult<CaptureOutput> | { error: unknown } | undefined;
+  /** Asks the capture for its next event; called only once the previous one is handled (its order). */
+  const pull = (): void => {
+    capture.next().then(
+      (result) => {
+        next = result;
+        wakeUp();
+      },
+      (error: unknown) => {
+        next = { error };
+        wakeUp();
+      },
+    );
+  };
   try {
-    for await (const item of capture) {
-      const fragments = item instanceof Uint8Array ? onBytes(item) : onEvent(item);
+    pull();
+    for (;;) {
+      if (ready.length > 0) {
+        const out = ready;
+        ready = [];
+        yield out;
+        continue;
+      }
+      if (next === undefined) {
+        await new Promise<void>((resolve) => {
+          wake = resolve;
+        });
+        continue;
+      }
+      const result = next;
+      next = undefined;
+      if ('error' in result) {
+        throw result.error;
+      }
+      if (result.done === true) {
+        break;
+      }
+      // Bytes never come as items here (they go to onData).
+      const fragments = result.value instanceof Uint8Array ? [] : onEvent(result.value);
+      pull();
       if (fragments.length > 0) {
         yield fragments;
       }
@@ -122,6 +184,9 @@ export async function* liveFragments(
       yield last;
     }
   } finally {
+    options.signal.removeEventListener('abort', onAbort);
+    stop.abort();
+    await capture.return();
     arena.close();
   }
 }

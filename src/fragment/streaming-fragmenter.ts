@@ -188,6 +188,9 @@ export class StreamingFragmenter {
       tags: [],
       issues: [],
       isContinuation,
+      // Set by the live source: present from the start, so that every part has one shape.
+      arrivedAtMs: undefined,
+      release: undefined,
     };
   }
 }

@@ -86,6 +86,8 @@ export class PutMediaConnection {
   /** The request's socket: the body is written to it directly (see {@link write}). */
   private readonly socket: Socket;
   private isClosed = false;
+  /** end() was called: the body is over (kept here, not read from the request, whose shape Node changes). */
+  private isEnded = false;
   private closeError: Error | undefined;
   /** onFlushed callbacks of writes not completed yet: a write Node drops when its socket dies never calls back. */
   private readonly unflushed = new Set<(error: Error | undefined) => void>();
@@ -184,7 +186,7 @@ export class PutMediaConnection {
   }
 
   public get isOpen(): boolean {
-    return !this.isClosed && !this.request.writableEnded;
+    return !this.isClosed && !this.isEnded;
   }
 
   /**
@@ -244,7 +246,8 @@ export class PutMediaConnection {
 
   /** Ends the body; acks keep arriving until the service ends the response. */
   public end(): void {
-    if (!this.request.writableEnded && !this.isClosed) {
+    if (!this.isEnded && !this.isClosed) {
+      this.isEnded = true;
       this.request.end();
     }
   }

@@ -161,17 +161,19 @@ export type UploadInterval = Omit<UploadSummary, 'stats' | 'skipped' | 'sourceEr
 type Entry = {
   fragment: Fragment;
   stats: FragmentStats;
-  parts?: Entry[];
-  start?: Entry;
+  /** A start entry's continuation parts. */
+  parts: Entry[] | undefined;
+  /** A continuation part's start entry. */
+  start: Entry | undefined;
   /** Writes of its bytes a socket still holds; its memory is released only when none is left. */
-  unflushedWrites?: number;
+  unflushedWrites: number;
   /** Left the buffer (final state, or dropped). */
-  isRemoved?: boolean;
+  isRemoved: boolean;
 };
 
 /** Hands a fragment's memory back to its source once it left the buffer and no socket holds its bytes. */
 const releaseIfUnused = (entry: Entry): void => {
-  if (entry.isRemoved === true && (entry.unflushedWrites ?? 0) === 0) {
+  if (entry.isRemoved && entry.unflushedWrites === 0) {
     entry.fragment.release?.();
   }
 };
@@ -362,6 +364,8 @@ export class UploadSession {
 
   /** Puts a fragment from the source in the buffer (a continuation part joins its cluster's stats). */
   private enqueue(fragment: Fragment): void {
+    // Every field from the start: objects made alike share one shape, which keeps the code that reads them
+    // from being compiled again for each shape a field added later would make.
     const stats: FragmentStats = {
       sequence: fragment.sequence,
       timecode: fragment.timecode,
@@ -369,9 +373,23 @@ export class UploadSession {
       frames: fragment.frames.length,
       state: 'queued',
       queuedAtMs: Date.now(),
+      sentAtMs: undefined,
+      bufferingAtMs: undefined,
+      receivedAtMs: undefined,
+      persistedAtMs: undefined,
+      fragmentNumber: undefined,
       retries: 0,
+      skipErrorId: undefined,
+      skipReason: undefined,
     };
-    const entry: Entry = { fragment, stats };
+    const entry: Entry = {
+      fragment,
+      stats,
+      parts: undefined,
+      start: undefined,
+      unflushedWrites: 0,
+      isRemoved: false,
+    };
     const start = this.lastStart;
     if (fragment.isContinuation === true && start !== undefined) {
       // Counted in its cluster's stats; not a fragment of its own.
@@ -704,12 +722,12 @@ export class UploadSession {
     batch.bytes = 0;
     const isOpen = connection.conn.isOpen;
     for (const entry of entries) {
-      entry.unflushedWrites = (entry.unflushedWrites ?? 0) + 1;
+      entry.unflushedWrites++;
     }
     const written = connection.conn.write(chunks, (error) => {
       const now = performance.now();
       for (const entry of entries) {
-        entry.unflushedWrites!--;
+        entry.unflushedWrites--;
         if (entry.fragment.arrivedAtMs !== undefined && error === undefined) {
           const latencyMs = now - entry.fragment.arrivedAtMs;
           this.sourceToKernelMs.add(latencyMs);

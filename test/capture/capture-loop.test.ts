@@ -285,3 +285,99 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
     expect(delays).toEqual([10, 10, 10]);
   });
 });
+
+describe.skipIf(!hasFfmpeg)('captureWithRestarts with onData (bytes pushed as they are read)', () => {
+  it('yields only events; each run’s bytes reach onData between its start and the restart after it', async () => {
+    const plan = { ...(await shortTestsrc()), isRestartable: true };
+    const { processes, options } = tracked();
+    const log: string[] = [];
+    const runs: Uint8Array[][] = [];
+    const outputs: CaptureOutput[] = [];
+    for await (const output of captureWithRestarts(plan, {
+      ffmpegPath: FFMPEG,
+      restartPolicy: fastRestarts,
+      random: () => 0,
+      onData: (chunk) => {
+        if (log.at(-1) !== 'bytes') {
+          log.push('bytes');
+        }
+        runs.at(-1)!.push(chunk);
+      },
+      ...options,
+    })) {
+      outputs.push(output);
+      if (!isEvent(output)) {
+        continue;
+      }
+      log.push(output.type);
+      if (output.type === 'start') {
+        runs.push([]);
+      }
+      if (output.type === 'restart' && output.restarts === 2) {
+        break;
+      }
+    }
+    expect(outputs.every(isEvent)).toBe(true);
+    expect(log).toEqual(['start', 'bytes', 'restart', 'start', 'bytes', 'restart']);
+    for (const run of runs) {
+      let frames = 0;
+      for await (const event of readMkv(Readable.from(run))) {
+        frames += event.type === 'frame' ? 1 : 0;
+      }
+      expect(frames).toBeGreaterThan(3);
+    }
+    for (const process of processes) {
+      expect((await process.exited).exitCode).toBe(0);
+    }
+  });
+
+  it('the watchdog still restarts a silent ffmpeg', async () => {
+    const { processes, options } = tracked();
+    const restarts: CaptureEvent[] = [];
+    for await (const output of captureWithRestarts(await silentPlan(), {
+      ffmpegPath: FFMPEG,
+      firstDataTimeoutMs: 300,
+      restartPolicy: fastRestarts,
+      random: () => 0,
+      onData: () => undefined,
+      ...options,
+    })) {
+      if (isEvent(output) && output.type === 'restart') {
+        restarts.push(output);
+        break;
+      }
+    }
+    expect(restarts[0]).toMatchObject({ reason: 'no data from ffmpeg for 0.3 s after it started' });
+    expect(await processes[0]!.exited).toMatchObject({ isStopped: true });
+  });
+
+  it('what onData throws ends the capture with that error, and ffmpeg is stopped', async () => {
+    const live = (await planCapture({ kind: 'testsrc' }, {}, { ffmpegPath: FFMPEG })).invocation;
+    const plan = { ...(await shortTestsrc()), invocation: live, isRestartable: true };
+    const { processes, options } = tracked();
+    const broken = new Error('the consumer broke');
+    const run = async (): Promise<void> => {
+      for await (const output of captureWithRestarts(plan, {
+        ffmpegPath: FFMPEG,
+        onData: () => {
+          throw broken;
+        },
+        ...options,
+      })) {
+        expect(isEvent(output)).toBe(true);
+      }
+    };
+    await expect(run()).rejects.toBe(broken);
+    expect(processes).toHaveLength(1);
+    expect(await processes[0]!.exited).toMatchObject({ isStopped: true });
+  });
+
+  it('a failed run is reported from its exit, as in the pull mode', async () => {
+    const iterator = captureWithRestarts(await failingPlan(), {
+      ffmpegPath: FFMPEG,
+      onData: () => undefined,
+    });
+    expect((await iterator.next()).value).toMatchObject({ type: 'start', attempt: 1 });
+    await expect(iterator.next()).rejects.toThrow('ffmpeg exited with code 1');
+  });
+});
