@@ -7,6 +7,10 @@ export class Notifier {
   }
 
   public notify(): void {
+    // Called for every fragment queued and sent, mostly with nobody waiting: no new array then.
+    if (this.waiters.length === 0) {
+      return;
+    }
     const waiters = this.waiters;
     this.waiters = [];
     for (const wake of waiters) {
