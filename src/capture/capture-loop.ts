@@ -221,6 +221,7 @@ export async function* captureWithRestarts(
       void run.stop();
     });
     const onData = options.onData;
+    let iterator: AsyncIterator<Uint8Array> | undefined;
     try {
       yield { type: 'start', attempt, commandLine: run.commandLine };
       if (onData !== undefined) {
@@ -238,30 +239,26 @@ export async function* captureWithRestarts(
           }
         }
       } else {
-        const iterator = run.stdout[Symbol.asyncIterator]();
-        try {
-          for (;;) {
-            watchdog.waiting(lastDataAtMs === undefined ? firstDataTimeoutMs : noDataTimeoutMs);
-            let result: IteratorResult<Uint8Array>;
-            try {
-              result = await iterator.next();
-            } catch (error) {
-              // The run failed (stdout throws the FfmpegError after the last bytes): handled below from `exited`.
-              if (!(error instanceof FfmpegError)) {
-                throw error;
-              }
-              break;
-            } finally {
-              watchdog.done();
+        iterator = run.stdout[Symbol.asyncIterator]();
+        for (;;) {
+          watchdog.waiting(lastDataAtMs === undefined ? firstDataTimeoutMs : noDataTimeoutMs);
+          let result: IteratorResult<Uint8Array>;
+          try {
+            result = await iterator.next();
+          } catch (error) {
+            // The run failed (stdout throws the FfmpegError after the last bytes): handled below from `exited`.
+            if (!(error instanceof FfmpegError)) {
+              throw error;
             }
-            if (result.done === true) {
-              break;
-            }
-            lastDataAtMs = now();
-            yield result.value;
+            break;
+          } finally {
+            watchdog.done();
           }
-        } finally {
-          await iterator.return?.();
+          if (result.done === true) {
+            break;
+          }
+          lastDataAtMs = now();
+          yield result.value;
         }
       }
       isRunOver = true;
@@ -269,6 +266,7 @@ export async function* captureWithRestarts(
       watchdog.stop();
       if (!isRunOver) {
         // The consumer stopped iterating (or something threw): never leave ffmpeg running.
+        await iterator?.return?.();
         await run.stop();
       }
     }
