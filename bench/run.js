@@ -206,5 +206,6 @@ if (wants('live')) {
     root,
     benchDir,
     durationS: Number(process.env.KVS_BENCH_LIVE_SECONDS ?? 60),
+    runs: Number(process.env.KVS_BENCH_LIVE_RUNS ?? 1),
   });
 }

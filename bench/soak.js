@@ -3,9 +3,10 @@
 // A live H.264 camera (GStreamer's RTSP server on 127.0.0.1, a moving test pattern encoded as it plays) →
 // kvs-put --rtsp → a local KVS storing under a temporary --data-dir. The camera is taken away for
 // --outage-seconds every --outage-every minutes, as a camera losing power would be. Every minute one line
-// reports kvs-put's RSS, CPU and acks; at the end kvs-put is stopped with SIGINT, and the stored stream is
-// checked: every fragment kvs-put counted is stored, fragments start with a key frame, and producer
-// timestamps only go forward. Exits 1 when a check fails.
+// reports kvs-put's RSS, JS heap, CPU and acks; at the end kvs-put is stopped with SIGINT, and the stored
+// stream is checked: every fragment kvs-put counted is stored, fragments start with a key frame, and producer
+// timestamps only go forward. Exits 1 when a check fails. Ctrl+C (or SIGTERM) ends a soak early, with the
+// same checks: a soak meant to run for days can be stopped whenever its figures are wanted.
 //
 // Options: --minutes N (default 60), --outage-every MIN (15; 0 = never), --outage-seconds S (20),
 // --size WxH (640x360), --fps N (30), --bitrate KBPS (1000). Needs ffmpeg and the GStreamer RTSP server
@@ -41,8 +42,23 @@ if (!hasGst) {
   process.exit(2);
 }
 
+// The camera, the local KVS and kvs-put run in process groups of their own (detached), so that Ctrl+C reaches
+// only this script, which then stops them in order; if this script dies first, they are killed on its exit.
+const children = new Set();
+const startChild = (command, args, options) => {
+  const child = spawn(command, args, { ...options, detached: true });
+  children.add(child);
+  child.once('exit', () => children.delete(child));
+  return child;
+};
+process.on('exit', () => {
+  for (const child of children) {
+    child.kill('SIGKILL');
+  }
+});
+
 const startCamera = (port) => {
-  const camera = spawn(
+  const camera = startChild(
     '/usr/bin/python3',
     [join(root, 'test', 'helpers', 'rtsp-server.py'), String(port), values.size, values.fps, values.bitrate],
     { stdio: ['ignore', 'pipe', 'ignore'] },
@@ -65,7 +81,7 @@ const elapsed = () => `${((Date.now() - startedAt) / 60_000).toFixed(1).padStart
 let { camera, ready } = startCamera(0);
 const url = await ready;
 const port = Number(new URL(url).port);
-const local = spawn(
+const local = startChild(
   process.execPath,
   [join(root, 'bin', 'kvs-put.js'), 'local', '--port', '0', '--no-auth', '--data-dir', dataDir],
   { stdio: ['ignore', 'pipe', 'ignore'] },
@@ -75,7 +91,7 @@ console.log(
   `# soak: ${minutes} min of ${values.size}@${values.fps} ${values.bitrate} kb/s from ${url}, camera away ${outageMs / 1000} s every ${outageEveryMs / 60_000} min; local KVS ${endpoint}, data in ${dataDir}`,
 );
 
-const put = spawn(
+const put = startChild(
   process.execPath,
   [
     join(root, 'bin', 'kvs-put.js'),
@@ -100,6 +116,8 @@ const put = spawn(
   },
 );
 const counts = { acks: {}, restarts: 0, errors: 0 };
+/** kvs-put's own view of its memory, from its stats events (every 60 s): the V8 heap and Buffers apart. */
+const heapSamples = [];
 let summary;
 let pending = '';
 put.stdout.on('data', (chunk) => {
@@ -115,6 +133,12 @@ put.stdout.on('data', (chunk) => {
       }
     } else if (event.event === 'source-restart') {
       counts.restarts++;
+    } else if (event.event === 'stats' && event.process?.heapUsedBytes !== undefined) {
+      heapSamples.push({
+        atMin: (Date.now() - startedAt) / 60_000,
+        heapMb: event.process.heapUsedBytes / MB,
+        buffersMb: event.process.arrayBuffersBytes / MB,
+      });
     } else if (event.event === 'summary') {
       summary = event;
     }
@@ -135,8 +159,9 @@ const sample = () => {
     ffmpegCpuS: ffmpeg.length > 0 ? Math.max(...ffmpeg) : undefined,
   };
   samples.push(point);
+  const heap = heapSamples.at(-1);
   console.log(
-    `${elapsed()}  kvs-put RSS ${point.rssMb?.toFixed(1)} MB, CPU ${point.cpuS?.toFixed(1)} s (ffmpeg run ${point.ffmpegCpuS?.toFixed(1) ?? '-'} s); acks ${JSON.stringify(counts.acks)}, source restarts ${counts.restarts}`,
+    `${elapsed()}  kvs-put RSS ${point.rssMb?.toFixed(1)} MB${heap === undefined ? '' : ` (JS heap ${heap.heapMb.toFixed(1)} MB, buffers ${heap.buffersMb.toFixed(1)} MB)`}, CPU ${point.cpuS?.toFixed(1)} s (ffmpeg run ${point.ffmpegCpuS?.toFixed(1) ?? '-'} s); acks ${JSON.stringify(counts.acks)}, source restarts ${counts.restarts}`,
   );
 };
 const sampler = setInterval(sample, 60_000);
@@ -158,13 +183,23 @@ const outageTimer =
       }, outageEveryMs)
     : undefined;
 
+let stoppedEarly = false;
 await new Promise((resolve) => {
   const timer = setTimeout(resolve, minutes * 60_000);
   put.once('exit', () => {
     clearTimeout(timer);
     resolve();
   });
+  const stopEarly = () => {
+    stoppedEarly = true;
+    console.log(`${elapsed()}  stopping early (signal): checking what was stored so far`);
+    clearTimeout(timer);
+    resolve();
+  };
+  process.once('SIGINT', stopEarly);
+  process.once('SIGTERM', stopEarly);
 });
+const ranMinutes = (Date.now() - startedAt) / 60_000;
 clearInterval(sampler);
 clearInterval(outageTimer);
 const exitedEarly = put.exitCode !== null;
@@ -213,7 +248,7 @@ if (counts.errors > 0) {
 
 // Memory trend: RSS from 10 min in (start-up and the first buffers settled) to the end, per hour.
 const settled = samples.filter(
-  (point) => point.atMin >= Math.min(10, minutes / 2) && point.rssMb !== undefined,
+  (point) => point.atMin >= Math.min(10, ranMinutes / 2) && point.rssMb !== undefined,
 );
 const first = settled[0];
 const last = settled.at(-1);
@@ -221,9 +256,22 @@ const slope =
   first !== undefined && last !== undefined && last.atMin > first.atMin
     ? ((last.rssMb - first.rssMb) / (last.atMin - first.atMin)) * 60
     : undefined;
+// The JS heap's trend: the smallest heap seen in each 10 min window (a sample's heap also holds garbage
+// not yet collected), from the first settled window to the last.
+const heapWindows = [];
+for (const point of heapSamples.filter((sample) => sample.atMin >= Math.min(10, ranMinutes / 2))) {
+  const window = Math.floor(point.atMin / 10);
+  const last = heapWindows.at(-1);
+  if (last?.window === window) {
+    last.heapMb = Math.min(last.heapMb, point.heapMb);
+    last.atMin = point.atMin;
+  } else {
+    heapWindows.push({ window, atMin: point.atMin, heapMb: point.heapMb });
+  }
+}
 const frames = stored.reduce((sum, fragment) => sum + fragment.frameCount, 0);
 console.log(
-  `\n# soak result: ${minutes} min, ${outages.length} camera outages, ${counts.restarts} source restarts, ${summary?.retries ?? '?'} retries, ${summary?.connections ?? '?'} connections`,
+  `\n# soak result: ${ranMinutes.toFixed(0)} min${stoppedEarly ? ` (stopped early, of ${minutes})` : ''}, ${outages.length} camera outages, ${counts.restarts} source restarts, ${summary?.retries ?? '?'} retries, ${summary?.connections ?? '?'} connections`,
 );
 console.log(
   `  fragments: ${summary?.fragments} sent, ${summary?.persisted} persisted, ${stored.length} stored (${frames} frames), ${backwards} out of order, ${withoutKeyframe} without a key frame`,
@@ -231,6 +279,13 @@ console.log(
 console.log(
   `  kvs-put RSS ${first?.rssMb?.toFixed(1)} MB at ${first?.atMin.toFixed(0)} min → ${last?.rssMb?.toFixed(1)} MB at ${last?.atMin.toFixed(0)} min (${slope === undefined ? '-' : `${slope >= 0 ? '+' : ''}${slope.toFixed(2)} MB/h`}), peak ${summary === undefined ? '-' : (summary.process.maxRssBytes / MB).toFixed(1)} MB; CPU ${summary?.process.cpuSeconds.toFixed(1)} s`,
 );
+if (heapWindows.length > 0) {
+  const [first, last] = [heapWindows[0], heapWindows.at(-1)];
+  const hours = (last.atMin - first.atMin) / 60;
+  console.log(
+    `  JS heap (least per 10 min window) ${first.heapMb.toFixed(1)} MB at ${first.atMin.toFixed(0)} min → ${last.heapMb.toFixed(1)} MB at ${last.atMin.toFixed(0)} min${hours > 0 ? ` (${last.heapMb >= first.heapMb ? '+' : ''}${((last.heapMb - first.heapMb) / hours).toFixed(2)} MB/h)` : ''}; Buffers at the end ${heapSamples.at(-1).buffersMb.toFixed(1)} MB`,
+  );
+}
 if (summary?.sourceToSocketMs !== undefined) {
   console.log(
     `  frame leaves ffmpeg → socket p50 ${summary.sourceToSocketMs.p50} ms, p99 ${summary.sourceToSocketMs.p99} ms`,

@@ -127,12 +127,19 @@ export class UploadReporter {
   /** A live run's periodic line: `{"event":"stats",…}` with --json, else one log line on stderr. */
   public interval(interval: UploadInterval, sourceRestarts: number): void {
     const usage = process.resourceUsage();
-    const rssBytes = process.memoryUsage.rss();
+    // The V8 heap and the Buffers apart from RSS: a slow leak shows in one of them long before RSS (which
+    // malloc's free lists and the kernel's accounting blur) says anything.
+    const memory = process.memoryUsage();
     this.json({
       event: 'stats',
       ...interval,
       sourceRestarts,
-      process: { cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, rssBytes },
+      process: {
+        cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
+        rssBytes: memory.rss,
+        heapUsedBytes: memory.heapUsed,
+        arrayBuffersBytes: memory.arrayBuffers,
+      },
     });
     const latency =
       interval.sourceToSocketMs === undefined
@@ -141,7 +148,8 @@ export class UploadReporter {
     this.log(
       `stats: ${interval.fragments} fragments (${interval.persisted + interval.received} stored, ${interval.dropped} dropped, ${interval.unacknowledged} awaiting acks), ` +
         `${formatBytes(interval.bytesSent)} sent, ${sourceRestarts} source restarts, ${interval.retries} retries${latency} ` +
-        `(last ${(interval.intervalMs / 1000).toFixed(0)} s), RSS ${formatBytes(rssBytes)}`,
+        `(last ${(interval.intervalMs / 1000).toFixed(0)} s), RSS ${formatBytes(memory.rss)} ` +
+        `(JS heap ${formatBytes(memory.heapUsed)}, buffers ${formatBytes(memory.arrayBuffers)})`,
     );
   }
 

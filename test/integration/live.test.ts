@@ -86,7 +86,16 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
       expect(event['intervalMs']).toBeLessThan(8000);
       expect(event['sourceToSocketMs']).toMatchObject({ p50: expect.any(Number), p99: expect.any(Number) });
       expect(event['sourceRestarts']).toBe(0);
-      expect((event['process'] as { rssBytes: number }).rssBytes).toBeGreaterThan(10e6);
+      const memory = event['process'] as {
+        rssBytes: number;
+        heapUsedBytes: number;
+        arrayBuffersBytes: number;
+      };
+      expect(memory.rssBytes).toBeGreaterThan(10e6);
+      expect(memory.heapUsedBytes).toBeGreaterThan(1e6);
+      expect(memory.heapUsedBytes).toBeLessThan(memory.rssBytes);
+      // The live buffer pool and the frames of fragments not yet acknowledged.
+      expect(memory.arrayBuffersBytes).toBeGreaterThan(0);
       if (i > 0) {
         expect(event['persisted']).toBeGreaterThan(stats[i - 1]!['persisted'] as number);
         expect(event['bytesSent']).toBeGreaterThan(stats[i - 1]!['bytesSent'] as number);
@@ -94,6 +103,7 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
     }
     expect(stats.at(-1)!['persisted']).toBeLessThanOrEqual(fragments);
     expect(run.stderr).toMatch(/stats: \d+ fragments \(\d+ stored, 0 dropped/);
+    expect(run.stderr).toMatch(/RSS [\d.]+ MB \(JS heap [\d.]+ MB, buffers [\d.]+ [kM]?B\)/);
 
     const bytes = await getMediaBytes(kvs, 'pattern', fragments);
     const timeline = await storedTimeline(bytes);

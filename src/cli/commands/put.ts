@@ -585,7 +585,7 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     .option('--verify', 'read the upload back with GetMedia and compare fragment counts')
     .option(
       '--stats-interval <seconds>',
-      'live sources: a stats line (counts so far, source → socket latency of the interval, RSS) every so often; 0 = none',
+      'live sources: a stats line (counts so far, source → socket latency of the interval, RSS, JS heap, buffers) every so often; 0 = none',
       parsePositive,
       60,
     )
