@@ -50,11 +50,15 @@ export class UploadReporter {
     this.finalAckType = isExpected ? 'PERSISTED' : 'RECEIVED';
   }
 
-  /** A log line on stderr (never in JSON mode's stdout). */
+  /** A log line on stderr (never in JSON mode's stdout); --quiet keeps only warnings. */
   public log(line: string): void {
     if (this.mode.quiet && !line.startsWith('warning')) {
       return;
     }
+    this.write(line);
+  }
+
+  private write(line: string): void {
     this.clearProgress();
     this.io.stderr.write(`${line}\n`);
   }
@@ -145,7 +149,9 @@ export class UploadReporter {
       interval.sourceToSocketMs === undefined
         ? ''
         : `, source → socket p50 ${interval.sourceToSocketMs.p50} ms p99 ${interval.sourceToSocketMs.p99} ms`;
-    this.log(
+    // A live run's health line: kept by --quiet too (a camera service's journal then holds one line a
+    // minute, warnings and source losses, instead of one line per fragment).
+    this.write(
       `stats: ${interval.fragments} fragments (${interval.persisted + interval.received} stored, ${interval.dropped} dropped, ${interval.unacknowledged} awaiting acks), ` +
         `${formatBytes(interval.bytesSent)} sent, ${sourceRestarts} source restarts, ${interval.retries} retries${latency} ` +
         `(last ${(interval.intervalMs / 1000).toFixed(0)} s), RSS ${formatBytes(memory.rss)} ` +

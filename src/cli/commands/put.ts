@@ -331,7 +331,7 @@ const upload = async (
         if (event.type === 'restart') {
           sourceRestarts++;
           reporter.log(
-            `source lost (${event.reason}): restart ${sourceRestarts} in ${(event.delayMs / 1000).toFixed(1)} s`,
+            `warning: source lost (${event.reason}): restart ${sourceRestarts} in ${(event.delayMs / 1000).toFixed(1)} s`,
           );
           reporter.json({
             event: 'source-restart',
@@ -527,7 +527,7 @@ const stopSignal = (
 export const putCommand: CommandFactory = (io, setExitCode) =>
   new Command('put')
     .description(
-      'Upload recorded clips (MKV; - for MKV on stdin) to a Kinesis video stream. The default command.',
+      'Upload recorded clips (MKV, MP4; - for MKV on stdin) or live video (a camera, an RTSP stream, a test pattern) to a Kinesis video stream. The default command.',
     )
     .option('-s, --stream <name>', 'stream name', parseStreamName)
     .option('--stream-arn <arn>', 'stream ARN (instead of --stream)')
@@ -580,7 +580,7 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     )
     .option('--json', 'NDJSON events (ack, retry, skip, summary) on stdout')
     .option('-v, --verbose', 'log every ack and connection')
-    .option('-q, --quiet', 'only warnings and errors')
+    .option('-q, --quiet', "only warnings, errors and a live run's stats line")
     .option('--dump-dir <dir>', 'keep the exact bytes each PutMedia session sent')
     .option('--verify', 'read the upload back with GetMedia and compare fragment counts')
     .option(
