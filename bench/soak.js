@@ -9,8 +9,11 @@
 // same checks: a soak meant to run for days can be stopped whenever its figures are wanted.
 //
 // Options: --minutes N (default 60), --outage-every MIN (15; 0 = never), --outage-seconds S (20),
-// --size WxH (640x360), --fps N (30), --bitrate KBPS (1000). Needs ffmpeg and the GStreamer RTSP server
-// (python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly, as .ci/run installs).
+// --size WxH (640x360), --fps N (30), --bitrate KBPS (1000), --rotate-every MIN (kvs-put's PutMedia connection
+// age before it is replaced; default kvs-put's 40 min). Short outage and rotation intervals compress days of
+// camera losses and connection changes into hours (e.g. --outage-every 2 --outage-seconds 10 --rotate-every 3).
+// Needs ffmpeg and the GStreamer RTSP server (python3-gi gir1.2-gst-rtsp-server-1.0
+// gstreamer1.0-plugins-ugly, as .ci/run installs).
 import { spawn, spawnSync } from 'node:child_process';
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -28,6 +31,7 @@ const { values } = parseArgs({
     size: { type: 'string', default: '640x360' },
     fps: { type: 'string', default: '30' },
     bitrate: { type: 'string', default: '1000' },
+    'rotate-every': { type: 'string' },
   },
 });
 const minutes = Number(values.minutes);
@@ -88,7 +92,7 @@ const local = startChild(
 );
 const endpoint = await waitForLine(local, /AWS_ENDPOINT_URL_KINESIS_VIDEO=(\S+)/, 'local KVS');
 console.log(
-  `# soak: ${minutes} min of ${values.size}@${values.fps} ${values.bitrate} kb/s from ${url}, camera away ${outageMs / 1000} s every ${outageEveryMs / 60_000} min; local KVS ${endpoint}, data in ${dataDir}`,
+  `# soak: ${minutes} min of ${values.size}@${values.fps} ${values.bitrate} kb/s from ${url}, camera away ${outageMs / 1000} s every ${outageEveryMs / 60_000} min${values['rotate-every'] === undefined ? '' : `, PutMedia connection replaced every ${values['rotate-every']} min`}; local KVS ${endpoint}, data in ${dataDir}`,
 );
 
 const put = startChild(
@@ -103,6 +107,9 @@ const put = startChild(
     '--rtsp',
     url,
     '--json',
+    ...(values['rotate-every'] === undefined
+      ? []
+      : ['--rotate-after', String(Math.round(Number(values['rotate-every']) * 60_000))]),
   ],
   {
     env: {

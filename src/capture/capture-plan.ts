@@ -2,8 +2,11 @@
  * From "what to capture" to "the ffmpeg command that captures it": validates the encoding, probes a file
  * to choose between copy and transcode, and picks the capture API of the platform.
  */
+import { constants } from 'node:fs';
+import { access, readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
-import { checkMediaFile } from '../util/media-file.js';
+import { ErrorCode, KvsPutError } from '../errors.js';
+import { checkMediaFile, fileErrorReason } from '../util/media-file.js';
 import {
   DEFAULT_RTSP_CONNECT_TIMEOUT_MS,
   describeSource,
@@ -54,8 +57,56 @@ const toDevicePlatform = (platform: NodeJS.Platform): DevicePlatform =>
   platform === 'darwin' || platform === 'win32' ? platform : 'linux';
 
 /**
+ * Checks a Linux camera path before anything starts: one clear error (exit code 7) when it is missing, not a
+ * device, or not open to this user. A camera unplugged while kvs-put runs is waited for (the capture
+ * restarts with backoff); a wrong path or a missing permission at start is a mistake to report at once.
+ */
+const checkCameraDevice = async (path: string): Promise<void> => {
+  let isDevice: boolean;
+  try {
+    isDevice = (await stat(path)).isCharacterDevice();
+  } catch (error) {
+    const code = (error as NodeJS.ErrnoException).code;
+    throw new KvsPutError(
+      ErrorCode.Io,
+      `camera ${path}: ${code === 'ENOENT' ? 'no such device' : fileErrorReason(code)}`,
+      { context: { path, code }, suggestion: await camerasHere(), cause: error },
+    );
+  }
+  if (!isDevice) {
+    throw new KvsPutError(ErrorCode.Io, `${path} is not a camera device`, {
+      context: { path },
+      suggestion: `a V4L2 camera is a character device such as /dev/video0; ${await camerasHere()}`,
+    });
+  }
+  try {
+    // V4L2 opens the device for reading and writing.
+    await access(path, constants.R_OK | constants.W_OK);
+  } catch (error) {
+    throw new KvsPutError(ErrorCode.Io, `camera ${path}: permission denied`, {
+      context: { path },
+      suggestion:
+        "cameras belong to the 'video' group: add this user to it (sudo usermod -aG video USER; for a systemd service, SupplementaryGroups=video)",
+      cause: error,
+    });
+  }
+};
+
+/** The V4L2 devices present, for a hint. */
+const camerasHere = async (): Promise<string> => {
+  const names = await readdir('/dev').catch(() => []);
+  const cameras = names
+    .filter((name) => /^video\d+$/.test(name))
+    .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))
+    .map((name) => `/dev/${name}`);
+  return cameras.length === 0
+    ? 'there is no /dev/video* device here: is the camera plugged in, and its driver loaded?'
+    : `the video devices here: ${cameras.join(', ')} (v4l2-ctl --list-devices names them)`;
+};
+
+/**
  * Builds the capture plan for a source.
- * @throws KvsPutError: Usage (bad encoding or device options), Io (file missing), MkvUnsupported (file
+ * @throws KvsPutError: Usage (bad encoding or device options), Io (file or camera missing), MkvUnsupported (file
  *   unreadable or without media), Capture (ffmpeg cannot run).
  */
 export const planCapture = async (
@@ -75,11 +126,16 @@ export const planCapture = async (
     });
     planned = { kind: 'file', path };
   }
+  const platform = toDevicePlatform(options.platform ?? process.platform);
   const invocation = buildCaptureArgs(planned, encoding, {
-    platform: toDevicePlatform(options.platform ?? process.platform),
+    platform,
     ...(probe === undefined ? {} : { probe }),
     ...(options.rtspTimeoutOption === undefined ? {} : { rtspTimeoutOption: options.rtspTimeoutOption }),
   });
+  // After the options' own checks: a usage mistake is reported before a missing camera.
+  if (source.kind === 'device' && platform === 'linux') {
+    await checkCameraDevice(source.path);
+  }
   return {
     source: planned,
     encoding,

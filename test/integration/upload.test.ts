@@ -158,6 +158,18 @@ describe('kvs-put: bad input is one line on stderr with its exit code, no stack 
       ExitCode.BadMedia,
       /^kvs-put: .*vp8\.mkv: codec V_VP8 — KVS plays H\.264\/H\.265 video with AAC audio\n {2}hint: add --transcode/m,
     ],
+    [
+      'a camera that is not there',
+      ['--stream', 's', '--create', '--device', '/dev/video99'],
+      ExitCode.Io,
+      /^kvs-put: camera \/dev\/video99: no such device\n {2}hint: (the video devices here|there is no \/dev\/video)/m,
+    ],
+    [
+      'a camera path that is not a device',
+      ['--stream', 's', '--create', '--device', fixture('h264.mkv')],
+      ExitCode.Io,
+      /^kvs-put: .*h264\.mkv is not a camera device\n {2}hint: a V4L2 camera is a character device/m,
+    ],
     ['no source', ['--stream', 's'], ExitCode.Usage, /^kvs-put: no source: give --file/m],
     [
       'two sources',
