@@ -33,7 +33,7 @@ import type {
   TestsrcSource,
 } from './capture-source.js';
 import type { MediaProbe, MediaStreamInfo } from './media-probe.js';
-import { urlSecrets } from './redact.js';
+import { redactUrl, urlSecrets } from './redact.js';
 
 /** One ffmpeg input: its options (before `-i`) and what follows `-i`. */
 export type FfmpegInput = { readonly options: readonly string[]; readonly source: string };
@@ -532,6 +532,17 @@ export const buildRtspArgs = (
   encoding: EncodingConfig,
   rtspTimeoutOption: RtspTimeoutOption = 'timeout',
 ): FfmpegInvocation => {
+  // ffmpeg would open other schemes too (http://, a file path…), then fail and be restarted forever.
+  if (!/^rtsps?:\/\//i.test(source.url)) {
+    throw new KvsPutError(
+      ErrorCode.Usage,
+      `--rtsp takes an rtsp:// or rtsps:// URL, not ${redactUrl(source.url)}`,
+      {
+        context: { url: redactUrl(source.url) },
+        suggestion: "the camera's stream URL, such as rtsp://user:password@192.0.2.10:554/stream1",
+      },
+    );
+  }
   const reasons: string[] = [];
   const video: TrackPlan = encoding.transcode ? 'encode' : 'copy';
   reasons.push(

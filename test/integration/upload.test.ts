@@ -170,6 +170,12 @@ describe('kvs-put: bad input is one line on stderr with its exit code, no stack 
       ExitCode.Io,
       /^kvs-put: .*h264\.mkv is not a camera device\n {2}hint: a V4L2 camera is a character device/m,
     ],
+    [
+      'an RTSP option that is not an rtsp:// URL (its password not shown)',
+      ['--stream', 's', '--create', '--rtsp', 'http://admin:pw-123@192.0.2.10/stream1'],
+      ExitCode.Usage,
+      /^kvs-put: --rtsp takes an rtsp:\/\/ or rtsps:\/\/ URL, not http:\/\/admin:\*\*\*@192\.0\.2\.10\/stream1\n {2}hint: /m,
+    ],
     ['no source', ['--stream', 's'], ExitCode.Usage, /^kvs-put: no source: give --file/m],
     [
       'two sources',
@@ -184,6 +190,7 @@ describe('kvs-put: bad input is one line on stderr with its exit code, no stack 
     expect(run.code).toBe(code);
     expect(run.stderr).toMatch(message);
     expect(run.stderr).not.toMatch(/\n\s+at /);
+    expect(run.stderr).not.toContain('pw-123');
   });
 
   it('a corrupt MKV: the fragments before the damage are uploaded, then exit 3', async () => {

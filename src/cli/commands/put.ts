@@ -312,6 +312,7 @@ const upload = async (
   let source: AsyncIterable<Fragment | readonly Fragment[]>;
   let firstProducerMs: number;
   let sourceRestarts = 0;
+  let lastSourceLoss: string | undefined;
   if (sourcePlan.kind === 'live') {
     const tools = await ffmpeg();
     const { liveFragments } = await import('../live-source.js');
@@ -330,6 +331,7 @@ const upload = async (
       onCaptureEvent: (event) => {
         if (event.type === 'restart') {
           sourceRestarts++;
+          lastSourceLoss = event.reason;
           reporter.log(
             `warning: source lost (${event.reason}): restart ${sourceRestarts} in ${(event.delayMs / 1000).toFixed(1)} s`,
           );
@@ -459,6 +461,12 @@ const upload = async (
     liveStop?.dispose();
   }
   reporter.summary(summary, refused.length);
+  if (isLive && summary.fragments === 0) {
+    // A camera that never came up is not an error (a service waits for it), but it must not pass unseen.
+    reporter.log(
+      `warning: the source delivered no video${lastSourceLoss === undefined ? '' : ` (last: ${lastSourceLoss})`}`,
+    );
+  }
   for (const stats of fragmenterStats) {
     if (stats.skippedLeadingFrames > 0) {
       reporter.log(`note: ${stats.skippedLeadingFrames} frames before the first key frame were not sent`);
