@@ -106,8 +106,8 @@ const camerasHere = async (): Promise<string> => {
 
 /**
  * Builds the capture plan for a source.
- * @throws KvsPutError: Usage (bad encoding or device options), Io (file or camera missing), MkvUnsupported (file
- *   unreadable or without media), Capture (ffmpeg cannot run).
+ * @throws KvsPutError: Usage (bad encoding or device options), Io (file or camera missing), MkvUnsupported
+ *   (file unreadable or without media), Capture (ffmpeg cannot run).
  */
 export const planCapture = async (
   source: CaptureSource,
