@@ -57,11 +57,13 @@ const toDevicePlatform = (platform: NodeJS.Platform): DevicePlatform =>
   platform === 'darwin' || platform === 'win32' ? platform : 'linux';
 
 /**
- * Checks a Linux camera path before anything starts: one clear error (exit code 7) when it is missing, not a
- * device, or not open to this user. A camera unplugged while kvs-put runs is waited for (the capture
- * restarts with backoff); a wrong path or a missing permission at start is a mistake to report at once.
+ * Checks a Linux camera path before anything starts (and for `kvs-put doctor --device`): one clear error
+ * (exit code 7) when it is missing, not a device, or not open to this user. A camera unplugged while kvs-put
+ * runs is waited for (the capture restarts with backoff); a wrong path or a missing permission at start is a
+ * mistake to report at once.
+ * @throws KvsPutError (code Io), with the devices present or the group to join as its suggestion.
  */
-const checkCameraDevice = async (path: string): Promise<void> => {
+export const checkCameraDevice = async (path: string): Promise<void> => {
   let isDevice: boolean;
   try {
     isDevice = (await stat(path)).isCharacterDevice();

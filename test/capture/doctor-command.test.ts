@@ -118,4 +118,23 @@ describe('kvs-put doctor', () => {
       ]),
     ).toBe(ExitCode.Credentials);
   });
+
+  it.skipIf(!hasFfmpeg || process.platform !== 'linux')(
+    '--device: a camera that is not there fails with exit 7 and the devices present as the hint; a device passes',
+    async () => {
+      const missing = await runDoctor(['--device', '/dev/video99', '--json'], process.env);
+      expect(missing.exitCode).toBe(ExitCode.Io);
+      const camera = (JSON.parse(missing.out) as DoctorJson).checks.find((check) => check.name === 'camera');
+      expect(camera).toMatchObject({
+        ok: false,
+        required: true,
+        detail: 'camera /dev/video99: no such device',
+      });
+      expect(camera?.hint).toMatch(/\/dev\/video/);
+      // /dev/null stands in for a camera: a character device this user can open.
+      const present = await runDoctor(['--device', '/dev/null'], process.env);
+      expect(present.exitCode).toBe(ExitCode.Ok);
+      expect(present.out).toMatch(/^ {2}ok {4}camera +\/dev\/null: a video device this user can open$/m);
+    },
+  );
 });

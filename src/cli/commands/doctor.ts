@@ -26,6 +26,8 @@ export type DoctorContext = {
   io: CliIo;
   /** Where to check credentials and reachability (the same flags as an upload). */
   aws?: { profile?: string; region?: string; endpointUrl?: string; stream?: string; skip?: boolean };
+  /** A camera to check (`--device`): present, and open to this user. */
+  device?: string;
 };
 
 /** A group of checks (ffmpeg; later credentials, endpoint reachability). */
@@ -207,8 +209,38 @@ export const awsChecks: DoctorCheckProvider = async ({ io, aws }) => {
   return checks;
 };
 
+/**
+ * The camera given with `--device`: on Linux a character device this user may open (run doctor as the
+ * service's user to see what the service will meet). Elsewhere the name is ffmpeg's to resolve.
+ */
+export const deviceChecks: DoctorCheckProvider = async ({ device }) => {
+  if (device === undefined) {
+    return [];
+  }
+  if (process.platform === 'darwin' || process.platform === 'win32') {
+    return [
+      {
+        name: 'camera',
+        ok: true,
+        required: false,
+        detail: `${device}: not checked here (ffmpeg finds cameras by index or name when it captures)`,
+      },
+    ];
+  }
+  // Loaded with the check that needs it, as put loads it with a capture.
+  const { checkCameraDevice } = await import('../../capture/capture-plan.js');
+  try {
+    await checkCameraDevice(device);
+    return [
+      { name: 'camera', ok: true, required: true, detail: `${device}: a video device this user can open` },
+    ];
+  } catch (error) {
+    return [{ name: 'camera', ok: false, required: true, ...failure(error), exitCodeOnFailure: ExitCode.Io }];
+  }
+};
+
 /** The checks doctor runs, in order. */
-export const DOCTOR_CHECK_PROVIDERS: readonly DoctorCheckProvider[] = [ffmpegChecks, awsChecks];
+export const DOCTOR_CHECK_PROVIDERS: readonly DoctorCheckProvider[] = [ffmpegChecks, deviceChecks, awsChecks];
 
 /** Runs every provider; a provider that throws becomes one failed required check. */
 export const runDoctorChecks = async (
@@ -272,6 +304,7 @@ export const doctorCommand: CommandFactory = (io, setExitCode) =>
     )
     .option('--profile <name>', 'shared config/credentials profile')
     .option('-s, --stream <name>', 'also check that this stream exists and is ACTIVE')
+    .option('--device <path>', 'also check that this camera is there and open to this user')
     .option('--no-aws', 'skip the credential and endpoint checks')
     .action(
       async (options: {
@@ -280,10 +313,12 @@ export const doctorCommand: CommandFactory = (io, setExitCode) =>
         endpointUrl?: string;
         profile?: string;
         stream?: string;
+        device?: string;
         aws: boolean;
       }) => {
         const checks = await runDoctorChecks({
           io,
+          ...(options.device === undefined ? {} : { device: options.device }),
           aws: {
             skip: !options.aws,
             ...(options.profile === undefined ? {} : { profile: options.profile }),
