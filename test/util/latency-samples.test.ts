@@ -16,7 +16,7 @@ describe('LatencySamples', () => {
     for (let i = 0; i < 10; i++) {
       samples.add(i);
     }
-    expect(samples.values()).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+    expect(Array.from(samples.values())).toEqual([0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
     expect(samples.seen).toBe(10);
   });
 
@@ -35,11 +35,26 @@ describe('LatencySamples', () => {
     expect(samples.percentiles()).toEqual({ p50: 2, p99: 2 });
   });
 
+  it('grows its room as values come, never past the capacity, and sorts numerically (not as text)', () => {
+    const samples = new LatencySamples(10_000);
+    for (let i = 0; i < 9_000; i++) {
+      samples.add(i % 2 === 0 ? 10 : 9);
+    }
+    expect(samples.values()).toHaveLength(9_000);
+    // As text, "10" sorts before "9".
+    expect(samples.percentiles()).toEqual({ p50: 10, p99: 10 });
+    for (let i = 0; i < 50_000; i++) {
+      samples.add(0.5);
+    }
+    expect(samples.values()).toHaveLength(10_000);
+    expect(samples.values().buffer.byteLength).toBe(10_000 * 8);
+  });
+
   it('clear starts over', () => {
     const samples = new LatencySamples(4);
     samples.add(5);
     samples.clear();
-    expect(samples.values()).toEqual([]);
+    expect(Array.from(samples.values())).toEqual([]);
     expect(samples.seen).toBe(0);
     expect(samples.percentiles()).toBeUndefined();
   });
