@@ -9,6 +9,39 @@ import { join } from 'node:path';
 import { childrenOf, cpuSecondsOf, waitForLine } from './proc.js';
 
 const MB = 1e6;
+
+/**
+ * The environment of the bench's Node processes (kvs-put, the local KVS, the relay). NODE_EXTRA_CA_CERTS is
+ * left out: with it set, Node parses that CA bundle when the process starts, before any code runs, whether
+ * or not the process ever opens a TLS connection (these talk plain HTTP on loopback). Build machines often
+ * set it to a whole system bundle (~60 ms of CPU per start on the 2-core VM); a camera box rarely does.
+ * {@link extraCaCertsStartCost} measures what it would add.
+ */
+const nodeEnv = (() => {
+  const env = { ...process.env };
+  delete env.NODE_EXTRA_CA_CERTS;
+  return env;
+})();
+
+/** CPU seconds a bare Node start takes, the least of 5 (with the given environment). */
+const nodeStartCpuSeconds = (env) => {
+  let least = Infinity;
+  for (let i = 0; i < 5; i++) {
+    const { stdout } = spawnSync(
+      process.execPath,
+      ['-e', 'const u = process.cpuUsage(); process.stdout.write(String((u.user + u.system) / 1e6))'],
+      { env, encoding: 'utf8' },
+    );
+    least = Math.min(least, Number(stdout));
+  }
+  return least;
+};
+
+/** What this machine's NODE_EXTRA_CA_CERTS adds to every Node start, in CPU seconds (undefined if unset). */
+const extraCaCertsStartCost = () =>
+  process.env.NODE_EXTRA_CA_CERTS === undefined || process.env.NODE_EXTRA_CA_CERTS === ''
+    ? undefined
+    : Math.max(0, nodeStartCpuSeconds(process.env) - nodeStartCpuSeconds(nodeEnv));
 /**
  * Polls a running process for its own CPU and its (ffmpeg) child's: the child's figure is read while it
  * runs, since it is gone once waited for. `steady` is the same from 10 s in (start-up done) to the end.
@@ -67,6 +100,12 @@ export const benchLive = async ({ root, benchDir, durationS = 60, runs = 1 }) =>
     );
     return undefined;
   }
+  const caCost = extraCaCertsStartCost();
+  if (caCost !== undefined) {
+    console.log(
+      `  NODE_EXTRA_CA_CERTS is set here; the bench's Node processes run without it (plain HTTP on loopback). With it, every Node start parses that CA bundle first: +${caCost.toFixed(3)} CPU s per start on this machine, to add to kvs-put's and the relay's figures below`,
+    );
+  }
   const results = [];
   for (let run = 1; run <= runs; run++) {
     if (runs > 1) {
@@ -74,8 +113,9 @@ export const benchLive = async ({ root, benchDir, durationS = 60, runs = 1 }) =>
     }
     results.push(await liveRun({ root, benchDir, durationS }));
   }
+  const caFields = caCost === undefined ? {} : { extraCaCertsStartCpuSeconds: caCost };
   if (runs === 1) {
-    return results[0];
+    return { ...results[0], ...caFields };
   }
   const ratio = (result) => result.kvsPutCpuSeconds / result.ffmpegCpuSeconds;
   const sorted = [...results].sort((a, b) => ratio(a) - ratio(b));
@@ -83,7 +123,7 @@ export const benchLive = async ({ root, benchDir, durationS = 60, runs = 1 }) =>
   console.log(
     `  ${runs} runs: kvs-put / ffmpeg CPU ${results.map((result) => `${ratio(result).toFixed(2)}x`).join(', ')} → median ${ratio(median).toFixed(2)}x (target ≤ 1x); kvs-put ${results.map((result) => result.kvsPutCpuSeconds.toFixed(2)).join(' / ')} s, ffmpeg ${results.map((result) => result.ffmpegCpuSeconds.toFixed(2)).join(' / ')} s`,
   );
-  return { ...median, runs: results };
+  return { ...median, ...caFields, runs: results };
 };
 
 const liveRun = async ({ root, benchDir, durationS }) => {
@@ -137,6 +177,7 @@ const liveRun = async ({ root, benchDir, durationS }) => {
     [join(root, 'bin', 'kvs-put.js'), 'local', '--port', '0', '--no-auth'],
     {
       stdio: ['ignore', 'pipe', 'ignore'],
+      env: nodeEnv,
     },
   );
   try {
@@ -160,7 +201,7 @@ const liveRun = async ({ root, benchDir, durationS }) => {
       ],
       {
         env: {
-          ...process.env,
+          ...nodeEnv,
           AWS_ENDPOINT_URL_KINESIS_VIDEO: endpoint,
           AWS_REGION: 'us-east-1',
           AWS_ACCESS_KEY_ID: 'a',
@@ -251,7 +292,7 @@ const benchRelay = async ({ root, durationS, ffmpegArgv }) => {
     const relay = spawn(
       process.execPath,
       [join(root, 'bench', 'relay.js'), String(sink.address().port), String(durationS), ...ffmpegArgv],
-      { stdio: 'ignore' },
+      { stdio: 'ignore', env: nodeEnv },
     );
     const stopWatching = watchCpu(relay.pid);
     await new Promise((resolve) => relay.on('exit', resolve));
