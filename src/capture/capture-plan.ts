@@ -13,7 +13,8 @@ import {
   isRestartableSource,
   resolveEncoding,
 } from './capture-source.js';
-import type { CaptureSource, DevicePlatform, EncodingConfig, EncodingOptions } from './capture-source.js';
+import type { CaptureSource, EncodingConfig, EncodingOptions } from './capture-source.js';
+import { devicePlatformOf } from './capture-source.js';
 import { buildCaptureArgs } from './ffmpeg-args.js';
 import type { FfmpegInvocation, RtspTimeoutOption } from './ffmpeg-args.js';
 import { probeMediaFile } from './media-probe.js';
@@ -52,9 +53,6 @@ export type PlanCaptureOptions = {
 export const DEFAULT_NO_DATA_TIMEOUT_MS = 20_000;
 /** Probing a live source (analyzeduration 5 s) plus libx264 start-up; a file or test pattern starts at once. */
 export const DEFAULT_FIRST_DATA_TIMEOUT_MS = 30_000;
-
-const toDevicePlatform = (platform: NodeJS.Platform): DevicePlatform =>
-  platform === 'darwin' || platform === 'win32' ? platform : 'linux';
 
 /**
  * Checks a Linux camera path before anything starts (and for `kvs-put doctor --device`): one clear error
@@ -128,7 +126,7 @@ export const planCapture = async (
     });
     planned = { kind: 'file', path };
   }
-  const platform = toDevicePlatform(options.platform ?? process.platform);
+  const platform = devicePlatformOf(options.platform ?? process.platform);
   const invocation = buildCaptureArgs(planned, encoding, {
     platform,
     ...(probe === undefined ? {} : { probe }),

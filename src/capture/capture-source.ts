@@ -9,6 +9,10 @@ import { redactUrl } from './redact.js';
 /** The capture APIs of the three desktop platforms: V4L2, AVFoundation, DirectShow. */
 export type DevicePlatform = 'linux' | 'darwin' | 'win32';
 
+/** The camera API family of an OS: AVFoundation on macOS, DirectShow on Windows, V4L2 on anything else. */
+export const devicePlatformOf = (platform: NodeJS.Platform): DevicePlatform =>
+  platform === 'darwin' || platform === 'win32' ? platform : 'linux';
+
 /** What a camera is asked to deliver: MJPEG or raw YUYV is encoded to H.264; H.264 is copied. */
 export type DeviceInputFormat = 'mjpeg' | 'h264' | 'yuyv422';
 

@@ -2,6 +2,7 @@ import { Command } from 'commander';
 import { KvsPutError } from '../../errors.js';
 import { locateFfmpeg, locateFfprobe, probeFfmpegCapabilities } from '../../capture/ffmpeg-locator.js';
 import type { FfmpegCapabilities, LocatedFfmpeg } from '../../capture/ffmpeg-locator.js';
+import { devicePlatformOf } from '../../capture/capture-source.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import type { CommandFactory } from '../run-cli.js';
@@ -39,12 +40,11 @@ const failure = (error: unknown): { detail: string; hint?: string } =>
     : { detail: error instanceof Error ? error.message : String(error) };
 
 const cameraCheck = (capabilities: FfmpegCapabilities): DoctorCheck => {
-  const [api, has] =
-    process.platform === 'darwin'
-      ? ['AVFoundation', capabilities.hasAvfoundation]
-      : process.platform === 'win32'
-        ? ['DirectShow', capabilities.hasDshow]
-        : ['V4L2', capabilities.hasV4l2];
+  const [api, has] = {
+    linux: ['V4L2', capabilities.hasV4l2] as const,
+    darwin: ['AVFoundation', capabilities.hasAvfoundation] as const,
+    win32: ['DirectShow', capabilities.hasDshow] as const,
+  }[devicePlatformOf(process.platform)];
   return {
     name: `ffmpeg: ${api.toLowerCase()}`,
     ok: has,
@@ -217,7 +217,7 @@ export const deviceChecks: DoctorCheckProvider = async ({ device }) => {
   if (device === undefined) {
     return [];
   }
-  if (process.platform === 'darwin' || process.platform === 'win32') {
+  if (devicePlatformOf(process.platform) !== 'linux') {
     return [
       {
         name: 'camera',
