@@ -12,6 +12,7 @@ const VERSION = '0.1.0';
 const USAGE_EXAMPLES = `Examples:
   kvs-put --stream cam1 --file clip.mkv               upload a recording (put is the default command)
   kvs-put --local --stream demo --file clip.mkv -v    the same against an in-process local KVS
+  ffmpeg -i in.mp4 -c copy -f matroska - | kvs-put --stream cam1 -   MKV on stdin
   kvs-put inspect clip.mkv                            the fragments kvs-put would send
   kvs-put --stream cam1 --rtsp rtsp://user:pass@cam/stream   an IP camera (H.264 copied, not re-encoded)
   kvs-put --stream cam1 --device /dev/video0          a V4L2 camera (encoded with libx264)

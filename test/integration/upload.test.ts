@@ -130,6 +130,30 @@ describe('kvs-put --file: recorded clips to the local KVS, read back with GetMed
     expect(run.code).toBe(ExitCode.Ok);
     expect(ndjson(run.stdout).find((event) => event['event'] === 'summary')).toMatchObject({ fragments: 3 });
   });
+
+  it('takes files and - as arguments, as --file does', async () => {
+    await using kvs = await startLocalKvs();
+    const { readFileSync } = await import('node:fs');
+    const piped = await runKvsPut(['--stream', 'args', '--create', '-', '--json'], {
+      env: localKvsEnv(kvs),
+      stdin: readFileSync(fixture('h264.mkv')),
+    });
+    expect(piped.code).toBe(ExitCode.Ok);
+    expect(ndjson(piped.stdout).find((event) => event['event'] === 'summary')).toMatchObject({
+      fragments: 3,
+    });
+    const file = await runKvsPut(['--stream', 'args', fixture('h264-aac.mkv'), '--json'], {
+      env: localKvsEnv(kvs),
+    });
+    expect(file.code).toBe(ExitCode.Ok);
+    expect(ndjson(file.stdout).find((event) => event['event'] === 'summary')).toMatchObject({ fragments: 3 });
+    // An argument is a source like --file: it cannot be combined with another one.
+    const both = await runKvsPut(['--stream', 'args', '--testsrc', fixture('h264.mkv')], {
+      env: localKvsEnv(kvs),
+    });
+    expect(both.code).toBe(ExitCode.Usage);
+    expect(both.stderr).toMatch(/^kvs-put: give one source, not --file and --testsrc$/m);
+  });
 });
 
 describe('kvs-put: bad input is one line on stderr with its exit code, no stack trace', () => {

@@ -539,6 +539,7 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     )
     .option('-s, --stream <name>', 'stream name', parseStreamName)
     .option('--stream-arn <arn>', 'stream ARN (instead of --stream)')
+    .argument('[files...]', 'the same as --file: MKV or MP4 files, folders of them, or - for MKV on stdin')
     .option('-f, --file <path>', 'MKV file, folder of MKV files, or - for stdin (repeatable)', collect)
     .option('--region <region>', 'AWS region (default: AWS_REGION, then the profile)')
     .option(
@@ -652,6 +653,8 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     // Test and tuning knobs, not in --help: the proactive rotation age and the first reconnect delay.
     .addOption(new Option('--rotate-after <ms>').argParser(parseNonNegativeMs).hideHelp())
     .addOption(new Option('--retry-delay <ms>').argParser(parseNonNegativeMs).hideHelp())
-    .action(async (options: PutOptions) => {
-      setExitCode(await runPut(options, io));
+    .action(async (files: string[], options: PutOptions) => {
+      // `kvs-put --stream s clip.mkv` and `… | kvs-put --stream s -` read as --file would.
+      const file = [...(options.file ?? []), ...files];
+      setExitCode(await runPut(file.length === 0 ? options : { ...options, file }, io));
     });
