@@ -14,7 +14,7 @@ const MB = 1e6;
  * The environment of the bench's Node processes (kvs-put, the local KVS, the relay). NODE_EXTRA_CA_CERTS is
  * left out: with it set, Node parses that CA bundle when the process starts, before any code runs, whether
  * or not the process ever opens a TLS connection (these talk plain HTTP on loopback). Build machines often
- * set it to a whole system bundle (~60 ms of CPU per start on the 2-core VM); a camera box rarely does.
+ * set it to a whole system bundle (40–60 ms of CPU per start on the 2-core VM); a camera box rarely does.
  * {@link extraCaCertsStartCost} measures what it would add.
  */
 const nodeEnv = (() => {
@@ -42,6 +42,7 @@ const extraCaCertsStartCost = () =>
   process.env.NODE_EXTRA_CA_CERTS === undefined || process.env.NODE_EXTRA_CA_CERTS === ''
     ? undefined
     : Math.max(0, nodeStartCpuSeconds(process.env) - nodeStartCpuSeconds(nodeEnv));
+
 /**
  * Polls a running process for its own CPU and its (ffmpeg) child's: the child's figure is read while it
  * runs, since it is gone once waited for. `steady` is the same from 10 s in (start-up done) to the end.

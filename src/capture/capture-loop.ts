@@ -7,6 +7,7 @@ import { setTimeout as sleepMs } from 'node:timers/promises';
 import type { Readable } from 'node:stream';
 import { FfmpegError } from './capture-errors.js';
 import type { CapturePlan } from './capture-plan.js';
+import { cameraRefusal } from './capture-plan.js';
 import { startFfmpeg } from './ffmpeg-process.js';
 import type { FfmpegExit, FfmpegProcess, StartFfmpegOptions } from './ffmpeg-process.js';
 import type { FfmpegInvocation } from './ffmpeg-args.js';
@@ -292,6 +293,11 @@ export async function* captureWithRestarts(
         throw failure;
       }
       return;
+    }
+    // A path that is no camera stays no camera: said once, not retried for as long as the service runs.
+    const refusal = failure === undefined ? undefined : await cameraRefusal(plan, run.stderrTail);
+    if (refusal !== undefined) {
+      throw refusal;
     }
     if (lastDataAtMs !== undefined && lastDataAtMs - startedAtMs >= policy.resetAfterMs) {
       backoffAttempt = 0;

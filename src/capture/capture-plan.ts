@@ -92,6 +92,34 @@ export const checkCameraDevice = async (path: string): Promise<void> => {
   }
 };
 
+/**
+ * What ffmpeg's V4L2 input says of a node that is no video capture device: a path that is not V4L2 at all
+ * (the capability query fails), or one without capture (the metadata node a USB camera has beside its video
+ * node, /dev/video1 next to /dev/video0).
+ */
+const NOT_A_CAPTURE_DEVICE = /VIDIOC_QUERYCAP\): Inappropriate ioctl|Not a video capture device/;
+
+/**
+ * The failure of a V4L2 camera run that no restart can mend: ffmpeg found its path is no video capture
+ * device. The capture ends with it (exit code 7) instead of retrying for as long as the service runs.
+ * Undefined for any other failure (a camera unplugged, busy or slow to start), which the capture waits out.
+ */
+export const cameraRefusal = async (
+  plan: Pick<CapturePlan, 'source' | 'invocation'>,
+  stderrTail: readonly string[],
+): Promise<KvsPutError | undefined> => {
+  const input = plan.invocation.inputs[0];
+  const isV4l2 = input !== undefined && input.options[input.options.indexOf('-f') + 1] === 'v4l2';
+  const said = stderrTail.find((line) => NOT_A_CAPTURE_DEVICE.test(line));
+  if (plan.source.kind !== 'device' || !isV4l2 || said === undefined) {
+    return undefined;
+  }
+  return new KvsPutError(ErrorCode.Io, `${plan.source.path} is not a video capture device`, {
+    context: { path: plan.source.path, ffmpeg: said },
+    suggestion: `a USB camera may have a second node for metadata beside its video node; ${await camerasHere()}`,
+  });
+};
+
 /** The V4L2 devices present, for a hint. */
 const camerasHere = async (): Promise<string> => {
   const names = await readdir('/dev').catch(() => []);

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { planCapture } from '../../src/capture/capture-plan.js';
+import { cameraRefusal, planCapture } from '../../src/capture/capture-plan.js';
 import { ErrorCode, KvsPutError } from '../../src/errors.js';
 
 describe('planCapture: cameras', () => {
@@ -33,5 +33,51 @@ describe('planCapture: cameras', () => {
       const plan = await planCapture({ kind: 'device', path }, {}, { ffmpegPath: 'ffmpeg', platform });
       expect(plan.isRestartable).toBe(true);
     }
+  });
+});
+
+describe('cameraRefusal: a run that no restart can mend', () => {
+  const queryFailed = [
+    '[video4linux2,v4l2 @ 0x55e25db54840] ioctl(VIDIOC_QUERYCAP): Inappropriate ioctl for device',
+    '/dev/null: Inappropriate ioctl for device',
+  ];
+
+  it('a V4L2 path that is no video capture device (not V4L2, or a camera metadata node) ends the capture', async () => {
+    const plan = await planCapture(
+      { kind: 'device', path: '/dev/null' },
+      {},
+      { ffmpegPath: 'ffmpeg', platform: 'linux' },
+    );
+    const error = await cameraRefusal(plan, queryFailed);
+    expect(error).toMatchObject({ code: ErrorCode.Io, message: '/dev/null is not a video capture device' });
+    expect(error?.suggestion).toMatch(/second node for metadata/);
+    const metadataNode = await cameraRefusal(plan, [
+      '[video4linux2,v4l2 @ 0x5581] Not a video capture device.',
+      '/dev/null: No such device',
+    ]);
+    expect(metadataNode?.message).toBe('/dev/null is not a video capture device');
+  });
+
+  it('anything else is waited out: other failures, other platforms, other sources', async () => {
+    const linux = await planCapture(
+      { kind: 'device', path: '/dev/null' },
+      {},
+      { ffmpegPath: 'ffmpeg', platform: 'linux' },
+    );
+    // Unplugged or busy: the capture restarts and waits for the camera.
+    expect(await cameraRefusal(linux, ['/dev/null: No such file or directory'])).toBeUndefined();
+    expect(await cameraRefusal(linux, ['/dev/null: Device or resource busy'])).toBeUndefined();
+    const mac = await planCapture(
+      { kind: 'device', path: '0' },
+      {},
+      { ffmpegPath: 'ffmpeg', platform: 'darwin' },
+    );
+    expect(await cameraRefusal(mac, queryFailed)).toBeUndefined();
+    const rtsp = await planCapture(
+      { kind: 'rtsp', url: 'rtsp://192.0.2.10/stream1', transport: 'tcp' },
+      {},
+      { ffmpegPath: 'ffmpeg', platform: 'linux' },
+    );
+    expect(await cameraRefusal(rtsp, queryFailed)).toBeUndefined();
   });
 });

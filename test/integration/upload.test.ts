@@ -13,6 +13,19 @@ const START = '2026-01-02T03:04:05Z';
 const START_MS = Date.parse(START);
 const fixture = (name: string): string => join(FIXTURES, name);
 const hasFfmpeg = hasTool('ffmpeg');
+/** An ffmpeg with a V4L2 input (Debian's has one): it is what refuses a device that is no camera. */
+const hasV4l2Input = ((): boolean => {
+  if (!hasFfmpeg || process.platform !== 'linux') {
+    return false;
+  }
+  const isListed = /\bv4l2\b/.test(
+    execFileSync('ffmpeg', ['-hide_banner', '-devices'], { encoding: 'utf8' }),
+  );
+  if (!isListed) {
+    console.warn('[skip] this ffmpeg has no V4L2 input: the test of a device that is no camera is skipped.');
+  }
+  return isListed;
+})();
 
 beforeAll(() => ensureBuilt());
 
@@ -194,6 +207,17 @@ describe('kvs-put: bad input is one line on stderr with its exit code, no stack 
       ExitCode.Io,
       /^kvs-put: .*h264\.mkv is not a camera device\n {2}hint: a V4L2 camera is a character device/m,
     ],
+    ...(hasV4l2Input
+      ? [
+          [
+            // A character device, so it passes the check at start; ffmpeg's V4L2 input then refuses it.
+            'a device that is no video capture device: said once, not retried',
+            ['--stream', 's', '--create', '--device', '/dev/null'],
+            ExitCode.Io,
+            /^kvs-put: \/dev\/null is not a video capture device\n {2}hint: a USB camera may have a second node/m,
+          ] satisfies [string, string[], number, RegExp],
+        ]
+      : []),
     [
       'an RTSP option that is not an rtsp:// URL (its password not shown)',
       ['--stream', 's', '--create', '--rtsp', 'http://admin:pw-123@192.0.2.10/stream1'],

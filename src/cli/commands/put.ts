@@ -461,7 +461,7 @@ const upload = async (
     liveStop?.dispose();
   }
   reporter.summary(summary, refused.length);
-  if (isLive && summary.fragments === 0) {
+  if (isLive && summary.fragments === 0 && summary.sourceError === undefined) {
     // A camera that never came up is not an error (a service waits for it), but it must not pass unseen.
     reporter.log(
       `warning: the source delivered no video${lastSourceLoss === undefined ? '' : ` (last: ${lastSourceLoss})`}`,
