@@ -2,6 +2,7 @@
  * From "what to capture" to "the ffmpeg command that captures it": validates the encoding, probes a file
  * to choose between copy and transcode, and picks the capture API of the platform.
  */
+import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
 import { access, readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
@@ -110,14 +111,79 @@ export const cameraRefusal = async (
 ): Promise<KvsPutError | undefined> => {
   const input = plan.invocation.inputs[0];
   const isV4l2 = input !== undefined && input.options[input.options.indexOf('-f') + 1] === 'v4l2';
-  const said = stderrTail.find((line) => NOT_A_CAPTURE_DEVICE.test(line));
-  if (plan.source.kind !== 'device' || !isV4l2 || said === undefined) {
+  return plan.source.kind === 'device' && isV4l2
+    ? notACaptureDevice(plan.source.path, stderrTail)
+    : undefined;
+};
+
+const notACaptureDevice = async (
+  path: string,
+  stderrLines: readonly string[],
+): Promise<KvsPutError | undefined> => {
+  const said = stderrLines.find((line) => NOT_A_CAPTURE_DEVICE.test(line));
+  if (said === undefined) {
     return undefined;
   }
-  return new KvsPutError(ErrorCode.Io, `${plan.source.path} is not a video capture device`, {
-    context: { path: plan.source.path, ffmpeg: said },
+  return new KvsPutError(ErrorCode.Io, `${path} is not a video capture device`, {
+    context: { path, ffmpeg: said },
     suggestion: `a USB camera may have a second node for metadata beside its video node; ${await camerasHere()}`,
   });
+};
+
+/** A format a V4L2 camera offers, as ffmpeg's `-list_formats all` lists it. */
+export type CameraFormat = {
+  /** What `--input-format` takes: ffmpeg's pixel format for raw video (yuyv422), its codec otherwise (mjpeg, h264). */
+  name: string;
+  isCompressed: boolean;
+  /** The driver's own name for it: `Motion-JPEG`, `YUYV 4:2:2`. */
+  description: string;
+  /** Frame sizes (`1280x720`), or a stepwise range as ffmpeg prints it. */
+  sizes: string[];
+};
+
+/**
+ * `[video4linux2,v4l2 @ 0x…] Raw       :     yuyv422 :           YUYV 4:2:2 : 640x480 320x240`: the fields
+ * end at a colon after a space (descriptions have colons of their own).
+ */
+const FORMAT_LINE = /\b(Raw|Compressed)\s*:\s*(\S+)\s+:\s*(.*?)\s+:(?:\s*Emulated\s+:)?(.*)$/;
+
+/** The formats in ffmpeg's `-list_formats all` output (its stderr). */
+export const parseCameraFormats = (listing: string): CameraFormat[] =>
+  listing.split(/\r?\n/).flatMap((line) => {
+    const match = FORMAT_LINE.exec(line);
+    if (match === null) {
+      return [];
+    }
+    const [, kind, name, description, sizes] = match as unknown as [string, string, string, string, string];
+    return [
+      {
+        name,
+        isCompressed: kind === 'Compressed',
+        description,
+        sizes: sizes.split(/\s+/).filter((size) => size.length > 0),
+      },
+    ];
+  });
+
+/**
+ * Asks ffmpeg which formats and frame sizes a V4L2 camera offers (for `kvs-put doctor --device`). ffmpeg
+ * lists them and then stops with an error, by design. An ffmpeg without a V4L2 input lists nothing.
+ * @throws KvsPutError (code Io) when ffmpeg finds the path is no video capture device.
+ */
+export const listCameraFormats = async (ffmpegPath: string, path: string): Promise<CameraFormat[]> => {
+  const listing = await new Promise<string>((resolve) => {
+    execFile(
+      ffmpegPath,
+      ['-hide_banner', '-f', 'v4l2', '-list_formats', 'all', '-i', path],
+      { timeout: 10_000 },
+      (_error, _stdout, stderr) => resolve(stderr),
+    );
+  });
+  const refusal = await notACaptureDevice(path, listing.split(/\r?\n/));
+  if (refusal !== undefined) {
+    throw refusal;
+  }
+  return parseCameraFormats(listing);
 };
 
 /** The V4L2 devices present, for a hint. */

@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { cameraRefusal, planCapture } from '../../src/capture/capture-plan.js';
+import { cameraRefusal, parseCameraFormats, planCapture } from '../../src/capture/capture-plan.js';
 import { ErrorCode, KvsPutError } from '../../src/errors.js';
 
 describe('planCapture: cameras', () => {
@@ -79,5 +79,30 @@ describe('cameraRefusal: a run that no restart can mend', () => {
       { ffmpegPath: 'ffmpeg', platform: 'linux' },
     );
     expect(await cameraRefusal(rtsp, queryFailed)).toBeUndefined();
+  });
+});
+
+describe('parseCameraFormats: ffmpeg -f v4l2 -list_formats all', () => {
+  it('reads raw and compressed formats, emulated ones and stepwise sizes', () => {
+    const listing = [
+      'Input #0, video4linux2,v4l2, from /dev/video0:',
+      '[video4linux2,v4l2 @ 0x55d0] Raw       :     yuyv422 :           YUYV 4:2:2 : 640x480 160x120',
+      '[video4linux2,v4l2 @ 0x55d0] Compressed:       mjpeg :          Motion-JPEG : 1280x720',
+      '[video4linux2,v4l2 @ 0x55d0] Raw       :     yuv420p :     Planar YUV 4:2:0 : Emulated : 640x480',
+      '[video4linux2,v4l2 @ 0x55d0] Raw       :     nv12 :         Y/CbCr 4:2:0 : {32-1920, 2}x{32-1080, 2}',
+      '/dev/video0: Immediate exit requested',
+    ].join('\n');
+    expect(parseCameraFormats(listing)).toEqual([
+      { name: 'yuyv422', isCompressed: false, description: 'YUYV 4:2:2', sizes: ['640x480', '160x120'] },
+      { name: 'mjpeg', isCompressed: true, description: 'Motion-JPEG', sizes: ['1280x720'] },
+      { name: 'yuv420p', isCompressed: false, description: 'Planar YUV 4:2:0', sizes: ['640x480'] },
+      {
+        name: 'nv12',
+        isCompressed: false,
+        description: 'Y/CbCr 4:2:0',
+        sizes: ['{32-1920,', '2}x{32-1080,', '2}'],
+      },
+    ]);
+    expect(parseCameraFormats('/dev/video9: No such file or directory')).toEqual([]);
   });
 });

@@ -4,7 +4,12 @@
  */
 import { join } from 'node:path';
 import { describe, expect, it } from 'vitest';
-import { doctorCommand, doctorExitCode, runDoctorChecks } from '../../src/cli/commands/doctor.js';
+import {
+  deviceChecks,
+  doctorCommand,
+  doctorExitCode,
+  runDoctorChecks,
+} from '../../src/cli/commands/doctor.js';
 import type { DoctorCheck } from '../../src/cli/commands/doctor.js';
 import { ExitCode } from '../../src/cli/exit-codes.js';
 import { fakeIo, hasFfmpeg, tempDir, writeScript } from './capture-test-helpers.js';
@@ -120,7 +125,7 @@ describe('kvs-put doctor', () => {
   });
 
   it.skipIf(!hasFfmpeg || process.platform !== 'linux')(
-    '--device: a camera that is not there fails with exit 7 and the devices present as the hint; a device passes',
+    '--device: a camera that is not there, or a device that is no camera, fails with exit 7 and a hint',
     async () => {
       const missing = await runDoctor(['--device', '/dev/video99', '--json'], process.env);
       expect(missing.exitCode).toBe(ExitCode.Io);
@@ -131,10 +136,39 @@ describe('kvs-put doctor', () => {
         detail: 'camera /dev/video99: no such device',
       });
       expect(camera?.hint).toMatch(/\/dev\/video/);
-      // /dev/null stands in for a camera: a character device this user can open.
-      const present = await runDoctor(['--device', '/dev/null'], process.env);
-      expect(present.exitCode).toBe(ExitCode.Ok);
-      expect(present.out).toMatch(/^ {2}ok {4}camera +\/dev\/null: a video device this user can open$/m);
+      // /dev/null is a character device this user can open, so it passes the path check; ffmpeg's V4L2
+      // input then finds it is no capture device (as it would a USB camera's metadata node).
+      const notCamera = await runDoctor(['--device', '/dev/null'], process.env);
+      expect(notCamera.exitCode).toBe(ExitCode.Io);
+      expect(notCamera.out).toMatch(/^ {2}FAIL {2}camera +\/dev\/null is not a video capture device$/m);
+      expect(notCamera.out).toMatch(/hint: a USB camera may have a second node for metadata/);
+    },
+  );
+
+  it.skipIf(process.platform !== 'linux')(
+    '--device: the formats and frame sizes the camera offers, as ffmpeg lists them',
+    async () => {
+      // No camera here: an ffmpeg that prints the listing a UVC camera gets (libavdevice/v4l2.c's format).
+      const ffmpeg = writeScript(
+        join(tempDir(), 'ffmpeg'),
+        [
+          "cat >&2 <<'EOF'",
+          '[video4linux2,v4l2 @ 0x5599] Compressed:       mjpeg :          Motion-JPEG : 1920x1080 1280x720 800x600 640x480 320x240',
+          '[video4linux2,v4l2 @ 0x5599] Raw       :     yuyv422 :           YUYV 4:2:2 : 640x480 320x240',
+          '[video4linux2,v4l2 @ 0x5599] Compressed:        h264 :                H.264 : 1920x1080 1280x720',
+          '/dev/null: Immediate exit requested',
+          'EOF',
+          'exit 1',
+        ].join('\n'),
+      );
+      const [camera] = await deviceChecks({ io: fakeIo({ FFMPEG_PATH: ffmpeg }), device: '/dev/null' });
+      expect(camera).toEqual({
+        name: 'camera',
+        ok: true,
+        required: true,
+        detail:
+          '/dev/null: a video device this user can open; it offers mjpeg 1920x1080 1280x720 800x600 640x480 …, yuyv422 640x480 320x240, h264 1920x1080 1280x720 (--input-format h264 sends its H.264 as it is, without encoding)',
+      });
     },
   );
 });

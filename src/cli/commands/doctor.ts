@@ -3,6 +3,7 @@ import { KvsPutError } from '../../errors.js';
 import { locateFfmpeg, locateFfprobe, probeFfmpegCapabilities } from '../../capture/ffmpeg-locator.js';
 import type { FfmpegCapabilities, LocatedFfmpeg } from '../../capture/ffmpeg-locator.js';
 import { devicePlatformOf } from '../../capture/capture-source.js';
+import type { CameraFormat } from '../../capture/capture-plan.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
 import type { CommandFactory } from '../run-cli.js';
@@ -211,9 +212,11 @@ export const awsChecks: DoctorCheckProvider = async ({ io, aws }) => {
 
 /**
  * The camera given with `--device`: on Linux a character device this user may open (run doctor as the
- * service's user to see what the service will meet). Elsewhere the name is ffmpeg's to resolve.
+ * service's user to see what the service will meet), that ffmpeg finds is a video capture device, with the
+ * formats and frame sizes it offers (what `--input-format` and `--video-size` may ask for). Elsewhere the
+ * name is ffmpeg's to resolve.
  */
-export const deviceChecks: DoctorCheckProvider = async ({ device }) => {
+export const deviceChecks: DoctorCheckProvider = async ({ io, device }) => {
   if (device === undefined) {
     return [];
   }
@@ -228,15 +231,34 @@ export const deviceChecks: DoctorCheckProvider = async ({ device }) => {
     ];
   }
   // Loaded with the check that needs it, as put loads it with a capture.
-  const { checkCameraDevice } = await import('../../capture/capture-plan.js');
+  const { checkCameraDevice, listCameraFormats } = await import('../../capture/capture-plan.js');
+  let formats: CameraFormat[] = [];
   try {
     await checkCameraDevice(device);
-    return [
-      { name: 'camera', ok: true, required: true, detail: `${device}: a video device this user can open` },
-    ];
+    const ffmpegPath = await locateFfmpeg(io.env).then(
+      (located) => located.path,
+      () => undefined,
+    );
+    // Without an ffmpeg (its own check says so) the path check stands alone.
+    formats = ffmpegPath === undefined ? [] : await listCameraFormats(ffmpegPath, device);
   } catch (error) {
     return [{ name: 'camera', ok: false, required: true, ...failure(error), exitCodeOnFailure: ExitCode.Io }];
   }
+  const offers = formats.map((format) => {
+    const sizes = format.sizes.length > 4 ? [...format.sizes.slice(0, 4), '…'] : format.sizes;
+    return [format.name, ...sizes].join(' ');
+  });
+  const copies = formats.some((format) => format.name === 'h264')
+    ? ' (--input-format h264 sends its H.264 as it is, without encoding)'
+    : '';
+  return [
+    {
+      name: 'camera',
+      ok: true,
+      required: true,
+      detail: `${device}: a video device this user can open${offers.length === 0 ? '' : `; it offers ${offers.join(', ')}${copies}`}`,
+    },
+  ];
 };
 
 /** The checks doctor runs, in order. */
@@ -304,7 +326,10 @@ export const doctorCommand: CommandFactory = (io, setExitCode) =>
     )
     .option('--profile <name>', 'shared config/credentials profile')
     .option('-s, --stream <name>', 'also check that this stream exists and is ACTIVE')
-    .option('--device <path>', 'also check that this camera is there and open to this user')
+    .option(
+      '--device <path>',
+      'also check this camera: there, open to this user, a capture device; list its formats and sizes',
+    )
     .option('--no-aws', 'skip the credential and endpoint checks')
     .action(
       async (options: {
