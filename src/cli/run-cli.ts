@@ -19,6 +19,7 @@ const USAGE_EXAMPLES = `Examples:
   kvs-put --local --stream demo --testsrc --duration 20   a test pattern for 20 s
   kvs-put local --port 4567                           run a local KVS for other tools
   kvs-put doctor                                      which ffmpeg is used and what it can do
+  kvs-put doctor --device /dev/video0                 whether the camera is usable, and its formats
 Run kvs-put put --help for every upload option.`;
 
 /** A subcommand factory: builds a commander Command whose action resolves to an exit code. */
