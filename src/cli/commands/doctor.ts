@@ -28,7 +28,7 @@ export type DoctorContext = {
   io: CliIo;
   /** Where to check credentials and reachability (the same flags as an upload). */
   aws?: { profile?: string; region?: string; endpointUrl?: string; stream?: string; skip?: boolean };
-  /** A camera to check (`--device`): present, and open to this user. */
+  /** A camera to check (`--device`): present, open to this user, a capture device, and what it offers. */
   device?: string;
 };
 
