@@ -4,7 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
-import { access, readdir, stat } from 'node:fs/promises';
+import { access, readFile, readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ErrorCode, KvsPutError } from '../errors.js';
 import { checkMediaFile, fileErrorReason } from '../util/media-file.js';
@@ -16,6 +16,7 @@ import {
 } from './capture-source.js';
 import type { CaptureSource, EncodingConfig, EncodingOptions } from './capture-source.js';
 import { devicePlatformOf } from './capture-source.js';
+import type { DevicePlatform } from './capture-source.js';
 import { buildCaptureArgs } from './ffmpeg-args.js';
 import type { FfmpegInvocation, RtspTimeoutOption } from './ffmpeg-args.js';
 import { probeMediaFile } from './media-probe.js';
@@ -28,6 +29,8 @@ export type CapturePlan = {
   invocation: FfmpegInvocation;
   /** The source for log lines, secrets redacted. */
   description: string;
+  /** Whose capture API a camera is read with (`-f v4l2`, `avfoundation` or `dshow`). */
+  platform: DevicePlatform;
   /** Whether ffmpeg is started again when it exits (cameras, RTSP, endless test pattern). */
   isRestartable: boolean;
   /** How long ffmpeg may take to produce its first bytes (connect, probe, encoder start), in ms. */
@@ -94,11 +97,20 @@ export const checkCameraDevice = async (path: string): Promise<void> => {
 };
 
 /**
- * What ffmpeg's V4L2 input says of a node that is no video capture device: a path that is not V4L2 at all
- * (the capability query fails), or one without capture (the metadata node a USB camera has beside its video
- * node, /dev/video1 next to /dev/video0).
+ * What ffmpeg's V4L2 input says of a node it cannot capture video from, however often it is restarted:
+ * - a path that is not V4L2 at all: the capability query fails;
+ * - a node whose device has no video capture at all;
+ * - an output node (a loopback's or a codec's writing side): there is no input to select;
+ * - a capture node of something other than single-planar video. The common one is the metadata node a USB
+ *   camera has beside its video node (/dev/video1 next to /dev/video0): UVC reports the capabilities of the
+ *   whole camera on both, so ffmpeg's own capture check passes and asking for the video format fails.
+ *   Multi-planar capture nodes, which ffmpeg's V4L2 input does not read, fail the same way.
+ *
+ * Checked against Linux's vivid test driver's capture, output and metadata nodes (scripts/camera-vm.sh). An
+ * unplugged or busy camera fails otherwise (ENOENT, ENODEV, EBUSY), and is waited for.
  */
-const NOT_A_CAPTURE_DEVICE = /VIDIOC_QUERYCAP\): Inappropriate ioctl|Not a video capture device/;
+const NOT_A_CAPTURE_DEVICE =
+  /VIDIOC_QUERYCAP\): Inappropriate ioctl|Not a video capture device|VIDIOC_G_INPUT\): Inappropriate ioctl|VIDIOC_G_FMT\): Invalid argument/;
 
 /**
  * The failure of a V4L2 camera run that no restart can mend: ffmpeg found its path is no video capture
@@ -106,29 +118,26 @@ const NOT_A_CAPTURE_DEVICE = /VIDIOC_QUERYCAP\): Inappropriate ioctl|Not a video
  * Undefined for any other failure (a camera unplugged, busy or slow to start), which the capture waits out.
  */
 export const cameraRefusal = async (
-  plan: Pick<CapturePlan, 'source' | 'invocation'>,
+  plan: Pick<CapturePlan, 'source' | 'platform'>,
   stderrTail: readonly string[],
-): Promise<KvsPutError | undefined> => {
-  const input = plan.invocation.inputs[0];
-  const isV4l2 = input !== undefined && input.options[input.options.indexOf('-f') + 1] === 'v4l2';
-  return plan.source.kind === 'device' && isV4l2
+): Promise<KvsPutError | undefined> =>
+  plan.source.kind === 'device' && plan.platform === 'linux'
     ? notACaptureDevice(plan.source.path, stderrTail)
     : undefined;
-};
 
 const notACaptureDevice = async (
   path: string,
   stderrLines: readonly string[],
 ): Promise<KvsPutError | undefined> => {
   const said = stderrLines.find((line) => NOT_A_CAPTURE_DEVICE.test(line));
-  if (said === undefined) {
-    return undefined;
-  }
-  return new KvsPutError(ErrorCode.Io, `${path} is not a video capture device`, {
-    context: { path, ffmpeg: said },
-    suggestion: `a USB camera may have a second node for metadata beside its video node; ${await camerasHere()}`,
-  });
+  return said === undefined ? undefined : captureRefusal(path, said);
 };
+
+const captureRefusal = async (path: string, ffmpegSaid: string): Promise<KvsPutError> =>
+  new KvsPutError(ErrorCode.Io, `${path} is not a video capture device`, {
+    context: { path, ffmpeg: ffmpegSaid },
+    suggestion: `a USB camera has a second node, for metadata, beside its video node; ${await camerasHere()}`,
+  });
 
 /** A format a V4L2 camera offers, as ffmpeg's `-list_formats all` lists it. */
 export type CameraFormat = {
@@ -147,28 +156,36 @@ export type CameraFormat = {
  */
 const FORMAT_LINE = /\b(Raw|Compressed)\s*:\s*(\S+)\s+:\s*(.*?)\s+:(?:\s*Emulated\s+:)?(.*)$/;
 
-/** The formats in ffmpeg's `-list_formats all` output (its stderr). */
-export const parseCameraFormats = (listing: string): CameraFormat[] =>
-  listing.split(/\r?\n/).flatMap((line) => {
+/**
+ * The formats in ffmpeg's `-list_formats all` output (its stderr, or its lines), each name once. Formats
+ * ffmpeg has no name for (`Unsupported`) are left out: it cannot capture them. Two driver formats that ffmpeg
+ * names alike (YUV and YVU 4:2:0 are both `yuv420p`) become one.
+ */
+export const parseCameraFormats = (listing: string | readonly string[]): CameraFormat[] => {
+  const formats = new Map<string, CameraFormat>();
+  for (const line of typeof listing === 'string' ? listing.split(/\r?\n/) : listing) {
     const match = FORMAT_LINE.exec(line);
     if (match === null) {
-      return [];
+      continue;
     }
     const [, kind, name, description, sizes] = match as unknown as [string, string, string, string, string];
-    return [
-      {
+    if (name !== 'Unsupported' && !formats.has(name)) {
+      formats.set(name, {
         name,
         isCompressed: kind === 'Compressed',
         description,
         sizes: sizes.split(/\s+/).filter((size) => size.length > 0),
-      },
-    ];
-  });
+      });
+    }
+  }
+  return [...formats.values()];
+};
 
 /**
  * Asks ffmpeg which formats and frame sizes a V4L2 camera offers (for `kvs-put doctor --device`). ffmpeg
  * lists them and then stops with an error, by design. An ffmpeg without a V4L2 input lists nothing.
- * @throws KvsPutError (code Io) when ffmpeg finds the path is no video capture device.
+ * @throws KvsPutError (code Io) when the path is no video capture device: ffmpeg says so, or lists no format
+ *   at all (a metadata node answers the listing with nothing).
  */
 export const listCameraFormats = async (ffmpegPath: string, path: string): Promise<CameraFormat[]> => {
   const listing = await new Promise<string>((resolve) => {
@@ -179,23 +196,37 @@ export const listCameraFormats = async (ffmpegPath: string, path: string): Promi
       (_error, _stdout, stderr) => resolve(stderr),
     );
   });
-  const refusal = await notACaptureDevice(path, listing.split(/\r?\n/));
+  const lines = listing.split(/\r?\n/);
+  const refusal = await notACaptureDevice(path, lines);
   if (refusal !== undefined) {
     throw refusal;
   }
-  return parseCameraFormats(listing);
+  const formats = parseCameraFormats(lines);
+  if (formats.length === 0 && !lines.some((line) => /Unknown input format/.test(line))) {
+    throw await captureRefusal(path, 'no video format listed');
+  }
+  return formats;
 };
 
-/** The V4L2 devices present, for a hint. */
+/** The V4L2 devices present, with their drivers' names for them, for a hint. */
 const camerasHere = async (): Promise<string> => {
   const names = await readdir('/dev').catch(() => []);
   const cameras = names
     .filter((name) => /^video\d+$/.test(name))
-    .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)))
-    .map((name) => `/dev/${name}`);
-  return cameras.length === 0
-    ? 'there is no /dev/video* device here: is the camera plugged in, and its driver loaded?'
-    : `the video devices here: ${cameras.join(', ')} (v4l2-ctl --list-devices names them)`;
+    .sort((a, b) => Number(a.slice(5)) - Number(b.slice(5)));
+  if (cameras.length === 0) {
+    return 'there is no /dev/video* device here: is the camera plugged in, and its driver loaded?';
+  }
+  const described = await Promise.all(
+    cameras.map(async (name) => {
+      const driverName = await readFile(`/sys/class/video4linux/${name}/name`, 'utf8').then(
+        (text) => text.trim(),
+        () => '',
+      );
+      return driverName === '' ? `/dev/${name}` : `/dev/${name} (${driverName})`;
+    }),
+  );
+  return `the video devices here: ${described.join(', ')}; v4l2-ctl --list-devices groups them by camera`;
 };
 
 /**
@@ -235,6 +266,7 @@ export const planCapture = async (
     encoding,
     invocation,
     description: describeSource(source),
+    platform,
     isRestartable: isRestartableSource(source),
     firstDataTimeoutMs:
       source.kind === 'rtsp'

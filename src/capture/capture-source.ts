@@ -13,8 +13,9 @@ export type DevicePlatform = 'linux' | 'darwin' | 'win32';
 export const devicePlatformOf = (platform: NodeJS.Platform): DevicePlatform =>
   platform === 'darwin' || platform === 'win32' ? platform : 'linux';
 
-/** What a camera is asked to deliver: MJPEG or raw YUYV is encoded to H.264; H.264 is copied. */
-export type DeviceInputFormat = 'mjpeg' | 'h264' | 'yuyv422';
+/** What `--input-format` may ask a camera for: MJPEG or raw YUYV is encoded to H.264; H.264 is copied. */
+export const DEVICE_INPUT_FORMATS = ['mjpeg', 'h264', 'yuyv422'] as const;
+export type DeviceInputFormat = (typeof DEVICE_INPUT_FORMATS)[number];
 
 export type RtspTransport = 'tcp' | 'udp';
 

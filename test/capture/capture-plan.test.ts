@@ -50,12 +50,29 @@ describe('cameraRefusal: a run that no restart can mend', () => {
     );
     const error = await cameraRefusal(plan, queryFailed);
     expect(error).toMatchObject({ code: ErrorCode.Io, message: '/dev/null is not a video capture device' });
-    expect(error?.suggestion).toMatch(/second node for metadata/);
+    expect(error?.suggestion).toMatch(/a second node, for metadata, beside its video node/);
     const metadataNode = await cameraRefusal(plan, [
       '[video4linux2,v4l2 @ 0x5581] Not a video capture device.',
       '/dev/null: No such device',
     ]);
     expect(metadataNode?.message).toBe('/dev/null is not a video capture device');
+    // What ffmpeg 5.1 says of Linux's vivid test driver's nodes (scripts/camera-vm.sh). A metadata capture
+    // node, as a UVC camera's second node: the driver reports the whole device's capabilities, so ffmpeg's
+    // capture check passes and asking for the video format fails.
+    const metaCapture = await cameraRefusal(plan, [
+      '[video4linux2,v4l2 @ 0x55c6] ioctl(VIDIOC_G_FMT): Invalid argument',
+      '/dev/null: Invalid argument',
+    ]);
+    expect(metaCapture).toMatchObject({
+      message: '/dev/null is not a video capture device',
+      context: { ffmpeg: '[video4linux2,v4l2 @ 0x55c6] ioctl(VIDIOC_G_FMT): Invalid argument' },
+    });
+    // An output node (vivid's vid-out, a loopback's writing side): there is no input to select.
+    const output = await cameraRefusal(plan, [
+      '[video4linux2,v4l2 @ 0x556a] ioctl(VIDIOC_G_INPUT): Inappropriate ioctl for device',
+      '/dev/null: Inappropriate ioctl for device',
+    ]);
+    expect(output?.message).toBe('/dev/null is not a video capture device');
   });
 
   it('anything else is waited out: other failures, other platforms, other sources', async () => {
@@ -104,5 +121,19 @@ describe('parseCameraFormats: ffmpeg -f v4l2 -list_formats all', () => {
       },
     ]);
     expect(parseCameraFormats('/dev/video9: No such file or directory')).toEqual([]);
+  });
+
+  it('leaves out formats ffmpeg cannot name and lists each name once', () => {
+    // From Linux's vivid test driver: YUV and YVU 4:2:0 are both yuv420p to ffmpeg.
+    const lines = [
+      '[video4linux2,v4l2 @ 0x5602] Raw       :     yuyv422 :           YUYV 4:2:2 : 320x180 640x360',
+      '[video4linux2,v4l2 @ 0x5602] Raw       : Unsupported :           YVYU 4:2:2 : 320x180 640x360',
+      '[video4linux2,v4l2 @ 0x5602] Raw       :     yuv420p :     Planar YUV 4:2:0 : 320x180 640x360',
+      '[video4linux2,v4l2 @ 0x5602] Raw       :     yuv420p :     Planar YVU 4:2:0 : 320x180',
+    ];
+    expect(parseCameraFormats(lines).map((format) => [format.name, format.description])).toEqual([
+      ['yuyv422', 'YUYV 4:2:2'],
+      ['yuv420p', 'Planar YUV 4:2:0'],
+    ]);
   });
 });

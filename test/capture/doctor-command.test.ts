@@ -33,6 +33,10 @@ const runDoctor = async (args: string[], env: Readonly<Record<string, string | u
   return { exitCode, out: io.out(), err: io.err() };
 };
 
+/** An ffmpeg that prints `lines` on stderr and fails, as `ffmpeg -f v4l2 -list_formats all` does. */
+const writeListingFfmpeg = (lines: readonly string[]): string =>
+  writeScript(join(tempDir(), 'ffmpeg'), ["cat >&2 <<'EOF'", ...lines, 'EOF', 'exit 1'].join('\n'));
+
 describe('kvs-put doctor', () => {
   it.skipIf(!hasFfmpeg)('reports the ffmpeg on PATH and its capabilities; exit 0', async () => {
     const { exitCode, out } = await runDoctor(['--json'], process.env);
@@ -141,7 +145,9 @@ describe('kvs-put doctor', () => {
       const notCamera = await runDoctor(['--device', '/dev/null'], process.env);
       expect(notCamera.exitCode).toBe(ExitCode.Io);
       expect(notCamera.out).toMatch(/^ {2}FAIL {2}camera +\/dev\/null is not a video capture device$/m);
-      expect(notCamera.out).toMatch(/hint: a USB camera may have a second node for metadata/);
+      expect(notCamera.out).toMatch(
+        /hint: a USB camera has a second node, for metadata, beside its video node/,
+      );
     },
   );
 
@@ -167,8 +173,48 @@ describe('kvs-put doctor', () => {
         ok: true,
         required: true,
         detail:
-          '/dev/null: a video device this user can open; it offers mjpeg 1920x1080 1280x720 800x600 640x480 …, yuyv422 640x480 320x240, h264 1920x1080 1280x720 (--input-format h264 sends its H.264 as it is, without encoding)',
+          '/dev/null: a video capture device this user can open; it offers mjpeg 1920x1080 1280x720 800x600 640x480 …, yuyv422 640x480 320x240, h264 1920x1080 1280x720 (--input-format h264 sends its H.264 as it is, without encoding)',
       });
+    },
+  );
+
+  it.skipIf(process.platform !== 'linux')(
+    '--device: a driver with many formats gets the ones --input-format asks for first; a node with none fails',
+    async () => {
+      // What ffmpeg 5.1 lists for Linux's vivid test driver (scripts/camera-vm.sh), cut short.
+      const vivid = writeListingFfmpeg([
+        '[video4linux2,v4l2 @ 0x5602] Raw       :     uyvy422 :           UYVY 4:2:2 : 320x180 640x360 640x480 1280x720 1920x1080 3840x2160',
+        '[video4linux2,v4l2 @ 0x5602] Raw       : Unsupported :           YVYU 4:2:2 : 320x180 640x360',
+        '[video4linux2,v4l2 @ 0x5602] Raw       :     yuv420p :     Planar YUV 4:2:0 : 320x180 640x360',
+        '[video4linux2,v4l2 @ 0x5602] Raw       :     yuv420p :     Planar YVU 4:2:0 : 320x180 640x360',
+        '[video4linux2,v4l2 @ 0x5602] Raw       :        nv12 :           Y/UV 4:2:0 : 320x180 640x360',
+        '[video4linux2,v4l2 @ 0x5602] Raw       :     yuyv422 :           YUYV 4:2:2 : 320x180 640x360',
+        '[video4linux2,v4l2 @ 0x5602] Raw       :        gray :             8-bit Greyscale : 640x360',
+        '/dev/null: Immediate exit requested',
+      ]);
+      const [camera] = await deviceChecks({ io: fakeIo({ FFMPEG_PATH: vivid }), device: '/dev/null' });
+      expect(camera?.detail).toBe(
+        '/dev/null: a video capture device this user can open; it offers yuyv422 320x180 640x360, uyvy422 320x180 640x360 640x480 1280x720 …, yuv420p 320x180 640x360, nv12 320x180 640x360 and 1 more',
+      );
+      const rawOnly = writeListingFfmpeg([
+        '[video4linux2,v4l2 @ 0x5602] Raw       :        nv12 :           Y/UV 4:2:0 : 640x360',
+        '/dev/null: Immediate exit requested',
+      ]);
+      const [nv12] = await deviceChecks({ io: fakeIo({ FFMPEG_PATH: rawOnly }), device: '/dev/null' });
+      expect(nv12?.detail).toMatch(/offers nv12 640x360 \(none that --input-format asks for: /);
+      // A metadata node: ffmpeg lists nothing (vivid's meta-cap node, as a UVC camera's second node).
+      const metadata = writeListingFfmpeg(['/dev/null: Immediate exit requested']);
+      const [refused] = await deviceChecks({ io: fakeIo({ FFMPEG_PATH: metadata }), device: '/dev/null' });
+      expect(refused).toMatchObject({
+        ok: false,
+        required: true,
+        detail: '/dev/null is not a video capture device',
+        exitCodeOnFailure: ExitCode.Io,
+      });
+      // An ffmpeg without a V4L2 input lists nothing either; its own check (ffmpeg: v4l2) says why.
+      const noV4l2 = writeListingFfmpeg(["Unknown input format: 'v4l2'"]);
+      const [unchecked] = await deviceChecks({ io: fakeIo({ FFMPEG_PATH: noV4l2 }), device: '/dev/null' });
+      expect(unchecked).toMatchObject({ ok: true, detail: '/dev/null: a video device this user can open' });
     },
   );
 });

@@ -214,7 +214,7 @@ describe('kvs-put: bad input is one line on stderr with its exit code, no stack 
             'a device that is no video capture device: said once, not retried',
             ['--stream', 's', '--create', '--device', '/dev/null'],
             ExitCode.Io,
-            /^kvs-put: \/dev\/null is not a video capture device\n {2}hint: a USB camera may have a second node/m,
+            /^kvs-put: \/dev\/null is not a video capture device\n {2}hint: a USB camera has a second node, for metadata/m,
           ] satisfies [string, string[], number, RegExp],
         ]
       : []),

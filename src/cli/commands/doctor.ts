@@ -2,7 +2,7 @@ import { Command } from 'commander';
 import { KvsPutError } from '../../errors.js';
 import { locateFfmpeg, locateFfprobe, probeFfmpegCapabilities } from '../../capture/ffmpeg-locator.js';
 import type { FfmpegCapabilities, LocatedFfmpeg } from '../../capture/ffmpeg-locator.js';
-import { devicePlatformOf } from '../../capture/capture-source.js';
+import { DEVICE_INPUT_FORMATS, devicePlatformOf } from '../../capture/capture-source.js';
 import type { CameraFormat } from '../../capture/capture-plan.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode, exitCodeFor } from '../exit-codes.js';
@@ -244,21 +244,40 @@ export const deviceChecks: DoctorCheckProvider = async ({ io, device }) => {
   } catch (error) {
     return [{ name: 'camera', ok: false, required: true, ...failure(error), exitCodeOnFailure: ExitCode.Io }];
   }
-  const offers = formats.map((format) => {
-    const sizes = format.sizes.length > 4 ? [...format.sizes.slice(0, 4), '…'] : format.sizes;
+  return [{ name: 'camera', ok: true, required: true, detail: `${device}: ${cameraOffers(formats)}` }];
+};
+
+/** How many formats the camera line shows, with their sizes. */
+const SHOWN_FORMATS = 4;
+/** How many of a format's sizes it shows. */
+const SHOWN_SIZES = 4;
+
+/**
+ * The camera line: the formats `--input-format` can ask for first, then the rest as the driver lists them
+ * (Linux's vivid test driver offers some 30), each with its first sizes.
+ */
+export const cameraOffers = (formats: readonly CameraFormat[]): string => {
+  if (formats.length === 0) {
+    // No ffmpeg here, or one without a V4L2 input: its own check says so.
+    return 'a video device this user can open';
+  }
+  const askable = (format: CameraFormat): boolean =>
+    (DEVICE_INPUT_FORMATS as readonly string[]).includes(format.name);
+  const ordered = [...formats.filter(askable), ...formats.filter((format) => !askable(format))];
+  const shown = ordered.slice(0, SHOWN_FORMATS).map((format) => {
+    const sizes =
+      format.sizes.length > SHOWN_SIZES ? [...format.sizes.slice(0, SHOWN_SIZES), '…'] : format.sizes;
     return [format.name, ...sizes].join(' ');
   });
-  const copies = formats.some((format) => format.name === 'h264')
-    ? ' (--input-format h264 sends its H.264 as it is, without encoding)'
-    : '';
-  return [
-    {
-      name: 'camera',
-      ok: true,
-      required: true,
-      detail: `${device}: a video device this user can open${offers.length === 0 ? '' : `; it offers ${offers.join(', ')}${copies}`}`,
-    },
-  ];
+  const more = ordered.length > SHOWN_FORMATS ? ` and ${ordered.length - SHOWN_FORMATS} more` : '';
+  const askableNames = ordered.filter(askable).map((format) => format.name);
+  const ask =
+    askableNames.length === 0
+      ? ' (none that --input-format asks for: kvs-put takes what the camera delivers by default)'
+      : askableNames.includes('h264')
+        ? ' (--input-format h264 sends its H.264 as it is, without encoding)'
+        : '';
+  return `a video capture device this user can open; it offers ${shown.join(', ')}${more}${ask}`;
 };
 
 /** The checks doctor runs, in order. */

@@ -25,6 +25,7 @@ import type {
   DeviceInputFormat,
   EncodingOptions,
 } from '../../capture/capture-source.js';
+import { DEVICE_INPUT_FORMATS } from '../../capture/capture-source.js';
 
 type PutOptions = {
   stream?: string;
@@ -617,11 +618,7 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     .option('--video-size <WxH>', 'camera or test pattern size, e.g. 1280x720')
     .option('--framerate <fps>', 'camera or test pattern frame rate', parsePositive)
     .addOption(
-      new Option('--input-format <format>', 'what to ask a V4L2 camera for').choices([
-        'mjpeg',
-        'h264',
-        'yuyv422',
-      ]),
+      new Option('--input-format <format>', 'what to ask a V4L2 camera for').choices(DEVICE_INPUT_FORMATS),
     )
     .option(
       '--audio-device <name>',
