@@ -54,6 +54,13 @@ code=$?
 [ "$code" = 7 ] && [ $((SECONDS - start)) -lt 30 ] && grep -q "^kvs-put: $metadata is not a video capture device" <<< "$out"
 check 'metadata node refused' $? "exit $code after $((SECONDS - start)) s: $(grep -E '^(kvs-put:|  hint:)' <<< "$out" | tr -s '\n ' ' ')"
 
+echo '--- a format the camera does not offer ends at once (vivid offers raw formats only)'
+start=$SECONDS
+out=$(kvs_put --local --stream h264 --device "$camera" --input-format h264 --duration 60 2>&1)
+code=$?
+[ "$code" = 2 ] && [ $((SECONDS - start)) -lt 30 ] && grep -q "^kvs-put: camera $camera does not offer h264" <<< "$out"
+check '--input-format h264 refused' $? "exit $code after $((SECONDS - start)) s: $(grep -E '^(kvs-put:|  hint:)' <<< "$out" | tr -s '\n ' ' ')"
+
 echo '--- 40 s from the camera, unplugged at 15 s, read back with GetMedia'
 kvs_put --local --stream cam --device "$camera" --video-size 640x360 --framerate 15 --input-format yuyv422 \
   --duration 40 --verify --json > "$HOME/cam.json" 2> "$HOME/cam.err" &
@@ -78,12 +85,20 @@ increasing=$(facts "$HOME/cam.json" "events.filter((event) => event.event === 'a
 [ "$increasing" = true ]
 check 'fragment timecodes increase across the unplug' $? "$increasing"
 
-echo '--- the camera busy with another program for its first 15 s'
+echo "--- the camera busy with another program for its first 15 s; its own format; stopped with SIGINT"
 ffmpeg -hide_banner -loglevel error -f v4l2 -i "$camera" -t 15 -f null - &
 sleep 3
-kvs_put --local --stream busy --device "$camera" --duration 35 --json > "$HOME/busy.json" 2> "$HOME/busy.err"
-check 'busy camera exit code' $? "$(tail -1 "$HOME/busy.err")"
+# node itself, not the function: the signal goes to kvs-put, not to a subshell.
+node bin/kvs-put.js --local --stream busy --device "$camera" --video-size 640x360 --json > "$HOME/busy.json" 2> "$HOME/busy.err" &
+pid=$!
+sleep 35
+kill -INT $pid
+wait $pid
+check 'SIGINT: exit 0 after the last acks' $? "$(tail -1 "$HOME/busy.err")"
 wait
+unacknowledged=$(facts "$HOME/busy.json" "one('summary').unacknowledged")
+[ "$unacknowledged" = 0 ]
+check 'SIGINT: every fragment acknowledged' $? "$unacknowledged unacknowledged"
 restarts=$(facts "$HOME/busy.json" "events.filter((event) => event.event === 'source-restart').length")
 fragments=$(facts "$HOME/busy.json" "one('summary').fragments")
 [ "$restarts" -ge 1 ] && [ "$fragments" -ge 3 ]

@@ -7,6 +7,7 @@
 # metadata node, a capture uploaded to the in-process local KVS and read back, an unplug, and a camera busy
 # with another program. The guest's root is this machine's / (read-only over 9p), so it runs this build with
 # this machine's node and ffmpeg. Not part of `npm test`: it downloads a kernel package and runs for minutes.
+# `scripts/camera-vm.sh OTHER-SCRIPT` runs another bash script in the guest instead (vivid is not loaded then).
 #
 # Needs Debian packages: qemu-system-x86 busybox-static cpio kmod v4l-utils (apt-get install -y …), and apt
 # to download linux-image-amd64's kernel (~70 MB, kept in the work directory). QEMU emulates the CPU (TCG)
@@ -15,6 +16,7 @@
 set -euo pipefail
 
 root=$(cd "$(dirname "$0")/.." && pwd)
+guest_script=$(realpath "${1:-$root/scripts/camera-vm-guest.sh}")
 work=${KVS_CAMERA_VM_DIR:-${XDG_CACHE_HOME:-$HOME/.cache}/kvs-put/camera-vm}
 accel=${KVS_CAMERA_VM_ACCEL:-tcg}
 
@@ -72,7 +74,7 @@ EOF
 fi
 
 cat > "$work/run.env" << EOF
-export GUEST_SCRIPT='$root/scripts/camera-vm-guest.sh' KVS_PUT_ROOT='$root' KERNEL_DIR='$kernel_dir'
+export GUEST_SCRIPT='$guest_script' KVS_PUT_ROOT='$root' KERNEL_DIR='$kernel_dir'
 export PATH='$(dirname "$(command -v node)"):/usr/local/bin:/usr/bin:/bin:/usr/sbin:/sbin'
 EOF
 
@@ -83,6 +85,6 @@ timeout 1200 qemu-system-x86_64 "${accel_options[@]}" -m 2048 -smp 2 -nographic 
   -kernel "$kernel_dir/boot/vmlinuz-$release" -initrd "$initrd" \
   -append "console=ttyS0 quiet panic=-1 camera_vm_env=$work/run.env" \
   -virtfs local,path=/,mount_tag=root,security_model=none,readonly=on,multidevs=remap 2>&1 |
-  tr -d '\r' | tee "$work/console.log" | grep --line-buffered -E '^(camera-vm|  (ok|FAIL)|---)'
+  sed -u 's/\r$//' | tee "$work/console.log" | grep --line-buffered -E '^(camera-vm|  (ok|FAIL)|---)'
 
 grep -q '^camera-vm: all checks passed' "$work/console.log"

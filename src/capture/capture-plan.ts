@@ -112,18 +112,33 @@ export const checkCameraDevice = async (path: string): Promise<void> => {
 const NOT_A_CAPTURE_DEVICE =
   /VIDIOC_QUERYCAP\): Inappropriate ioctl|Not a video capture device|VIDIOC_G_INPUT\): Inappropriate ioctl|VIDIOC_G_FMT\): Invalid argument/;
 
+/** ffmpeg's V4L2 input on a camera that offers no format for the codec or pixel format asked for. */
+const FORMAT_NOT_OFFERED = /Cannot find a proper format for codec/;
+
 /**
  * The failure of a V4L2 camera run that no restart can mend: ffmpeg found its path is no video capture
- * device. The capture ends with it (exit code 7) instead of retrying for as long as the service runs.
- * Undefined for any other failure (a camera unplugged, busy or slow to start), which the capture waits out.
+ * device (exit code 7), or the camera does not offer the `--input-format` asked for (exit code 2). The
+ * capture ends with it instead of retrying for as long as the service runs. Undefined for any other failure
+ * (a camera unplugged, busy or slow to start), which the capture waits out.
  */
 export const cameraRefusal = async (
   plan: Pick<CapturePlan, 'source' | 'platform'>,
   stderrTail: readonly string[],
-): Promise<KvsPutError | undefined> =>
-  plan.source.kind === 'device' && plan.platform === 'linux'
-    ? notACaptureDevice(plan.source.path, stderrTail)
-    : undefined;
+): Promise<KvsPutError | undefined> => {
+  const { source } = plan;
+  if (source.kind !== 'device' || plan.platform !== 'linux') {
+    return undefined;
+  }
+  const notOffered = stderrTail.find((line) => FORMAT_NOT_OFFERED.test(line));
+  if (notOffered !== undefined) {
+    const asked = source.inputFormat ?? 'the format asked for';
+    return new KvsPutError(ErrorCode.Usage, `camera ${source.path} does not offer ${asked}`, {
+      context: { path: source.path, ffmpeg: notOffered },
+      suggestion: `kvs-put doctor --device ${source.path} lists the formats it offers; without --input-format kvs-put takes the camera's own`,
+    });
+  }
+  return notACaptureDevice(source.path, stderrTail);
+};
 
 const notACaptureDevice = async (
   path: string,

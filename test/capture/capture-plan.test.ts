@@ -75,6 +75,24 @@ describe('cameraRefusal: a run that no restart can mend', () => {
     expect(output?.message).toBe('/dev/null is not a video capture device');
   });
 
+  it('a camera that does not offer the --input-format asked for ends the capture as a usage error', async () => {
+    const plan = await planCapture(
+      { kind: 'device', path: '/dev/null', inputFormat: 'h264' },
+      {},
+      { ffmpegPath: 'ffmpeg', platform: 'linux' },
+    );
+    // What ffmpeg 5.1 says when vivid (raw formats only) is asked for H.264.
+    const said =
+      "[video4linux2,v4l2 @ 0x5593] Cannot find a proper format for codec 'h264' (id 27), pixel format 'none' (id -1)";
+    const error = await cameraRefusal(plan, [said, '/dev/null: Invalid argument']);
+    expect(error).toMatchObject({
+      code: ErrorCode.Usage,
+      message: 'camera /dev/null does not offer h264',
+      context: { path: '/dev/null', ffmpeg: said },
+    });
+    expect(error?.suggestion).toMatch(/^kvs-put doctor --device \/dev\/null lists the formats it offers/);
+  });
+
   it('anything else is waited out: other failures, other platforms, other sources', async () => {
     const linux = await planCapture(
       { kind: 'device', path: '/dev/null' },
