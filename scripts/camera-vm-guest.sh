@@ -61,6 +61,12 @@ code=$?
 [ "$code" = 2 ] && [ $((SECONDS - start)) -lt 30 ] && grep -q "^kvs-put: camera $camera does not offer h264" <<< "$out"
 check '--input-format h264 refused' $? "exit $code after $((SECONDS - start)) s: $(grep -E '^(kvs-put:|  hint:)' <<< "$out" | tr -s '\n ' ' ')"
 
+echo '--- a size the camera does not offer: it chooses, and kvs-put says which'
+out=$(kvs_put --local --stream size --device "$camera" --video-size 1234x777 --duration 8 2>&1)
+code=$?
+[ "$code" = 0 ] && grep -q '^source: video V_MPEG4/ISO/AVC [0-9]*x[0-9]* (asked for 1234x777: the camera chose' <<< "$out"
+check 'size the camera chose' $? "exit $code: $(grep '^source:' <<< "$out")"
+
 echo '--- 40 s from the camera, unplugged at 15 s, read back with GetMedia'
 kvs_put --local --stream cam --device "$camera" --video-size 640x360 --framerate 15 --input-format yuyv422 \
   --duration 40 --verify --json > "$HOME/cam.json" 2> "$HOME/cam.err" &

@@ -5,6 +5,7 @@
  * starts cleanly at a key frame.
  */
 import type { CapturePlan } from '../capture/capture-plan.js';
+import type { CaptureSource } from '../capture/capture-source.js';
 import type { CaptureEvent, CaptureOutput } from '../capture/capture-loop.js';
 import { captureWithRestarts } from '../capture/capture-loop.js';
 import type { Fragment, FragmenterOptions } from '../fragment/fragmenter.js';
@@ -12,7 +13,7 @@ import { StreamingFragmenter } from '../fragment/streaming-fragmenter.js';
 import { LiveTimeline } from '../fragment/live-timeline.js';
 import type { LiveTimelineOptions } from '../fragment/live-timeline.js';
 import { ArenaMkvReader } from '../mkv/arena-mkv-reader.js';
-import type { MkvEvent } from '../mkv/mkv-types.js';
+import type { MkvEvent, MkvTrack } from '../mkv/mkv-types.js';
 import { BufferPool, ChunkArena, onceReleasing } from '../util/buffer-pool.js';
 
 export type LiveSourceOptions = {
@@ -24,6 +25,8 @@ export type LiveSourceOptions = {
   /** A run's output ended mid-element (ffmpeg was stopped or died): what was complete is kept. */
   onTruncatedRun?: (error: unknown) => void;
   onStderrLine?: (line: string) => void;
+  /** Each run's tracks, as ffmpeg's Matroska header declares them (before kvs-put picks and renumbers). */
+  onTracks?: (tracks: readonly MkvTrack[]) => void;
 };
 
 /**
@@ -58,6 +61,9 @@ export async function* liveFragments(
   };
   const feed = (events: readonly MkvEvent[], out: Fragment[]): Fragment[] => {
     for (const event of events) {
+      if (event.type === 'header') {
+        options.onTracks?.(event.header.tracks);
+      }
       out.push(...releasing(fragmenter.push(timeline.map(event))));
     }
     return out;
@@ -212,3 +218,15 @@ export async function* captureBytes(
     }
   }
 }
+
+/** A camera asked for a size it does not offer delivers the nearest one: say so next to the tracks. */
+export const videoSizeNote = (source: CaptureSource, tracks: readonly MkvTrack[]): string => {
+  const video = tracks.find((track) => track.video !== undefined)?.video;
+  if (source.kind !== 'device' || source.videoSize === undefined || video === undefined) {
+    return '';
+  }
+  const delivered = `${video.widthPx}x${video.heightPx}`;
+  return delivered === source.videoSize
+    ? ''
+    : ` (asked for ${source.videoSize}: the camera chose ${delivered})`;
+};

@@ -7,7 +7,9 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { planCapture } from '../../src/capture/capture-plan.js';
 import type { CaptureEvent } from '../../src/capture/capture-loop.js';
-import { liveFragments } from '../../src/cli/live-source.js';
+import { liveFragments, videoSizeNote } from '../../src/cli/live-source.js';
+import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
+import type { MkvTrack } from '../../src/mkv/mkv-types.js';
 import type { Fragment } from '../../src/fragment/fragmenter.js';
 import { FFMPEG, hasFfmpeg } from '../capture/capture-test-helpers.js';
 
@@ -89,5 +91,24 @@ describe.skipIf(!hasFfmpeg)('liveFragments', () => {
     }
     expect(lists).toBe(3);
     expect(ffmpegChildren()).toEqual([]);
+  });
+});
+
+describe('videoSizeNote: a camera that delivers another size than asked', () => {
+  const track = (widthPx: number, heightPx: number): MkvTrack => ({
+    number: 1,
+    uid: 1n,
+    type: TrackType.Video,
+    codecId: CodecId.H264,
+    video: { widthPx, heightPx },
+  });
+
+  it('says which size the camera chose; nothing when it is the one asked, or none was asked', () => {
+    // vivid, asked for 1234x777, delivers 1280x720 (scripts/camera-vm-guest.sh).
+    const asked = { kind: 'device', path: '/dev/video0', videoSize: '1234x777' } as const;
+    expect(videoSizeNote(asked, [track(1280, 720)])).toBe(' (asked for 1234x777: the camera chose 1280x720)');
+    expect(videoSizeNote(asked, [track(1234, 777)])).toBe('');
+    expect(videoSizeNote({ kind: 'device', path: '/dev/video0' }, [track(1280, 720)])).toBe('');
+    expect(videoSizeNote({ kind: 'testsrc', videoSize: '1234x777' }, [track(1280, 720)])).toBe('');
   });
 });

@@ -73,6 +73,10 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
     );
     expect(run.stderr).not.toMatch(/\n\s+at /);
     expect(run.code).toBe(ExitCode.Ok);
+    // What ffmpeg delivers, once (its Matroska header's tracks).
+    expect(run.stderr.match(/^source: .*$/gm)).toEqual([
+      'source: video V_MPEG4/ISO/AVC 640x480, audio A_AAC 48000 Hz, 1 ch',
+    ]);
     const summary = ndjson(run.stdout).find((event) => event['event'] === 'summary')!;
     const fragments = summary['fragments'] as number;
     // 2 s key frame interval: about 10 fragments in 20 s.

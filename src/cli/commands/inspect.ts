@@ -7,7 +7,8 @@ import type { Fragment, FragmenterStats } from '../../fragment/fragmenter.js';
 import { SessionWriter } from '../../fragment/session-writer.js';
 import { errorIdInfo } from '../../kvs/ack.js';
 import { readMkv } from '../../mkv/mkv-reader.js';
-import { CodecId, TrackType } from '../../mkv/ebml-ids.js';
+import { CodecId } from '../../mkv/ebml-ids.js';
+import { trackSummary } from '../../mkv/track-summary.js';
 import { MkvParseError } from '../../mkv/mkv-errors.js';
 import type { MkvHeader, MkvTrack } from '../../mkv/mkv-types.js';
 import type { CliIo } from '../cli-io.js';
@@ -26,21 +27,9 @@ type InspectOptions = {
 };
 
 const trackLine = (track: MkvTrack): string => {
-  const kind =
-    track.type === TrackType.Video
-      ? 'video'
-      : track.type === TrackType.Audio
-        ? 'audio'
-        : `type ${track.type}`;
-  const details =
-    track.video !== undefined
-      ? `${track.video.widthPx}x${track.video.heightPx}`
-      : track.audio !== undefined
-        ? `${track.audio.samplingFrequencyHz} Hz, ${track.audio.channels} ch`
-        : '';
   const cpd =
     track.codecPrivate === undefined ? 'no CodecPrivate' : `CodecPrivate ${track.codecPrivate.length} B`;
-  return `  track ${track.number}: ${kind} ${track.codecId} ${details} (${cpd})`;
+  return `  track ${track.number}: ${trackSummary(track)} (${cpd})`;
 };
 
 /** Ingest takes any codec, but KVS playback (console, HLS, DASH, clips) only H.264/H.265 video and AAC audio. */

@@ -18,6 +18,7 @@ import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
 import { UploadReporter } from '../upload-reporter.js';
 import type { Clip } from '../clip-source.js';
+import { trackSummary } from '../../mkv/track-summary.js';
 import type { CapturePlan } from '../../capture/capture-plan.js';
 import type {
   AudioPolicy,
@@ -314,9 +315,10 @@ const upload = async (
   let firstProducerMs: number;
   let sourceRestarts = 0;
   let lastSourceLoss: string | undefined;
+  let sourceTracks: string | undefined;
   if (sourcePlan.kind === 'live') {
     const tools = await ffmpeg();
-    const { liveFragments } = await import('../live-source.js');
+    const { liveFragments, videoSizeNote } = await import('../live-source.js');
     // Credentials and the data endpoint first (both are cached), so that the PutMedia connection is up
     // before the camera's first frame: frames never queue behind the control plane.
     await Promise.all([credentials(), control.dataEndpoint(ref)]);
@@ -344,6 +346,14 @@ const upload = async (
           });
         } else if (options.verbose === true) {
           reporter.log(`ffmpeg: ${event.commandLine}`);
+        }
+      },
+      onTracks: (tracks) => {
+        // Once, and again only when a restart brings other tracks (a camera set to another size, say).
+        const summary = tracks.map(trackSummary).join(', ');
+        if (summary !== sourceTracks) {
+          sourceTracks = summary;
+          reporter.log(`source: ${summary}${videoSizeNote(sourcePlan.plan.source, tracks)}`);
         }
       },
       onReanchor: (info) => {
