@@ -90,6 +90,13 @@ export type EncodingOptions = {
   audio?: AudioPolicy;
   /** Audio bitrate when encoding AAC, in kbit/s. @default 128 */
   audioBitrateKbps?: number;
+  /**
+   * How long ffmpeg holds frames before writing them, in ms: its Matroska cluster length. The muxer keeps a
+   * whole cluster in memory and writes it when it closes, so this is the latency ffmpeg adds; each cluster
+   * also wakes kvs-put, so a shorter one costs more CPU. At most 1000, so that the live timeline's drift
+   * check (2 s) keeps its meaning. @default 500
+   */
+  clusterMs?: number;
 };
 
 /** Resolved, validated {@link EncodingOptions}. */
@@ -100,6 +107,9 @@ export const MAX_KEYFRAME_INTERVAL_S = KvsLimits.maxFragmentDurationMs / 1000;
 export const MIN_KEYFRAME_INTERVAL_S = 1 / KvsLimits.maxFragmentsPerSecond;
 export const DEFAULT_BITRATE_KBPS = 2000;
 export const DEFAULT_AUDIO_BITRATE_KBPS = 128;
+export const DEFAULT_CLUSTER_MS = 500;
+export const MIN_CLUSTER_MS = 10;
+export const MAX_CLUSTER_MS = 1000;
 export const DEFAULT_TESTSRC_VIDEO_SIZE = '640x480';
 export const DEFAULT_TESTSRC_FRAMERATE = 30;
 export const DEFAULT_TONE_HZ = 1000;
@@ -151,6 +161,14 @@ export const resolveEncoding = (options: EncodingOptions = {}): EncodingConfig =
       audioBitrateKbps,
     });
   }
+  const clusterMs = options.clusterMs ?? DEFAULT_CLUSTER_MS;
+  if (!Number.isInteger(clusterMs) || clusterMs < MIN_CLUSTER_MS || clusterMs > MAX_CLUSTER_MS) {
+    throw usage(
+      `cluster length must be an integer from ${MIN_CLUSTER_MS} to ${MAX_CLUSTER_MS} ms, got ${clusterMs}`,
+      { clusterMs },
+      `use --cluster-ms ${DEFAULT_CLUSTER_MS} (the default), or less for lower latency at more CPU`,
+    );
+  }
   const audio = options.audio ?? 'auto';
   if (!AUDIO_POLICIES.includes(audio)) {
     throw usage(`audio must be one of ${AUDIO_POLICIES.join(', ')}, got ${String(audio)}`, { audio });
@@ -161,6 +179,7 @@ export const resolveEncoding = (options: EncodingOptions = {}): EncodingConfig =
     bitrateKbps,
     audio,
     audioBitrateKbps,
+    clusterMs,
   });
 };
 

@@ -1,8 +1,10 @@
 /**
  * Pure builders of ffmpeg command lines, one per source kind: no process is started here, so every argv is
  * testable byte for byte. Every command writes Matroska to stdout (`pipe:1`) shaped for streaming: clusters
- * closed every {@link CLUSTER_TIME_LIMIT_MS} and flushed at once (ffmpeg's Matroska muxer holds a whole
- * cluster in memory before writing it, so the cluster limit *is* the capture latency).
+ * closed every `clusterMs` (EncodingConfig) and flushed at once. ffmpeg's Matroska muxer holds a whole
+ * cluster in memory before writing it, so the cluster length *is* the latency ffmpeg adds, and the rate at
+ * which kvs-put is woken: 100 ms clusters cost a 1080p30 RTSP copy ~1.2× its ffmpeg's CPU in the first
+ * minute, 500 ms ~0.9× (README, Benchmarks).
  *
  * Encoding policy (issue 5): copy H.264/H.265 video and AAC audio when the source delivers them, unless
  * `transcode`; otherwise libx264 tuned for low latency, no B-frames, a key frame every `keyframeIntervalS`
@@ -77,8 +79,6 @@ export type CaptureArgsContext = {
   rtspTimeoutOption?: RtspTimeoutOption;
 };
 
-/** ffmpeg's Matroska cluster time limit, in ms: clusters (and so bytes on stdout) at least this often. */
-export const CLUSTER_TIME_LIMIT_MS = 100;
 /** ffmpeg's Matroska cluster size limit: bounds one write; a bigger key frame still gets a cluster of its own. */
 export const CLUSTER_SIZE_LIMIT_BYTES = 1024 * 1024;
 
@@ -159,14 +159,14 @@ const codecOptions = (
 ];
 
 /** The Matroska-to-stdout tail shared by every command. */
-export const matroskaOutputOptions = (isLive: boolean): string[] => [
+export const matroskaOutputOptions = (isLive: boolean, clusterMs: number): string[] => [
   '-f',
   'matroska',
   ...(isLive ? ['-live', '1'] : []),
   '-flush_packets',
   '1',
   '-cluster_time_limit',
-  String(CLUSTER_TIME_LIMIT_MS),
+  String(clusterMs),
   '-cluster_size_limit',
   String(CLUSTER_SIZE_LIMIT_BYTES),
   // Our reader skips CRC-32 elements; not writing them saves ffmpeg the work and the stream 6 B per cluster.
@@ -192,7 +192,7 @@ const assemble = (parts: Parts, encoding: EncodingConfig): FfmpegInvocation => (
   outputOptions: [
     ...parts.maps,
     ...codecOptions(parts.video, parts.audio, encoding, parts.framerate),
-    ...matroskaOutputOptions(parts.isLive),
+    ...matroskaOutputOptions(parts.isLive, encoding.clusterMs),
   ],
   output: 'pipe:1',
   video: parts.video,

@@ -117,7 +117,9 @@ export class UploadReporter {
         );
         break;
       case 'drop':
-        this.log(`warning: fragment #${event.sequence} dropped: ${event.reason}`);
+        this.log(
+          `warning: fragment #${event.sequence} dropped: ${event.reason}${event.wasSent ? ' (it was sent, but its connection broke before the ack: the service may have stored it)' : ''}`,
+        );
         break;
       case 'rotate':
         this.log(`rotating to a new connection: ${event.reason}`);

@@ -52,7 +52,17 @@ export type UploadEvent =
       errorId: number;
       reason: string;
     }
-  | { type: 'drop'; sequence: number; timecode: number; reason: string }
+  | {
+      type: 'drop';
+      sequence: number;
+      timecode: number;
+      reason: string;
+      /**
+       * It went out on a connection that broke before its ack came: the service may have stored it. A
+       * dropped fragment that was never sent is certainly lost.
+       */
+      wasSent: boolean;
+    }
   | { type: 'rotate'; connection: number; reason: string }
   | { type: 'stale'; connection: number; silentMs: number };
 
@@ -453,6 +463,7 @@ export class UploadSession {
       sequence: entry.fragment.sequence,
       timecode: entry.fragment.timecode,
       reason: 'buffer full',
+      wasSent: entry.stats.sentAtMs !== undefined,
     });
     return true;
   }

@@ -29,7 +29,7 @@ const MKV_LIVE = [
   '-flush_packets',
   '1',
   '-cluster_time_limit',
-  '100',
+  '500',
   '-cluster_size_limit',
   '1048576',
   '-write_crc32',
@@ -42,7 +42,7 @@ const MKV_FILE = [
   '-flush_packets',
   '1',
   '-cluster_time_limit',
-  '100',
+  '500',
   '-cluster_size_limit',
   '1048576',
   '-write_crc32',
@@ -292,7 +292,23 @@ describe('encoding options', () => {
       bitrateKbps: 2000,
       audio: 'auto',
       audioBitrateKbps: 128,
+      clusterMs: 500,
     });
+  });
+
+  it('the cluster length is what ffmpeg holds frames for: -cluster_time_limit, 10 to 1000 ms', () => {
+    const argv = toArgv(buildCaptureArgs({ kind: 'testsrc' }, enc({ clusterMs: 100 })));
+    expect(argv[argv.indexOf('-cluster_time_limit') + 1]).toBe('100');
+    expect(resolveEncoding({ clusterMs: 10 }).clusterMs).toBe(10);
+    expect(resolveEncoding({ clusterMs: 1000 }).clusterMs).toBe(1000);
+    for (const clusterMs of [5, 1001, 250.5, Number.NaN]) {
+      expect(() => resolveEncoding({ clusterMs })).toThrow(
+        expect.objectContaining({
+          code: ErrorCode.Usage,
+          message: `cluster length must be an integer from 10 to 1000 ms, got ${clusterMs}`,
+        }),
+      );
+    }
   });
 
   it('a key frame interval over 20 s is refused with advice (the service rejects such fragments, 4002)', () => {

@@ -84,10 +84,11 @@ describe.skipIf(!hasFfmpeg)('ffmpeg runs, read back with MkvReader', () => {
     const first = videoFrames[0]!.timestampMs;
     expect(keyTimes.map((time) => Math.round(time - first))).toEqual([0, 1000, 2000]);
     expect(summary.frames.some((frame) => frame.trackNumber !== video)).toBe(true);
-    // Real time (-re) and small clusters: the first bytes come long before the end.
+    // Real time (-re) and clusters of at most DEFAULT_CLUSTER_MS (500): the first bytes come long before the
+    // end, and 2.5 s make at least 5 clusters.
     expect(totalMs).toBeGreaterThan(2000);
     expect(firstBytesAfterMs).toBeLessThan(totalMs - 1000);
-    expect(summary.clusters).toBeGreaterThan(10);
+    expect(summary.clusters).toBeGreaterThanOrEqual(5);
   });
 
   it('file remux of h264-aac.mkv: copied, every frame payload unchanged', async () => {

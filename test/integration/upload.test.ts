@@ -226,6 +226,12 @@ describe('kvs-put: bad input is one line on stderr with its exit code, no stack 
     ],
     ['no source', ['--stream', 's'], ExitCode.Usage, /^kvs-put: no source: give --file/m],
     [
+      'a cluster length ffmpeg should not hold frames for',
+      ['--stream', 's', '--testsrc', '--cluster-ms', '5000'],
+      ExitCode.Usage,
+      /^kvs-put: cluster length must be an integer from 10 to 1000 ms, got 5000\n {2}hint: use --cluster-ms 500/m,
+    ],
+    [
       'two sources',
       ['--stream', 's', '--testsrc', '--file', 'x.mkv'],
       ExitCode.Usage,

@@ -26,7 +26,12 @@ import type {
   DeviceInputFormat,
   EncodingOptions,
 } from '../../capture/capture-source.js';
-import { DEVICE_INPUT_FORMATS } from '../../capture/capture-source.js';
+import {
+  DEFAULT_CLUSTER_MS,
+  DEVICE_INPUT_FORMATS,
+  MAX_CLUSTER_MS,
+  MIN_CLUSTER_MS,
+} from '../../capture/capture-source.js';
 
 type PutOptions = {
   stream?: string;
@@ -67,6 +72,7 @@ type PutOptions = {
   transcode?: boolean;
   keyframeInterval?: number;
   bitrate?: number;
+  clusterMs?: number;
   audio?: AudioPolicy | false;
   duration?: number;
   stalenessTimeout: number;
@@ -178,6 +184,7 @@ const encodingOptions = (options: PutOptions): EncodingOptions => ({
   ...(options.transcode === true ? { transcode: true } : {}),
   ...(options.keyframeInterval === undefined ? {} : { keyframeIntervalS: options.keyframeInterval }),
   ...(options.bitrate === undefined ? {} : { bitrateKbps: options.bitrate }),
+  ...(options.clusterMs === undefined ? {} : { clusterMs: options.clusterMs }),
   audio: options.audio === false ? 'none' : (options.audio ?? 'auto'),
 });
 
@@ -650,6 +657,11 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
       ]),
     )
     .option('--no-audio', 'send video only')
+    .option(
+      '--cluster-ms <ms>',
+      `how long ffmpeg holds frames before handing them on (${MIN_CLUSTER_MS}-${MAX_CLUSTER_MS}): the latency it adds; shorter costs more CPU (default ${DEFAULT_CLUSTER_MS})`,
+      parseNonNegativeMs,
+    )
     .option('--duration <s>', 'stop a live source after this many seconds', parsePositive)
     .option(
       '--staleness-timeout <ms>',
