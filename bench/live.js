@@ -247,7 +247,7 @@ const liveRun = async ({ root, benchDir, durationS, warmUp }) => {
     const latency = summary.sourceToSocketMs;
     const ffmpegCpu = measured.child;
     console.log(
-      `  ${summary.fragments} fragments, ${summary.framesStored} frames, ${(summary.bytesSent / MB).toFixed(1)} MB, all persisted/received: ${summary.unacknowledged === 0}`,
+      `  ${summary.fragments} fragments, ${summary.framesStored} frames, ${(summary.bytesSent / MB).toFixed(1)} MB, all persisted/received: ${summary.unacknowledged === 0}; ffmpeg's clusters: ${clusterMsOf(measured.childArgv)} ms (--cluster-ms)`,
     );
     console.log(
       `  CPU: kvs-put ${ours.cpuSeconds.toFixed(2)} s, its ffmpeg child ${ffmpegCpu.toFixed(2)} s → ratio ${(ours.cpuSeconds / ffmpegCpu).toFixed(2)}x (target ≤ 1x)`,
@@ -292,6 +292,12 @@ const liveRun = async ({ root, benchDir, durationS, warmUp }) => {
     rtsp.kill('SIGTERM');
     local.kill('SIGINT');
   }
+};
+
+/** The cluster length in ffmpeg's argv: how long it holds frames, and so how often it wakes kvs-put. */
+const clusterMsOf = (argv = []) => {
+  const at = argv.indexOf('-cluster_time_limit');
+  return at < 0 ? '?' : argv[at + 1];
 };
 
 /** Runs bench/relay.js with kvs-put's own ffmpeg argv, into a TCP sink in this process. */
