@@ -263,14 +263,15 @@ export const cameraOffers = (formats: readonly CameraFormat[]): string => {
   }
   const askable = (format: CameraFormat): boolean =>
     (DEVICE_INPUT_FORMATS as readonly string[]).includes(format.name);
-  const ordered = [...formats.filter(askable), ...formats.filter((format) => !askable(format))];
+  const askableFormats = formats.filter(askable);
+  const ordered = [...askableFormats, ...formats.filter((format) => !askable(format))];
   const shown = ordered.slice(0, SHOWN_FORMATS).map((format) => {
     const sizes =
       format.sizes.length > SHOWN_SIZES ? [...format.sizes.slice(0, SHOWN_SIZES), '…'] : format.sizes;
     return [format.name, ...sizes].join(' ');
   });
   const more = ordered.length > SHOWN_FORMATS ? ` and ${ordered.length - SHOWN_FORMATS} more` : '';
-  const askableNames = ordered.filter(askable).map((format) => format.name);
+  const askableNames = askableFormats.map((format) => format.name);
   const ask =
     askableNames.length === 0
       ? ' (none that --input-format asks for: kvs-put takes what the camera delivers by default)'
