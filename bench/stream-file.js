@@ -1,7 +1,7 @@
 // Streams one MKV file through the clip source (pooled reads → reader → fragmenter) and the session writer,
 // releasing each fragment once written as an acknowledged upload would; prints bytes, time and peak RSS as JSON.
 import { statSync } from 'node:fs';
-import { clipFragments } from '../dist/cli/clip-source.js';
+import { clipFragments } from '../dist/source/clip-source.js';
 import { SessionWriter } from '../dist/fragment/session-writer.js';
 import { peakRssBytes } from '../dist/util/peak-rss.js';
 

@@ -16,7 +16,9 @@ import {
 import type { StreamInfo } from '@aws-sdk/client-kinesis-video';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../errors.js';
-import { DEFAULT_BACKOFF, backoffDelayMs, sleep } from './retry-policy.js';
+import { DEFAULT_BACKOFF } from './retry-policy.js';
+import { backoffDelayMs } from '../util/backoff.js';
+import { sleep, systemClock } from '../util/clock.js';
 
 export type StreamRef = { streamName?: string; streamArn?: string };
 
@@ -148,7 +150,7 @@ export class StreamControl {
           `stream ${info.StreamName ?? ''} is still ${info.Status ?? '?'} after ${waitActiveMs / 1000} s`,
         );
       }
-      await sleep(500, this.signal);
+      await sleep(systemClock, 500, this.signal);
       info = await this.describe(ref);
     }
     return info;
@@ -208,7 +210,7 @@ export class StreamControl {
         return await send();
       } catch (error) {
         if (error instanceof ClientLimitExceededException && attempt < 6) {
-          await sleep(backoffDelayMs(DEFAULT_BACKOFF, attempt), this.signal);
+          await sleep(systemClock, backoffDelayMs(DEFAULT_BACKOFF, attempt), this.signal);
           continue;
         }
         throw toKvsError(error, what);

@@ -16,8 +16,10 @@ import type { Ack } from './ack.js';
 import { AckEventType, errorIdInfo } from './ack.js';
 import { AckError, PutMediaHttpError } from './kvs-errors.js';
 import { PutMediaConnection } from './put-media-connection.js';
-import type { BackoffConfig } from './retry-policy.js';
-import { DEFAULT_BACKOFF, backoffDelayMs, sleep } from './retry-policy.js';
+import type { BackoffPolicy } from '../util/backoff.js';
+import { DEFAULT_BACKOFF } from './retry-policy.js';
+import { backoffDelayMs } from '../util/backoff.js';
+import { sleep, systemClock } from '../util/clock.js';
 
 export type FragmentState = 'queued' | 'sent' | 'buffering' | 'received' | 'persisted' | 'skipped';
 
@@ -99,7 +101,7 @@ export type UploadOptions = {
   connectBeforeData?: boolean;
   /** `block` for files (reading waits), `drop-oldest` for live sources. @default 'block' */
   onBufferFull?: BufferPolicy;
-  backoff?: BackoffConfig;
+  backoff?: BackoffPolicy;
   /** Consecutive failed connections (without an ack in between) before giving up. @default 8 */
   maxAttempts?: number;
   /** No ack for this long while fragments are in flight → reconnect. @default 20 000 */
@@ -313,7 +315,7 @@ export class UploadSession {
           const delayMs = backoffDelayMs(backoff, attempt);
           this.retries++;
           this.emit({ type: 'retry', attempt, delayMs, reason: errorMessage(error), fatal: false });
-          await sleep(delayMs, this.options.signal);
+          await sleep(systemClock, delayMs, this.options.signal);
         }
       }
       await Promise.allSettled([...this.draining]);
@@ -690,7 +692,7 @@ export class UploadSession {
       const waitMs = this.paceWaitMs(entry.fragment);
       if (waitMs > 0) {
         await this.flush(connection, batch);
-        await sleep(waitMs, options.signal);
+        await sleep(systemClock, waitMs, options.signal);
       }
       this.chargePace(entry.fragment);
       const stats = entry.stats;
@@ -821,7 +823,7 @@ export class UploadSession {
       const closed = await Promise.race([
         conn.closed.then(() => true),
         this.changed.wait().then(() => false),
-        sleep(remaining, timer.signal).then(() => false),
+        sleep(systemClock, remaining, timer.signal).then(() => false),
       ]);
       // A pending timer would keep the process alive after the upload is done.
       timer.abort();

@@ -19,8 +19,8 @@ import {
   KinesisVideoClient,
 } from '@aws-sdk/client-kinesis-video';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { clipFragments } from '../../src/cli/clip-source.js';
-import type { ClipSourceReport } from '../../src/cli/clip-source.js';
+import { clipFragments } from '../../src/source/clip-source.js';
+import type { ClipSourceReport } from '../../src/source/clip-source.js';
 import { LOCAL_KVS_CREDENTIALS, startLocalKvs } from '../../src/emulator/local-kvs.js';
 import type { LocalKvs } from '../../src/emulator/local-kvs.js';
 import type { Fragment } from '../../src/fragment/fragmenter.js';

@@ -14,7 +14,7 @@ import type { MkvHeader, MkvTrack } from '../../mkv/mkv-types.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../exit-codes.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
-import { openMediaInput } from '../media-input.js';
+import { openMediaInput } from '../../source/media-input.js';
 import { parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
 

@@ -13,11 +13,11 @@ import { userCacheDirectory } from '../../util/user-cache.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../exit-codes.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
-import { clipFragments, expandClipPaths, planClips } from '../clip-source.js';
+import { clipFragments, expandClipPaths, planClips } from '../../source/clip-source.js';
 import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
 import { UploadReporter } from '../upload-reporter.js';
-import type { Clip } from '../clip-source.js';
+import type { Clip } from '../../source/clip-source.js';
 import { trackSummary } from '../../mkv/track-summary.js';
 import type { CapturePlan } from '../../capture/capture-plan.js';
 import type {
@@ -325,7 +325,7 @@ const upload = async (
   let sourceTracks: string | undefined;
   if (sourcePlan.kind === 'live') {
     const tools = await ffmpeg();
-    const { liveFragments, videoSizeNote } = await import('../live-source.js');
+    const { liveFragments, videoSizeNote } = await import('../../source/live-source.js');
     // Credentials and the data endpoint first (both are cached), so that the PutMedia connection is up
     // before the camera's first frame: frames never queue behind the control plane.
     await Promise.all([credentials(), control.dataEndpoint(ref)]);
@@ -388,7 +388,7 @@ const upload = async (
     );
     firstProducerMs = clips[0]?.startTimeMs ?? Date.now();
     const ffmpegTools = clips.some((clip) => clip.plan !== undefined) ? await ffmpeg() : undefined;
-    const { captureBytes } = await import('../live-source.js');
+    const { captureBytes } = await import('../../source/live-source.js');
     source = clipFragments(
       clips,
       { timecodeMode: options.timecode, ...fragmenterOptions },
@@ -492,7 +492,7 @@ const upload = async (
   }
   const stored = summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged;
   if (options.verify === true && streamName !== undefined && stored > 0) {
-    const { readBack } = await import('../read-back.js');
+    const { readBack } = await import('../../kvs/read-back.js');
     const result = await readBack(control, ref, firstProducerMs, stored);
     reporter.log(`read back with GetMedia: ${result.fragments} fragments, ${result.frames} frames`);
     reporter.json({ event: 'verify', ...result });

@@ -7,7 +7,7 @@ import { readFileSync, readdirSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
 import { planCapture } from '../../src/capture/capture-plan.js';
 import type { CaptureEvent } from '../../src/capture/capture-loop.js';
-import { liveFragments, videoSizeNote } from '../../src/cli/live-source.js';
+import { liveFragments, videoSizeNote } from '../../src/source/live-source.js';
 import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
 import type { MkvTrack } from '../../src/mkv/mkv-types.js';
 import type { Fragment } from '../../src/fragment/fragmenter.js';

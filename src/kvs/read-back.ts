@@ -2,8 +2,8 @@ import { GetMediaCommand, KinesisVideoMediaClient } from '@aws-sdk/client-kinesi
 import { APIName } from '@aws-sdk/client-kinesis-video';
 import type { Readable } from 'node:stream';
 import { readMkv } from '../mkv/mkv-reader.js';
-import type { StreamControl, StreamRef } from '../kvs/stream-control.js';
-import { toKvsError } from '../kvs/stream-control.js';
+import type { StreamControl, StreamRef } from './stream-control.js';
+import { toKvsError } from './stream-control.js';
 
 export type ReadBackResult = { fragments: number; frames: number; fragmentNumbers: string[] };
 
