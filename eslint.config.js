@@ -2,8 +2,25 @@
 import tseslint from 'typescript-eslint';
 import n from 'eslint-plugin-n';
 
+/** A folder's import rule: the patterns it may not import, with the message that says why. */
+const layer = (files, group, message) => ({
+  files: [files],
+  rules: { 'no-restricted-imports': ['error', { patterns: [{ group, message }] }] },
+});
+
 export default tseslint.config(
-  { ignores: ['dist/**', 'node_modules/**', 'fixtures/**', 'bin/**', '.bench/**', 'eslint.config.js'] },
+  {
+    // examples/ import the package by its name: the packed-package test type-checks them with tsc --strict.
+    ignores: [
+      'dist/**',
+      'node_modules/**',
+      'fixtures/**',
+      'bin/**',
+      '.bench/**',
+      'examples/**',
+      'eslint.config.js',
+    ],
+  },
   ...tseslint.configs.recommendedTypeChecked,
   {
     languageOptions: {
@@ -53,38 +70,64 @@ export default tseslint.config(
       ],
     },
   },
-  {
-    files: ['src/kvs/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['../capture/*', '../emulator/*'],
-              message: 'kvs/ never imports capture/ or emulator/.',
-            },
-          ],
-        },
-      ],
-    },
-  },
-  {
-    files: ['src/emulator/**'],
-    rules: {
-      'no-restricted-imports': [
-        'error',
-        {
-          patterns: [
-            {
-              group: ['../kvs/put-*', '../kvs/upload-*', '../capture/*', '../cli/*'],
-              message: 'the emulator never imports the client.',
-            },
-          ],
-        },
-      ],
-    },
-  },
+  // The pipeline's layers, lowest first: util → mkv, codec → fragment → capture → source → kvs → upload → cli.
+  // A layer imports only the ones below it; the local KVS (emulator/) shares the service's vocabulary with
+  // the client (mkv/, fragment/, kvs/ack.ts) and nothing else of it.
+  layer('src/util/**', ['../*/*'], 'util/ imports no other folder of kvs-put.'),
+  layer(
+    'src/fragment/**',
+    [
+      '../capture/*',
+      '../source/*',
+      '../kvs/*',
+      '!../kvs/ack.js',
+      '../session/*',
+      '../upload/*',
+      '../emulator/*',
+      '../cli/*',
+    ],
+    'fragment/ imports only mkv/, codec/, util/ and the ack vocabulary (kvs/ack.ts).',
+  ),
+  layer(
+    'src/capture/**',
+    ['../source/*', '../kvs/*', '!../kvs/ack.js', '../session/*', '../upload/*', '../emulator/*', '../cli/*'],
+    'capture/ (ffmpeg) never imports the sources, the PutMedia client, the upload, the local KVS or the CLI.',
+  ),
+  layer(
+    'src/source/**',
+    ['../kvs/*', '!../kvs/ack.js', '../session/*', '../upload/*', '../emulator/*', '../cli/*'],
+    'source/ makes fragments: it never imports the PutMedia client, the upload, the local KVS or the CLI.',
+  ),
+  layer(
+    'src/kvs/**',
+    ['../capture/*', '../source/*', '../upload/*', '../emulator/*', '../cli/*'],
+    'kvs/ never imports capture/, source/, upload/, emulator/ or cli/.',
+  ),
+  layer(
+    'src/session/**',
+    ['../capture/*', '../source/*', '../upload/*', '../emulator/*', '../cli/*'],
+    'session/ sends fragments: it never imports capture/, source/, upload/, emulator/ or cli/.',
+  ),
+  layer(
+    'src/upload/**',
+    ['../emulator/*', '../cli/*'],
+    'upload/ is the library: it never imports the local KVS or the CLI.',
+  ),
+  layer(
+    'src/emulator/**',
+    [
+      '../kvs/put-*',
+      '../kvs/upload-*',
+      '../kvs/stream-*',
+      '../kvs/read-*',
+      '../session/*',
+      '../capture/*',
+      '../source/*',
+      '../upload/*',
+      '../cli/*',
+    ],
+    'the emulator never imports the client.',
+  ),
   {
     files: ['src/cli/bin.ts', 'scripts/**', 'bench/**'],
     rules: { 'n/no-process-exit': 'off' },

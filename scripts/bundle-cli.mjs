@@ -5,6 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
+const { version } = /** @type {{ version: string }} */ (JSON.parse(readFileSync('package.json', 'utf8')));
+
 await build({
   entryPoints: ['dist/cli/bin.js'],
   // CommonJS, so that bin/kvs-put.js can run it with V8's code cache on any Node (src/cli/load-bundle.ts).
@@ -15,6 +17,9 @@ await build({
   target: 'node20',
   // Resolves its ffmpeg binary from its own install folder at run time.
   external: ['@ffmpeg-installer/ffmpeg'],
+  // src/version.ts reads package.json beside dist/ when unbundled; the bundle carries the version instead.
+  // (import.meta.url is then never read: the CommonJS bundle has none.)
+  define: { KVS_PUT_BUNDLED_VERSION: JSON.stringify(version), 'import.meta.url': 'undefined' },
   // import() becomes require(): a script compiled from V8's code cache cannot import() (see load-bundle.ts),
   // and everything the bundle loads at run time (Node's modules, @ffmpeg-installer) is CommonJS-loadable.
   supported: { 'dynamic-import': false },

@@ -1,13 +1,13 @@
 import { Command, CommanderError } from 'commander';
 import { KvsPutError } from '../errors.js';
 import type { CliIo } from './cli-io.js';
-import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from './exit-codes.js';
+import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from '../exit-codes.js';
 import { inspectCommand } from './commands/inspect.js';
 import { putCommand } from './commands/put.js';
 import { localCommand } from './commands/local.js';
 import { doctorCommand } from './commands/doctor.js';
 
-const VERSION = '0.1.0';
+import { VERSION } from '../version.js';
 
 const USAGE_EXAMPLES = `Examples:
   kvs-put --stream cam1 --file clip.mkv               upload a recording (put is the default command)

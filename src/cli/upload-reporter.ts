@@ -1,5 +1,4 @@
-import type { UploadEvent, UploadInterval, UploadSummary } from '../kvs/upload-session.js';
-import { peakRssBytes } from '../util/peak-rss.js';
+import type { StatsEvent, SummaryEvent, UploadEvent } from '../upload/upload-events.js';
 import type { CliIo } from './cli-io.js';
 
 export type ReporterMode = { json: boolean; verbose: boolean; quiet: boolean };
@@ -12,8 +11,9 @@ const formatBytes = (bytes: number): string =>
       : `${(bytes / 1e3).toFixed(0)} kB`;
 
 /**
- * Renders upload events: NDJSON on stdout with --json; otherwise log lines on stderr (the final ack of each
- * fragment, retries, skips, drops) and, on a TTY, a progress line rewritten in place.
+ * Renders the library's upload events: with --json each one as a line of NDJSON on stdout (so `--json` is
+ * the library's event stream serialised); log lines on stderr either way (the final ack of each fragment,
+ * retries, skips, drops) and, on a TTY, a progress line rewritten in place.
  */
 export class UploadReporter {
   private readonly io: CliIo;
@@ -25,29 +25,13 @@ export class UploadReporter {
   private finalAcks = 0;
   private hasProgressLine = false;
   private lastProgressAtMs = 0;
+  /** Which ack means "stored": PERSISTED when the stream has retention, else RECEIVED. */
+  private finalAckType: 'PERSISTED' | 'RECEIVED' = 'RECEIVED';
 
-  public constructor(
-    io: CliIo,
-    mode: ReporterMode,
-    options: { isPersistedAckExpected: boolean; totalBytes?: number },
-  ) {
+  public constructor(io: CliIo, mode: ReporterMode) {
     this.io = io;
     this.mode = mode;
     this.isTty = io.stderr.isTTY === true && !mode.json && !mode.quiet;
-    this.totalBytes = options.totalBytes;
-    this.finalAckType = options.isPersistedAckExpected ? 'PERSISTED' : 'RECEIVED';
-  }
-
-  private finalAckType: 'PERSISTED' | 'RECEIVED';
-
-  /** What the progress bar and ETA measure against (the input files' size, when known). */
-  public setTotalBytes(bytes: number | undefined): void {
-    this.totalBytes = bytes;
-  }
-
-  /** Which ack means "stored": PERSISTED when the stream has retention, else RECEIVED. */
-  public setPersistedAckExpected(isExpected: boolean): void {
-    this.finalAckType = isExpected ? 'PERSISTED' : 'RECEIVED';
   }
 
   /** A log line on stderr (never in JSON mode's stdout); --quiet keeps only warnings. */
@@ -63,40 +47,81 @@ export class UploadReporter {
     this.io.stderr.write(`${line}\n`);
   }
 
-  public json(record: Record<string, unknown>): void {
+  /** Renders one event; `bytesSent` is the upload's byte count so far, for the progress line. */
+  public onEvent(event: UploadEvent, bytesSent: number): void {
     if (this.mode.json) {
-      this.io.stdout.write(`${JSON.stringify(record)}\n`);
+      this.io.stdout.write(`${JSON.stringify(event)}\n`);
     }
-  }
-
-  public onBytes(bytes: number): void {
-    this.bytesSent += bytes;
+    this.bytesSent = bytesSent;
+    this.render(event);
     this.progress();
   }
 
-  public onEvent(event: UploadEvent): void {
-    // NDJSON for scripts on stdout; the log lines on stderr either way.
-    this.json(
-      event.type === 'ack'
-        ? { event: 'ack', connection: event.connection, sequence: event.sequence, ...event.ack }
-        : { event: event.type, ...withoutType(event) },
-    );
-    switch (event.type) {
+  /** Clears the progress line once the run is over. */
+  public finish(): void {
+    this.clearProgress();
+  }
+
+  private render(event: UploadEvent): void {
+    switch (event.event) {
+      case 'start': {
+        this.finalAckType = event.retentionHours > 0 ? 'PERSISTED' : 'RECEIVED';
+        this.totalBytes = event.totalBytes;
+        const where = `stream ${event.stream} (${event.region}, retention ${event.retentionHours} h)`;
+        this.log(
+          event.source === 'live'
+            ? `capturing ${event.description} to ${where}`
+            : `uploading ${event.description} to ${where}`,
+        );
+        for (const note of event.notes) {
+          this.log(note);
+        }
+        break;
+      }
+      case 'clip':
+        this.log(`clip ${event.path}: starts ${new Date(event.startTimeMs).toISOString()}`);
+        for (const note of event.notes) {
+          this.log(`clip ${event.path}: ${note}`);
+        }
+        break;
+      case 'source':
+        this.log(`source: ${event.tracks}${event.note === undefined ? '' : ` ${event.note}`}`);
+        break;
+      case 'ffmpeg':
+        if (this.mode.verbose) {
+          this.log(`ffmpeg: ${event.commandLine}`);
+        }
+        break;
+      case 'source-restart':
+        this.log(
+          `warning: source lost (${event.reason}): restart ${event.restarts} in ${(event.delayMs / 1000).toFixed(1)} s`,
+        );
+        break;
+      case 'reanchor':
+        this.log(
+          `clock drift of ${event.driftMs} ms between the source and this machine: timestamps re-anchored`,
+        );
+        break;
+      case 'refused':
+        this.log(
+          `warning: fragment at ${new Date(event.producerTimestampMs).toISOString()} not sent: ${event.reason}` +
+            ' (re-encode with a shorter key frame interval, e.g. ffmpeg -g 60)',
+        );
+        break;
       case 'ack': {
-        const { ack } = event;
-        const isFinal = ack.EventType === this.finalAckType;
+        const isFinal = event.EventType === this.finalAckType;
         if (isFinal) {
           this.finalAcks++;
         }
-        if (isFinal || this.mode.verbose || ack.EventType === 'ERROR') {
+        if (isFinal || this.mode.verbose || event.EventType === 'ERROR') {
           const which = event.sequence === undefined ? '' : `fragment #${event.sequence} `;
-          const error = ack.ErrorId === undefined ? '' : ` ErrorId ${ack.ErrorId} ${ack.ErrorCode ?? ''}`;
+          const error =
+            event.ErrorId === undefined ? '' : ` ErrorId ${event.ErrorId} ${event.ErrorCode ?? ''}`;
           this.log(
-            `ack ${ack.EventType.padEnd(9)} ${which}timecode ${ack.FragmentTimecode ?? '-'}` +
-              `${ack.FragmentNumber === undefined ? '' : ` number ${ack.FragmentNumber}`}${error}`,
+            `ack ${event.EventType.padEnd(9)} ${which}timecode ${event.FragmentTimecode ?? '-'}` +
+              `${event.FragmentNumber === undefined ? '' : ` number ${event.FragmentNumber}`}${error}`,
           );
         }
-        this.progress();
         break;
       }
       case 'connect':
@@ -127,54 +152,40 @@ export class UploadReporter {
       case 'stale':
         this.log(`no ack for ${(event.silentMs / 1000).toFixed(0)} s: reconnecting`);
         break;
+      case 'stats':
+        this.stats(event);
+        break;
+      case 'warning':
+        this.log(`warning: ${event.message}`);
+        break;
+      case 'note':
+        this.log(`note: ${event.message}`);
+        break;
+      case 'summary':
+        this.summary(event);
+        break;
+      case 'verify':
+        this.log(`read back with GetMedia: ${event.fragments} fragments, ${event.frames} frames`);
+        break;
     }
   }
 
-  /** A live run's periodic line: `{"event":"stats",…}` with --json, else one log line on stderr. */
-  public interval(interval: UploadInterval, sourceRestarts: number): void {
-    const usage = process.resourceUsage();
-    // The V8 heap and the Buffers apart from RSS: a slow leak shows in one of them long before RSS (which
-    // malloc's free lists and the kernel's accounting blur) says anything.
-    const memory = process.memoryUsage();
-    this.json({
-      event: 'stats',
-      ...interval,
-      sourceRestarts,
-      process: {
-        cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
-        rssBytes: memory.rss,
-        heapUsedBytes: memory.heapUsed,
-        arrayBuffersBytes: memory.arrayBuffers,
-      },
-    });
+  /** A live run's health line: kept by --quiet too (a camera service's journal then holds a line a minute). */
+  private stats(event: StatsEvent): void {
     const latency =
-      interval.sourceToSocketMs === undefined
+      event.sourceToSocketMs === undefined
         ? ''
-        : `, source → socket p50 ${interval.sourceToSocketMs.p50} ms p99 ${interval.sourceToSocketMs.p99} ms`;
-    // A live run's health line: kept by --quiet too (a camera service's journal then holds one line a
-    // minute, warnings and source losses, instead of one line per fragment).
+        : `, source → socket p50 ${event.sourceToSocketMs.p50} ms p99 ${event.sourceToSocketMs.p99} ms`;
+    const memory = event.process;
     this.write(
-      `stats: ${interval.fragments} fragments (${interval.persisted + interval.received} stored, ${interval.dropped} dropped, ${interval.unacknowledged} awaiting acks), ` +
-        `${formatBytes(interval.bytesSent)} sent, ${sourceRestarts} source restarts, ${interval.retries} retries${latency} ` +
-        `(last ${(interval.intervalMs / 1000).toFixed(0)} s), RSS ${formatBytes(memory.rss)} ` +
-        `(JS heap ${formatBytes(memory.heapUsed)}, buffers ${formatBytes(memory.arrayBuffers)})`,
+      `stats: ${event.fragments} fragments (${event.persisted + event.received} stored, ${event.dropped} dropped, ${event.unacknowledged} awaiting acks), ` +
+        `${formatBytes(event.bytesSent)} sent, ${event.sourceRestarts} source restarts, ${event.retries} retries${latency} ` +
+        `(last ${(event.intervalMs / 1000).toFixed(0)} s), RSS ${formatBytes(memory.rssBytes)} ` +
+        `(JS heap ${formatBytes(memory.heapUsedBytes)}, buffers ${formatBytes(memory.arrayBuffersBytes)})`,
     );
   }
 
-  public summary(summary: UploadSummary, refused: number): void {
-    this.clearProgress();
-    const seconds = (Date.now() - this.startedAtMs) / 1000;
-    const usage = process.resourceUsage();
-    this.json({
-      event: 'summary',
-      ...withoutStats(summary),
-      refused,
-      seconds,
-      process: {
-        cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
-        maxRssBytes: peakRssBytes(),
-      },
-    });
+  private summary(summary: SummaryEvent): void {
     const sourceLatency =
       summary.sourceToSocketMs === undefined
         ? ''
@@ -188,8 +199,8 @@ export class UploadReporter {
         : `, ack latency p50 ${summary.ackLatencyMs.p50} ms p99 ${summary.ackLatencyMs.p99} ms`;
     this.log(
       `${summary.fragments} fragments: ${summary.persisted} persisted, ${summary.received} received, ` +
-        `${summary.skipped.length} skipped, ${refused} refused, ${summary.dropped} dropped, ${summary.unacknowledged} unacknowledged; ` +
-        `${formatBytes(summary.bytesSent)} in ${seconds.toFixed(1)} s over ${summary.connections} connection(s), ${summary.retries} retries${latency}${sourceLatency}`,
+        `${summary.skipped.length} skipped, ${summary.refused} refused, ${summary.dropped} dropped, ${summary.unacknowledged} unacknowledged; ` +
+        `${formatBytes(summary.bytesSent)} in ${summary.seconds.toFixed(1)} s over ${summary.connections} connection(s), ${summary.retries} retries${latency}${sourceLatency}`,
     );
   }
 
@@ -225,13 +236,3 @@ export class UploadReporter {
     }
   }
 }
-
-const withoutType = (event: UploadEvent): Record<string, unknown> => {
-  const { type: _type, ...rest } = event;
-  return rest;
-};
-
-const withoutStats = (summary: UploadSummary): Record<string, unknown> => {
-  const { stats: _stats, sourceError, ...rest } = summary;
-  return sourceError === undefined ? rest : { ...rest, sourceError: sourceError.message };
-};

@@ -18,6 +18,7 @@ import { FILE_READ_BYTES, openMediaInput } from './media-input.js';
 import { BufferPool, onceReleasing } from '../util/buffer-pool.js';
 import type { CapturePlan } from '../capture/capture-plan.js';
 import { toError } from '../util/to-error.js';
+import { ErrorId } from '../kvs/ack.js';
 import { fileErrorReason } from '../util/media-file.js';
 
 export type Clip = {
@@ -204,7 +205,10 @@ const checkPlayableCodecs = (path: string, header: MkvHeader): void => {
 };
 
 /** ErrorIds the fragmenter can predict and that make sending pointless. */
-const REFUSED_BEFORE_SENDING: ReadonlySet<number> = new Set([4001, 4002]);
+const REFUSED_BEFORE_SENDING: ReadonlySet<number> = new Set([
+  ErrorId.MaxFragmentSizeReached,
+  ErrorId.MaxFragmentDurationReached,
+]);
 
 /**
  * The fragments of every clip, in order, numbered across clips; refused fragments are reported, not yielded.

@@ -11,7 +11,7 @@ import {
   runDoctorChecks,
 } from '../../src/cli/commands/doctor.js';
 import type { DoctorCheck } from '../../src/cli/commands/doctor.js';
-import { ExitCode } from '../../src/cli/exit-codes.js';
+import { ExitCode } from '../../src/exit-codes.js';
 import { fakeIo, hasFfmpeg, tempDir, writeScript } from './capture-test-helpers.js';
 
 type DoctorJson = { ok: boolean; checks: DoctorCheck[] };

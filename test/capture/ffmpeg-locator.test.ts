@@ -18,7 +18,7 @@ import {
   probeFfmpegCapabilities,
   probeRtspTimeoutOption,
 } from '../../src/capture/ffmpeg-locator.js';
-import { exitCodeFor } from '../../src/cli/exit-codes.js';
+import { exitCodeFor } from '../../src/exit-codes.js';
 import { ErrorCode, KvsPutError } from '../../src/errors.js';
 import { hasFfmpeg, tempDir, writeScript } from './capture-test-helpers.js';
 

@@ -14,7 +14,7 @@ import { GLOBAL_OPTIONS, buildFileArgs, buildCaptureArgs } from '../../src/captu
 import type { FfmpegInvocation } from '../../src/capture/ffmpeg-args.js';
 import { probeFfmpegCapabilities } from '../../src/capture/ffmpeg-locator.js';
 import { startFfmpeg } from '../../src/capture/ffmpeg-process.js';
-import { exitCodeFor } from '../../src/cli/exit-codes.js';
+import { exitCodeFor } from '../../src/exit-codes.js';
 import { ErrorCode } from '../../src/errors.js';
 import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
 import { FIXTURES } from '../helpers/paths.js';

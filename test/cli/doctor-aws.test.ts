@@ -2,7 +2,7 @@ import { PassThrough } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import { startLocalKvs } from '../../src/emulator/local-kvs.js';
 import { runCli } from '../../src/cli/run-cli.js';
-import { ExitCode } from '../../src/cli/exit-codes.js';
+import { ExitCode } from '../../src/exit-codes.js';
 
 const run = async (args: string[], env: Record<string, string | undefined>) => {
   let out = '';

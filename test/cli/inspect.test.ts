@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import type { CliIo } from '../../src/cli/cli-io.js';
-import { ExitCode } from '../../src/cli/exit-codes.js';
+import { ExitCode } from '../../src/exit-codes.js';
 import { runCli } from '../../src/cli/run-cli.js';
 import { MkvReader } from '../../src/mkv/mkv-reader.js';
 import type { MkvEvent } from '../../src/mkv/mkv-types.js';

@@ -6,7 +6,7 @@ import { Readable } from 'node:stream';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startLocalKvs } from '../../src/emulator/local-kvs.js';
 import type { LocalKvs } from '../../src/emulator/local-kvs.js';
-import { ExitCode } from '../../src/cli/exit-codes.js';
+import { ExitCode } from '../../src/exit-codes.js';
 import { readMkv } from '../../src/mkv/mkv-reader.js';
 import { hasTool } from '../helpers/paths.js';
 import { ensureBuilt, localKvsEnv, ndjson, runKvsPut } from '../helpers/kvs-put-process.js';

@@ -4,7 +4,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { startLocalKvs } from '../../src/emulator/local-kvs.js';
-import { ExitCode } from '../../src/cli/exit-codes.js';
+import { ExitCode } from '../../src/exit-codes.js';
 import { FIXTURES, hasTool } from '../helpers/paths.js';
 import { ensureBuilt, localKvsEnv, ndjson, runKvsPut } from '../helpers/kvs-put-process.js';
 import { expectedFrames, getMediaFrames } from '../helpers/read-back.js';

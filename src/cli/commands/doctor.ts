@@ -5,7 +5,7 @@ import type { FfmpegCapabilities, LocatedFfmpeg } from '../../capture/ffmpeg-loc
 import { DEVICE_INPUT_FORMATS, devicePlatformOf } from '../../capture/capture-source.js';
 import type { CameraFormat } from '../../capture/capture-plan.js';
 import type { CliIo } from '../cli-io.js';
-import { ExitCode, exitCodeFor } from '../exit-codes.js';
+import { ExitCode, exitCodeFor } from '../../exit-codes.js';
 import type { CommandFactory } from '../run-cli.js';
 
 /** One line of `kvs-put doctor`. */

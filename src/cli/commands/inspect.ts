@@ -12,7 +12,7 @@ import { trackSummary } from '../../mkv/track-summary.js';
 import { MkvParseError } from '../../mkv/mkv-errors.js';
 import type { MkvHeader, MkvTrack } from '../../mkv/mkv-types.js';
 import type { CliIo } from '../cli-io.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode } from '../../exit-codes.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
 import { openMediaInput } from '../../source/media-input.js';
 import { parseStartTime } from '../option-parsers.js';

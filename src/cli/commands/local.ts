@@ -7,7 +7,7 @@ import {
   LOCAL_KVS_CREDENTIALS,
 } from '../../emulator/local-kvs-defaults.js';
 import type { CliIo } from '../cli-io.js';
-import { ExitCode } from '../exit-codes.js';
+import { ExitCode } from '../../exit-codes.js';
 import type { CommandFactory } from '../run-cli.js';
 
 /** The port `kvs-put local` listens on unless told otherwise. */

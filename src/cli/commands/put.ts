@@ -1,37 +1,28 @@
 import { Command, InvalidArgumentError, Option } from 'commander';
-import { appendFileSync, mkdirSync } from 'node:fs';
-import { stat } from 'node:fs/promises';
-import { join, resolve } from 'node:path';
-import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import { ErrorCode, KvsPutError } from '../../errors.js';
-import type { Fragment, FragmenterStats } from '../../fragment/fragmenter.js';
-import { KvsLimits } from '../../fragment/kvs-limits.js';
-import type { StreamControl } from '../../kvs/stream-control.js';
-import { UploadSession } from '../../kvs/upload-session.js';
-import { DEFAULT_BACKOFF } from '../../kvs/retry-policy.js';
-import { userCacheDirectory } from '../../util/user-cache.js';
-import type { CliIo } from '../cli-io.js';
-import { ExitCode } from '../exit-codes.js';
-import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
-import { clipFragments, expandClipPaths, planClips } from '../../source/clip-source.js';
-import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
-import type { CommandFactory } from '../run-cli.js';
-import { UploadReporter } from '../upload-reporter.js';
-import type { Clip } from '../../source/clip-source.js';
-import { trackSummary } from '../../mkv/track-summary.js';
-import type { CapturePlan } from '../../capture/capture-plan.js';
-import type {
-  AudioPolicy,
-  CaptureSource,
-  DeviceInputFormat,
-  EncodingOptions,
-} from '../../capture/capture-source.js';
+import type { AudioPolicy, DeviceInputFormat } from '../../capture/capture-source.js';
 import {
   DEFAULT_CLUSTER_MS,
   DEVICE_INPUT_FORMATS,
   MAX_CLUSTER_MS,
   MIN_CLUSTER_MS,
 } from '../../capture/capture-source.js';
+import type { LocalKvs } from '../../emulator/local-kvs.js';
+import { ErrorCode, KvsPutError } from '../../errors.js';
+import { ExitCode } from '../../exit-codes.js';
+import type { EncodingFlags, Source } from '../../source/sources.js';
+import { deviceSource, fileSource, rtspSource, testPattern } from '../../source/sources.js';
+import type { UploadOptions } from '../../upload/upload-options.js';
+import {
+  STREAM_NAME_RULE,
+  UPLOAD_DEFAULTS,
+  checkStreamRef,
+  isValidStreamName,
+} from '../../upload/upload-options.js';
+import type { CliIo } from '../cli-io.js';
+import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
+import type { CommandFactory } from '../run-cli.js';
+import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
+import { UploadReporter } from '../upload-reporter.js';
 
 type PutOptions = {
   stream?: string;
@@ -51,7 +42,7 @@ type PutOptions = {
   minFragmentDuration?: number;
   maxRate: number;
   maxFragmentRate: number;
-  maxRetries: number;
+  maxRetries?: number;
   bufferMb?: number;
   json?: boolean;
   verbose?: boolean;
@@ -80,15 +71,9 @@ type PutOptions = {
   retryDelay?: number;
 };
 
-const DEFAULT_MAX_RETRIES = 8;
-const FILE_BUFFER_MB = 16;
-const LIVE_BUFFER_MB = 64;
-
-const STREAM_NAME = /^[a-zA-Z0-9_.-]{1,256}$/;
-
 const parseStreamName = (value: string): string => {
-  if (!STREAM_NAME.test(value)) {
-    throw new InvalidArgumentError('stream names are 1–256 characters of a-z, A-Z, 0-9, _ . -');
+  if (!isValidStreamName(value)) {
+    throw new InvalidArgumentError(STREAM_NAME_RULE);
   }
   return value;
 };
@@ -119,435 +104,142 @@ const collectTag = (value: string, previous: Record<string, string> | undefined)
   return { ...previous, [value.slice(0, at)]: value.slice(at + 1) };
 };
 
-const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
-  if (options.stream === undefined && options.streamArn === undefined) {
-    throw new KvsPutError(ErrorCode.Usage, 'no stream: give --stream NAME (or --stream-arn ARN)');
-  }
-  const sources = [
+/** The source the flags name; exactly one of --file (or file arguments), --testsrc, --device, --rtsp. */
+const sourceOf = (options: PutOptions, io: CliIo): Source => {
+  const given = [
     options.file !== undefined && options.file.length > 0 ? '--file' : undefined,
     options.testsrc === true ? '--testsrc' : undefined,
     options.device === undefined ? undefined : '--device',
     options.rtsp === undefined ? undefined : '--rtsp',
   ].filter((name) => name !== undefined);
-  if (sources.length === 0) {
+  if (given.length === 0) {
     throw new KvsPutError(
       ErrorCode.Usage,
       'no source: give --file PATH (a file, a folder, or - for MKV on stdin), --device, --rtsp or --testsrc',
     );
   }
-  if (sources.length > 1) {
-    throw new KvsPutError(ErrorCode.Usage, `give one source, not ${sources.join(' and ')}`);
+  if (given.length > 1) {
+    throw new KvsPutError(ErrorCode.Usage, `give one source, not ${given.join(' and ')}`);
   }
-  const reporter = new UploadReporter(
-    io,
-    { json: options.json === true, verbose: options.verbose === true, quiet: options.quiet === true },
-    { isPersistedAckExpected: false },
-  );
-  // Modules a run may not need are loaded on demand: start-up time counts for short uploads.
+  const encoding: EncodingFlags = {
+    ...(options.transcode === true ? { transcode: true } : {}),
+    ...(options.keyframeInterval === undefined ? {} : { keyframeInterval: options.keyframeInterval }),
+    ...(options.bitrate === undefined ? {} : { bitrate: options.bitrate }),
+    ...(options.clusterMs === undefined ? {} : { clusterMs: options.clusterMs }),
+    audio: options.audio === false ? 'none' : (options.audio ?? 'auto'),
+  };
+  const video = {
+    ...(options.videoSize === undefined ? {} : { videoSize: options.videoSize }),
+    ...(options.framerate === undefined ? {} : { framerate: options.framerate }),
+  };
+  if (options.testsrc === true) {
+    return testPattern({ ...video, ...encoding });
+  }
+  if (options.device !== undefined) {
+    return deviceSource(options.device, {
+      ...video,
+      ...(options.inputFormat === undefined ? {} : { inputFormat: options.inputFormat }),
+      ...(options.audioDevice === undefined ? {} : { audioDevice: options.audioDevice }),
+      ...encoding,
+    });
+  }
+  if (options.rtsp !== undefined) {
+    return rtspSource(options.rtsp, {
+      rtspTransport: options.rtspTransport,
+      ...(options.rtspTimeout === undefined ? {} : { rtspTimeout: options.rtspTimeout }),
+      ...encoding,
+    });
+  }
+  return fileSource(options.file ?? [], {
+    ...(options.startTime === undefined ? {} : { startTime: options.startTime }),
+    timecode: options.timecode,
+    stdin: io.stdin,
+    ...encoding,
+  });
+};
+
+/** The library's options from the flags (the endpoint and credentials of an in-process local KVS with --local). */
+const uploadOptionsOf = (options: PutOptions, io: CliIo, local: LocalKvs | undefined): UploadOptions => {
+  const {
+    file: _file,
+    local: _local,
+    json: _json,
+    verbose: _verbose,
+    quiet: _quiet,
+    streamTag,
+    ...rest
+  } = options;
+  const flags: UploadOptions = {};
+  for (const name of UPLOAD_FLAGS) {
+    const value = rest[name];
+    if (value !== undefined) {
+      Object.assign(flags, { [name]: value });
+    }
+  }
+  return {
+    // --local: an in-process local KVS, which --region and --endpoint-url still override.
+    ...(local === undefined
+      ? {}
+      : { endpointUrl: local.url, region: local.region, credentials: local.credentials }),
+    ...flags,
+    ...(local === undefined ? {} : { create: true }),
+    ...(streamTag === undefined ? {} : { streamTags: streamTag }),
+    cwd: io.cwd,
+    env: io.env,
+    signal: io.signal,
+  };
+};
+
+/** The flags that are {@link UploadOptions} under the same name. */
+const UPLOAD_FLAGS = [
+  'stream',
+  'streamArn',
+  'region',
+  'endpointUrl',
+  'profile',
+  'create',
+  'retentionHours',
+  'mediaType',
+  'kmsKeyId',
+  'minFragmentDuration',
+  'maxRate',
+  'maxFragmentRate',
+  'maxRetries',
+  'bufferMb',
+  'stalenessTimeout',
+  'stopTimeout',
+  'statsInterval',
+  'duration',
+  'dumpDir',
+  'verify',
+  'rotateAfter',
+  'retryDelay',
+] as const satisfies readonly (keyof UploadOptions & keyof PutOptions)[];
+
+const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
+  checkStreamRef(options);
+  const source = sourceOf(options, io);
+  const reporter = new UploadReporter(io, {
+    json: options.json === true,
+    verbose: options.verbose === true,
+    quiet: options.quiet === true,
+  });
+  // Loaded on demand: start-up time counts for short uploads.
   const local =
     options.local === true ? await (await import('../../emulator/local-kvs.js')).startLocalKvs() : undefined;
   try {
-    const credentials: AwsCredentialIdentityProvider =
-      local !== undefined
-        ? () => Promise.resolve(local.credentials)
-        : (await import('@aws-sdk/credential-providers')).fromNodeProviderChain(
-            options.profile === undefined ? {} : { profile: options.profile },
-          );
-    const { StreamControl } = await import('../../kvs/stream-control.js');
-    const control = new StreamControl({
-      credentials,
-      ...(local !== undefined ? { region: local.region, endpoint: local.url } : {}),
-      ...(options.region === undefined ? {} : { region: options.region }),
-      ...(options.endpointUrl === undefined ? {} : { endpoint: options.endpointUrl }),
-      ...(options.profile === undefined ? {} : { profile: options.profile }),
-      signal: io.signal,
-    });
-    try {
-      return await upload(options, io, control, credentials, reporter, local !== undefined);
-    } finally {
-      control.destroy();
+    const { upload } = await import('../../upload/upload.js');
+    const run = upload(source, uploadOptionsOf(options, io, local));
+    for await (const event of run) {
+      reporter.onEvent(event, run.bytesSent);
     }
+    const summary = await run.done;
+    // A recording stopped part-way is not a failure of the upload, but not a success either.
+    return summary.isInterrupted && source.kind === 'clips' ? ExitCode.Interrupted : ExitCode.Ok;
   } finally {
+    reporter.finish();
     await local?.close();
   }
-};
-
-/** What to upload: recorded clips, or a live capture. */
-type SourcePlan = { kind: 'clips'; clips: Clip[] } | { kind: 'live'; plan: CapturePlan };
-
-type FfmpegTools = {
-  ffmpegPath: string;
-  ffprobePath: string | undefined;
-};
-
-const encodingOptions = (options: PutOptions): EncodingOptions => ({
-  ...(options.transcode === true ? { transcode: true } : {}),
-  ...(options.keyframeInterval === undefined ? {} : { keyframeIntervalS: options.keyframeInterval }),
-  ...(options.bitrate === undefined ? {} : { bitrateKbps: options.bitrate }),
-  ...(options.clusterMs === undefined ? {} : { clusterMs: options.clusterMs }),
-  audio: options.audio === false ? 'none' : (options.audio ?? 'auto'),
-});
-
-const liveSourceOf = (options: PutOptions): CaptureSource | undefined => {
-  if (options.testsrc === true) {
-    return {
-      kind: 'testsrc',
-      ...(options.videoSize === undefined ? {} : { videoSize: options.videoSize }),
-      ...(options.framerate === undefined ? {} : { framerate: options.framerate }),
-    };
-  }
-  if (options.device !== undefined) {
-    return {
-      kind: 'device',
-      path: options.device,
-      ...(options.videoSize === undefined ? {} : { videoSize: options.videoSize }),
-      ...(options.framerate === undefined ? {} : { framerate: options.framerate }),
-      ...(options.inputFormat === undefined ? {} : { inputFormat: options.inputFormat }),
-      ...(options.audioDevice === undefined ? {} : { audioDevice: options.audioDevice }),
-    };
-  }
-  if (options.rtsp !== undefined) {
-    return {
-      kind: 'rtsp',
-      url: options.rtsp,
-      transport: options.rtspTransport,
-      ...(options.rtspTimeout === undefined
-        ? {}
-        : { connectTimeoutMs: options.rtspTimeout, readTimeoutMs: options.rtspTimeout }),
-    };
-  }
-  return undefined;
-};
-
-const resolveSource = async (
-  options: PutOptions,
-  io: CliIo,
-  ffmpeg: () => Promise<FfmpegTools>,
-): Promise<SourcePlan> => {
-  const live = liveSourceOf(options);
-  const encoding = encodingOptions(options);
-  if (live !== undefined) {
-    const tools = await ffmpeg();
-    const { planCapture } = await import('../../capture/capture-plan.js');
-    const { probeRtspTimeoutOption } = await import('../../capture/ffmpeg-locator.js');
-    const plan = await planCapture(live, encoding, {
-      ffmpegPath: tools.ffmpegPath,
-      ...(live.kind === 'rtsp'
-        ? {
-            rtspTimeoutOption: await probeRtspTimeoutOption(tools.ffmpegPath, {
-              cacheDirectory: userCacheDirectory(io.env),
-            }),
-          }
-        : {}),
-      cwd: io.cwd,
-    });
-    return { kind: 'live', plan };
-  }
-  const paths = await expandClipPaths(options.file ?? [], io.cwd);
-  const clips = await planClips(paths, {
-    ...(options.startTime === undefined ? {} : { startTimeMs: options.startTime }),
-    stdin: io.stdin,
-    cwd: io.cwd,
-    nowMs: Date.now(),
-    tools: {
-      isTranscoding: options.transcode === true,
-      planFile: async (path) => {
-        const tools = await ffmpeg();
-        const { planCapture } = await import('../../capture/capture-plan.js');
-        return planCapture({ kind: 'file', path }, encoding, {
-          ffmpegPath: tools.ffmpegPath,
-          ...(tools.ffprobePath === undefined ? {} : { ffprobePath: tools.ffprobePath }),
-          cwd: io.cwd,
-        });
-      },
-    },
-  });
-  return { kind: 'clips', clips };
-};
-
-/**
- * Finds ffmpeg (FFMPEG_PATH, PATH, @ffmpeg-installer) once, on first need. Its capabilities are not listed
- * up front (five more processes on every start): what a build lacks, ffmpeg itself reports when it runs.
- */
-const ffmpegLocator = (io: CliIo): (() => Promise<FfmpegTools>) => {
-  let found: Promise<FfmpegTools> | undefined;
-  return () =>
-    (found ??= (async () => {
-      const { locateFfmpeg, locateFfprobe } = await import('../../capture/ffmpeg-locator.js');
-      const located = await locateFfmpeg(io.env);
-      return { ffmpegPath: located.path, ffprobePath: await locateFfprobe(io.env, located.path) };
-    })());
-};
-
-const upload = async (
-  options: PutOptions,
-  io: CliIo,
-  control: StreamControl,
-  credentials: AwsCredentialIdentityProvider,
-  reporter: UploadReporter,
-  isLocal: boolean,
-): Promise<number> => {
-  const ref = {
-    ...(options.stream === undefined ? {} : { streamName: options.stream }),
-    ...(options.streamArn === undefined ? {} : { streamArn: options.streamArn }),
-  };
-  const ffmpeg = ffmpegLocator(io);
-  const sourcePlan = await resolveSource(options, io, ffmpeg);
-  const region = await control.region();
-  const create =
-    options.create === true || isLocal
-      ? {
-          ...(options.retentionHours === undefined ? {} : { retentionHours: options.retentionHours }),
-          ...(options.mediaType === undefined ? {} : { mediaType: options.mediaType }),
-          ...(options.kmsKeyId === undefined ? {} : { kmsKeyId: options.kmsKeyId }),
-          ...(options.streamTag === undefined ? {} : { tags: options.streamTag }),
-        }
-      : undefined;
-  const stream = await control.ensureStream(ref, create);
-  const isPersistedAckExpected = (stream.DataRetentionInHours ?? 0) > 0;
-  reporter.setPersistedAckExpected(isPersistedAckExpected);
-  const streamName = stream.StreamName ?? options.stream;
-  const where = `stream ${streamName ?? ''} (${region}, retention ${stream.DataRetentionInHours ?? 0} h)`;
-  const refused: { fragment: Fragment; reason: string }[] = [];
-  const fragmenterStats: FragmenterStats[] = [];
-  const fragmenterOptions = {
-    ...(options.minFragmentDuration === undefined
-      ? {}
-      : { minFragmentDurationMs: options.minFragmentDuration }),
-  };
-  const isLive = sourcePlan.kind === 'live';
-  // A live capture stops on Ctrl+C (or --duration), and the upload then flushes what it captured.
-  const liveStop = isLive ? stopSignal(io.signal, options.duration) : undefined;
-  let source: AsyncIterable<Fragment | readonly Fragment[]>;
-  let firstProducerMs: number;
-  let sourceRestarts = 0;
-  let lastSourceLoss: string | undefined;
-  let sourceTracks: string | undefined;
-  if (sourcePlan.kind === 'live') {
-    const tools = await ffmpeg();
-    const { liveFragments, videoSizeNote } = await import('../../source/live-source.js');
-    // Credentials and the data endpoint first (both are cached), so that the PutMedia connection is up
-    // before the camera's first frame: frames never queue behind the control plane.
-    await Promise.all([credentials(), control.dataEndpoint(ref)]);
-    reporter.log(`capturing ${sourcePlan.plan.description} to ${where}`);
-    for (const reason of sourcePlan.plan.invocation.reasons) {
-      reporter.log(reason);
-    }
-    firstProducerMs = Date.now();
-    source = liveFragments(sourcePlan.plan, {
-      ffmpegPath: tools.ffmpegPath,
-      signal: liveStop!.signal,
-      fragmenter: fragmenterOptions,
-      onCaptureEvent: (event) => {
-        if (event.type === 'restart') {
-          sourceRestarts++;
-          lastSourceLoss = event.reason;
-          reporter.log(
-            `warning: source lost (${event.reason}): restart ${sourceRestarts} in ${(event.delayMs / 1000).toFixed(1)} s`,
-          );
-          reporter.json({
-            event: 'source-restart',
-            restarts: sourceRestarts,
-            delayMs: event.delayMs,
-            reason: event.reason,
-          });
-        } else if (options.verbose === true) {
-          reporter.log(`ffmpeg: ${event.commandLine}`);
-        }
-      },
-      onTracks: (tracks) => {
-        // Once, and again only when a restart brings other tracks (a camera set to another size, say).
-        const summary = tracks.map(trackSummary).join(', ');
-        if (summary !== sourceTracks) {
-          sourceTracks = summary;
-          reporter.log(`source: ${summary}${videoSizeNote(sourcePlan.plan.source, tracks)}`);
-        }
-      },
-      onReanchor: (info) => {
-        if (info.reason === 'drift') {
-          reporter.log(
-            `clock drift of ${info.driftMs} ms between the source and this machine: timestamps re-anchored`,
-          );
-        }
-      },
-    });
-  } else {
-    const clips = sourcePlan.clips;
-    reporter.log(`uploading ${clips.length} clip(s) to ${where}`);
-    // Bytes sent track the input's size closely (the MKV is re-laid, not re-encoded): a fair ETA.
-    const sizes = await Promise.all(
-      clips.map((clip) =>
-        clip.path === '-'
-          ? Promise.resolve(undefined)
-          : stat(resolve(io.cwd, clip.path)).then((info) => info.size),
-      ),
-    );
-    const known = sizes.filter((size): size is number => size !== undefined);
-    reporter.setTotalBytes(
-      known.length === sizes.length ? known.reduce((sum, size) => sum + size, 0) : undefined,
-    );
-    firstProducerMs = clips[0]?.startTimeMs ?? Date.now();
-    const ffmpegTools = clips.some((clip) => clip.plan !== undefined) ? await ffmpeg() : undefined;
-    const { captureBytes } = await import('../../source/live-source.js');
-    source = clipFragments(
-      clips,
-      { timecodeMode: options.timecode, ...fragmenterOptions },
-      {
-        stdin: io.stdin,
-        cwd: io.cwd,
-        openFfmpeg: (plan) => captureBytes(plan, { ffmpegPath: ffmpegTools!.ffmpegPath, signal: io.signal }),
-      },
-      {
-        onRefused: (fragment, reason) => {
-          refused.push({ fragment, reason });
-          reporter.log(
-            `warning: fragment at ${new Date(fragment.producerTimestampMs).toISOString()} not sent: ${reason}` +
-              ' (re-encode with a shorter key frame interval, e.g. ffmpeg -g 60)',
-          );
-          reporter.json({ event: 'refused', timecode: fragment.timecode, reason });
-        },
-        onClipStart: (clip) => {
-          reporter.log(`clip ${clip.path}: starts ${new Date(clip.startTimeMs).toISOString()}`);
-          for (const reason of clip.plan?.invocation.reasons ?? []) {
-            reporter.log(`clip ${clip.path}: ${reason}`);
-          }
-        },
-        stats: fragmenterStats,
-      },
-    );
-  }
-  const dumpDir = options.dumpDir === undefined ? undefined : resolve(io.cwd, options.dumpDir);
-  if (dumpDir !== undefined) {
-    mkdirSync(dumpDir, { recursive: true });
-  }
-  const session = new UploadSession({
-    ...ref,
-    region,
-    credentials,
-    endpoint: () => control.dataEndpoint(ref),
-    onEndpointFailure: () => control.invalidateEndpoint(),
-    timecodeMode: isLive ? 'absolute' : options.timecode,
-    producerStartTimestampMs: firstProducerMs,
-    isPersistedAckExpected,
-    // A file only needs its acknowledgement window held (and reads on when it frees); a camera needs room to
-    // ride out a network outage.
-    maxBufferBytes: (options.bufferMb ?? (isLive ? LIVE_BUFFER_MB : FILE_BUFFER_MB)) * 1024 * 1024,
-    // A file waits for the network; a camera cannot, so the oldest unsent fragments go instead.
-    onBufferFull: isLive ? 'drop-oldest' : 'block',
-    connectBeforeData: isLive,
-    maxAttempts: isLive && options.maxRetries === DEFAULT_MAX_RETRIES ? Infinity : options.maxRetries,
-    maxBytesPerSecond: options.maxRate * 1024 * 1024,
-    maxFragmentsPerSecond: options.maxFragmentRate,
-    userAgent: 'kvs-put/0.1.0',
-    stopTimeoutMs: options.stopTimeout,
-    stalenessMs: options.stalenessTimeout,
-    ...(options.rotateAfter === undefined ? {} : { rotateAfterMs: options.rotateAfter }),
-    ...(options.retryDelay === undefined
-      ? {}
-      : {
-          backoff: {
-            ...DEFAULT_BACKOFF,
-            initialDelayMs: options.retryDelay,
-            maxDelayMs: options.retryDelay * 16,
-          },
-        }),
-    onEvent: (event) => reporter.onEvent(event),
-    onWrite: (connection, chunks) => {
-      let bytes = 0;
-      for (const chunk of chunks) {
-        bytes += chunk.length;
-        if (dumpDir !== undefined) {
-          appendFileSync(join(dumpDir, `session-${String(connection).padStart(3, '0')}.mkv`), chunk);
-        }
-      }
-      reporter.onBytes(bytes);
-    },
-    signal: liveStop?.signal ?? io.signal,
-    onAbort: isLive ? 'flush' : 'drop-unsent',
-  });
-  // A live run goes on for days: it says how it is doing every --stats-interval seconds, not only at the end.
-  const statsTimer =
-    isLive && options.statsInterval > 0
-      ? setInterval(() => reporter.interval(session.interval(), sourceRestarts), options.statsInterval * 1000)
-      : undefined;
-  statsTimer?.unref();
-  let summary;
-  try {
-    summary = await session.run(source);
-  } finally {
-    clearInterval(statsTimer);
-    liveStop?.dispose();
-  }
-  reporter.summary(summary, refused.length);
-  if (isLive && summary.fragments === 0 && summary.sourceError === undefined) {
-    // A camera that never came up is not an error (a service waits for it), but it must not pass unseen.
-    reporter.log(
-      `warning: the source delivered no video${lastSourceLoss === undefined ? '' : ` (last: ${lastSourceLoss})`}`,
-    );
-  }
-  for (const stats of fragmenterStats) {
-    if (stats.skippedLeadingFrames > 0) {
-      reporter.log(`note: ${stats.skippedLeadingFrames} frames before the first key frame were not sent`);
-    }
-  }
-  const stored = summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged;
-  if (options.verify === true && streamName !== undefined && stored > 0) {
-    const { readBack } = await import('../../kvs/read-back.js');
-    const result = await readBack(control, ref, firstProducerMs, stored);
-    reporter.log(`read back with GetMedia: ${result.fragments} fragments, ${result.frames} frames`);
-    reporter.json({ event: 'verify', ...result });
-    if (result.fragments < stored) {
-      throw new KvsPutError(
-        ErrorCode.Upload,
-        `GetMedia returned ${result.fragments} of ${stored} stored fragments`,
-      );
-    }
-  }
-  if (summary.sourceError !== undefined) {
-    // What was read before the failure is stored; the failure itself decides the exit code.
-    throw summary.sourceError;
-  }
-  if (summary.isInterrupted && !isLive) {
-    return ExitCode.Interrupted;
-  }
-  if (refused.length > 0) {
-    throw new KvsPutError(
-      ErrorCode.Fragment,
-      `${refused.length} fragment(s) break the service's limits and were not sent`,
-      {
-        suggestion:
-          're-encode with a key frame at least every 20 s, e.g. ffmpeg -i in -c:v libx264 -g 60 out.mkv',
-      },
-    );
-  }
-  if (summary.skipped.length > 0 || summary.unacknowledged > 0) {
-    throw new KvsPutError(
-      ErrorCode.Upload,
-      `${summary.skipped.length} fragment(s) refused by KVS, ${summary.unacknowledged} not acknowledged`,
-    );
-  }
-  return ExitCode.Ok;
-};
-
-/** An AbortSignal that fires on the CLI's signal or after `durationS`. */
-const stopSignal = (
-  signal: AbortSignal,
-  durationS: number | undefined,
-): { signal: AbortSignal; dispose: () => void } => {
-  const controller = new AbortController();
-  const onAbort = (): void => controller.abort(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
-  const timer =
-    durationS === undefined
-      ? undefined
-      : setTimeout(() => controller.abort(new Error('duration reached')), durationS * 1000);
-  return {
-    signal: controller.signal,
-    dispose: () => {
-      clearTimeout(timer);
-      signal.removeEventListener('abort', onAbort);
-    },
-  };
 };
 
 export const putCommand: CommandFactory = (io, setExitCode) =>
@@ -586,23 +278,22 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
       '--max-rate <MiB/s>',
       'upload pacing in MiB/s (0 = unpaced)',
       parsePositive,
-      KvsLimits.maxBytesPerSecond / (1024 * 1024),
+      UPLOAD_DEFAULTS.maxRateMiBps,
     )
     .option(
       '--max-fragment-rate <n>',
       'fragments per second (0 = unpaced)',
       parsePositive,
-      KvsLimits.maxFragmentsPerSecond,
+      UPLOAD_DEFAULTS.maxFragmentRate,
     )
     .option(
       '--max-retries <n>',
-      'failed connections in a row before giving up (live sources: never, unless given)',
+      `failed connections in a row before giving up (default: ${UPLOAD_DEFAULTS.fileMaxRetries}; live sources: never, unless given)`,
       parseInteger,
-      DEFAULT_MAX_RETRIES,
     )
     .option(
       '--buffer-mb <MiB>',
-      `fragments held in memory, unsent + unacknowledged (default: ${FILE_BUFFER_MB} for files, ${LIVE_BUFFER_MB} for live sources)`,
+      `fragments held in memory, unsent + unacknowledged (default: ${UPLOAD_DEFAULTS.fileBufferMb} for files, ${UPLOAD_DEFAULTS.liveBufferMb} for live sources)`,
       parsePositive,
     )
     .option('--json', 'NDJSON events (ack, retry, skip, summary) on stdout')
@@ -614,13 +305,13 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
       '--stats-interval <seconds>',
       'live sources: a stats line (counts so far, source → socket latency of the interval, RSS, JS heap, buffers) every so often; 0 = none',
       parsePositive,
-      60,
+      UPLOAD_DEFAULTS.statsIntervalS,
     )
     .option(
       '--stop-timeout <ms>',
       'on Ctrl+C, how long to wait for the acks of what was sent',
       parseNonNegativeMs,
-      10_000,
+      UPLOAD_DEFAULTS.stopTimeoutMs,
     )
     .option('--testsrc', 'live source: a synthetic test pattern with a tone')
     .option(
@@ -667,7 +358,7 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
       '--staleness-timeout <ms>',
       'no ack for this long while fragments are in flight: reconnect',
       parseNonNegativeMs,
-      20_000,
+      UPLOAD_DEFAULTS.stalenessTimeoutMs,
     )
     // Test and tuning knobs, not in --help: the proactive rotation age and the first reconnect delay.
     .addOption(new Option('--rotate-after <ms>').argParser(parseNonNegativeMs).hideHelp())

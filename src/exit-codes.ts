@@ -1,4 +1,4 @@
-import { ErrorCode } from '../errors.js';
+import { ErrorCode } from './errors.js';
 
 /**
  * Process exit codes: part of the CLI contract (documented in the README and `--help`).

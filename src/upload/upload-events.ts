@@ -1,0 +1,144 @@
+/**
+ * The events of an upload: plain JSON records, discriminated by `event`. The CLI's `--json` prints exactly
+ * these, one per line, so a script reading it and a program iterating `upload()` see the same stream.
+ */
+import type { Ack } from '../kvs/ack.js';
+import type { ReadBackResult } from '../kvs/read-back.js';
+import type {
+  UploadEvent as SessionEvent,
+  UploadInterval,
+  UploadSummary as SessionSummary,
+} from '../kvs/upload-session.js';
+
+/** A session event as a record: its `type` becomes `event`. */
+type Recorded<T extends SessionEvent['type']> = { event: T } & Omit<
+  Extract<SessionEvent, { type: T }>,
+  'type'
+>;
+
+/** The upload is about to start: where it goes, and what it reads. */
+export type StartEvent = {
+  event: 'start';
+  stream: string;
+  region: string;
+  retentionHours: number;
+  /** `clips`: recordings; `live`: a camera, RTSP or a test pattern. */
+  source: 'clips' | 'live';
+  /** A live source as a person reads it (credentials redacted); the number of clips for recordings. */
+  description: string;
+  /** The input files' total size, when every one is known: what progress is measured against. */
+  totalBytes?: number;
+  /** How ffmpeg will capture, and why (a live source). */
+  notes: string[];
+};
+
+/** A recording starts; `notes` say how ffmpeg reads it, when it does. */
+export type ClipEvent = { event: 'clip'; path: string; startTimeMs: number; notes: string[] };
+
+/** What a live source delivers: once, and again when a restart changes it. */
+export type SourceEvent = {
+  event: 'source';
+  /** e.g. `video V_MPEG4/ISO/AVC 1280x720, audio A_AAC 48000 Hz, 1 ch` */
+  tracks: string;
+  /** Set when the camera chose another size than the one asked for. */
+  note?: string;
+};
+
+/** An ffmpeg run starts (its command line, passwords redacted). */
+export type FfmpegEvent = { event: 'ffmpeg'; commandLine: string };
+
+/** A live source was lost and ffmpeg restarts after `delayMs`. */
+export type SourceRestartEvent = {
+  event: 'source-restart';
+  restarts: number;
+  delayMs: number;
+  reason: string;
+};
+
+/** The source's clock and this machine's drifted apart: producer timestamps were re-anchored. */
+export type ReanchorEvent = { event: 'reanchor'; driftMs: number };
+
+/** A fragment the service would refuse (over 20 s or 50 MB): not sent. */
+export type RefusedEvent = {
+  event: 'refused';
+  timecode: number;
+  producerTimestampMs: number;
+  reason: string;
+};
+
+/** One PutMedia ack, its fields as the service sent them, with the connection and fragment it belongs to. */
+export type AckEvent = { event: 'ack'; connection: number; sequence?: number } & Ack;
+
+export type ConnectEvent = Recorded<'connect'>;
+export type RetryEvent = Recorded<'retry'>;
+export type SkipEvent = Recorded<'skip'>;
+export type DropEvent = Recorded<'drop'>;
+export type RotateEvent = Recorded<'rotate'>;
+export type StaleEvent = Recorded<'stale'>;
+
+/** Process figures, for a run's health: they are the whole process's, shared by every upload in it. */
+export type ProcessStats = {
+  cpuSeconds: number;
+  rssBytes: number;
+  heapUsedBytes: number;
+  arrayBuffersBytes: number;
+};
+
+/** A live run's periodic figures (every `statsInterval` seconds). */
+export type StatsEvent = { event: 'stats' } & UploadInterval & {
+    sourceRestarts: number;
+    process: ProcessStats;
+  };
+
+/** Something the user should know that does not stop the upload. */
+export type WarningEvent = { event: 'warning'; message: string };
+
+/** Something worth a line that is not a problem. */
+export type NoteEvent = { event: 'note'; message: string };
+
+/** The upload's outcome; `done` resolves with it. */
+export type SummaryEvent = { event: 'summary' } & Omit<SessionSummary, 'stats' | 'sourceError'> & {
+    /** Why the source ended early, when it failed after delivering what it could. */
+    sourceError?: string;
+    /** Fragments not sent because the service would refuse them. */
+    refused: number;
+    /** Seconds from the start of the upload. */
+    seconds: number;
+    process: { cpuSeconds: number; maxRssBytes: number };
+  };
+
+/** What GetMedia read back (`verify`). */
+export type VerifyEvent = { event: 'verify' } & ReadBackResult;
+
+export type UploadEvent =
+  | StartEvent
+  | ClipEvent
+  | SourceEvent
+  | FfmpegEvent
+  | SourceRestartEvent
+  | ReanchorEvent
+  | RefusedEvent
+  | ConnectEvent
+  | AckEvent
+  | RetryEvent
+  | SkipEvent
+  | DropEvent
+  | RotateEvent
+  | StaleEvent
+  | StatsEvent
+  | WarningEvent
+  | NoteEvent
+  | SummaryEvent
+  | VerifyEvent;
+
+/** The summary `done` resolves with. */
+export type UploadSummary = SummaryEvent;
+
+/** A session event as the record the library emits. */
+export const recordOf = (event: SessionEvent): UploadEvent => {
+  if (event.type === 'ack') {
+    return { event: 'ack', connection: event.connection, sequence: event.sequence, ...event.ack };
+  }
+  const { type, ...rest } = event;
+  return { event: type, ...rest } as UploadEvent;
+};
