@@ -1,7 +1,7 @@
-// Live benchmark (issue 5), run by bench/run.js: a 60 s 1080p30 8 Mb/s H.264 stream from GStreamer's RTSP
-// server on 127.0.0.1, copied (not re-encoded) by kvs-put to a local KVS. Reports the CPU seconds and peak
-// RSS of the kvs-put Node process against the CPU of its ffmpeg child in the same run, and the latency from
-// a frame's bytes leaving ffmpeg to their hand-over to the socket.
+// Live benchmark, run by bench/run.js: a 60 s 1080p30 8 Mb/s H.264 stream from GStreamer's RTSP server on
+// 127.0.0.1, copied (not re-encoded) by kvs-put to a local KVS. Reports the CPU seconds and peak RSS of the
+// kvs-put Node process against the CPU of its ffmpeg child in the same run, and the latency from a frame's
+// bytes leaving ffmpeg to their hand-over to the socket. Each run's figures are printed and returned.
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
 import { createServer } from 'node:net';
@@ -96,10 +96,10 @@ export const benchLive = async ({ root, benchDir, durationS = 60, runs = 1 }) =>
     `\n## Live: ${durationS} s of 1080p30 8 Mb/s H.264 from an RTSP server, copied to the local KVS`,
   );
   if (!hasGst) {
-    console.log(
-      '  skipped: GStreamer RTSP server not installed (python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly)',
-    );
-    return undefined;
+    const skipped =
+      'GStreamer RTSP server not installed (python3-gi gir1.2-gst-rtsp-server-1.0 gstreamer1.0-plugins-ugly)';
+    console.log(`  skipped: ${skipped}`);
+    return { durationS, skipped };
   }
   const caCost = extraCaCertsStartCost();
   if (caCost !== undefined) {
@@ -114,17 +114,21 @@ export const benchLive = async ({ root, benchDir, durationS = 60, runs = 1 }) =>
     }
     results.push(await liveRun({ root, benchDir, durationS, warmUp: run === 1 }));
   }
-  const caFields = caCost === undefined ? {} : { extraCaCertsStartCpuSeconds: caCost };
-  if (runs === 1) {
-    return { ...results[0], ...caFields };
-  }
-  const ratio = (result) => result.kvsPutCpuSeconds / result.ffmpegCpuSeconds;
-  const sorted = [...results].sort((a, b) => ratio(a) - ratio(b));
+  const sorted = [...results].sort((a, b) => a.ratio - b.ratio);
   const median = sorted[Math.floor((sorted.length - 1) / 2)];
-  console.log(
-    `  ${runs} runs: kvs-put / ffmpeg CPU ${results.map((result) => `${ratio(result).toFixed(2)}x`).join(', ')} → median ${ratio(median).toFixed(2)}x (target ≤ 1x); kvs-put ${results.map((result) => result.kvsPutCpuSeconds.toFixed(2)).join(' / ')} s, ffmpeg ${results.map((result) => result.ffmpegCpuSeconds.toFixed(2)).join(' / ')} s`,
-  );
-  return { ...median, ...caFields, runs: results };
+  if (runs > 1) {
+    console.log(
+      `  ${runs} runs: kvs-put / ffmpeg CPU ${results.map((result) => `${result.ratio.toFixed(2)}x`).join(', ')} → median ${median.ratio.toFixed(2)}x (target ≤ 1x); kvs-put ${results.map((result) => result.kvsPutCpuSeconds.toFixed(2)).join(' / ')} s, ffmpeg ${results.map((result) => result.ffmpegCpuSeconds.toFixed(2)).join(' / ')} s`,
+    );
+  }
+  return {
+    durationS,
+    ...(caCost === undefined ? {} : { extraCaCertsStartCpuSeconds: caCost }),
+    /** The median of the runs' whole-run ratios, and which run (0-based) has it. */
+    medianRatio: median.ratio,
+    medianRun: results.indexOf(median),
+    runs: results,
+  };
 };
 
 const liveRun = async ({ root, benchDir, durationS, warmUp }) => {
@@ -244,60 +248,99 @@ const liveRun = async ({ root, benchDir, durationS, warmUp }) => {
       .slice(1)
       .map((event) => event.sourceToSocketMs?.p99)
       .filter((p99) => p99 !== undefined);
-    const latency = summary.sourceToSocketMs;
-    const ffmpegCpu = measured.child;
-    console.log(
-      `  ${summary.fragments} fragments, ${summary.framesStored} frames, ${(summary.bytesSent / MB).toFixed(1)} MB, all persisted/received: ${summary.unacknowledged === 0}; ffmpeg's clusters: ${clusterMsOf(measured.childArgv)} ms (--cluster-ms)`,
-    );
-    console.log(
-      `  CPU: kvs-put ${ours.cpuSeconds.toFixed(2)} s, its ffmpeg child ${ffmpegCpu.toFixed(2)} s → ratio ${(ours.cpuSeconds / ffmpegCpu).toFixed(2)}x (target ≤ 1x)`,
-    );
-    if (measured.steady !== undefined) {
-      const { ownPerMinute, childPerMinute } = measured.steady;
-      console.log(
-        `  steady state (from 10 s in): kvs-put ${ownPerMinute.toFixed(2)} CPU s/min, ffmpeg ${childPerMinute.toFixed(2)} CPU s/min → ratio ${(ownPerMinute / childPerMinute).toFixed(2)}x`,
-      );
-    }
-    console.log(
-      `  kvs-put peak RSS ${(ours.maxRssBytes / MB).toFixed(0)} MB (target ≤ 80 MB + the 64 MB live buffer)`,
-    );
-    console.log(
-      `  frame leaves ffmpeg → bytes on the socket: p50 ${latency.p50} ms, p99 ${latency.p99} ms (target p99 ≤ 5 ms)`,
-    );
-    if (windowP99.length > 0) {
-      console.log(
-        `    p99 of each 10 s window after the first (ffmpeg's start-up burst excluded): ${Math.min(...windowP99)}–${Math.max(...windowP99)} ms`,
-      );
-    }
+    const run = {
+      fragments: summary.fragments,
+      framesStored: summary.framesStored,
+      bytesSent: summary.bytesSent,
+      isAllAcknowledged: summary.unacknowledged === 0,
+      clusterMs: clusterMsOf(measured.childArgv),
+      kvsPutCpuSeconds: ours.cpuSeconds,
+      ffmpegCpuSeconds: measured.child,
+      ratio: ours.cpuSeconds / measured.child,
+      ...(measured.steady === undefined
+        ? {}
+        : {
+            steady: {
+              kvsPutCpuSecondsPerMinute: measured.steady.ownPerMinute,
+              ffmpegCpuSecondsPerMinute: measured.steady.childPerMinute,
+              ratio: measured.steady.ownPerMinute / measured.steady.childPerMinute,
+            },
+          }),
+      maxRssBytes: ours.maxRssBytes,
+      sourceToSocketMs: summary.sourceToSocketMs,
+      windowP99Ms: windowP99,
+    };
+    printRun(run);
     const relay = await benchRelay({ root, durationS, ffmpegArgv: measured.childArgv });
     if (relay !== undefined) {
-      console.log(
-        `  floor, a bare Node relay of the same ffmpeg argv to a TCP socket (no parsing, HTTP or SDK): ${relay.own.toFixed(2)} CPU s, its ffmpeg ${relay.child.toFixed(2)} s → ratio ${(relay.own / relay.child).toFixed(2)}x; kvs-put / relay ${(ours.cpuSeconds / relay.own).toFixed(2)}x`,
-      );
-      if (relay.steady !== undefined && measured.steady !== undefined) {
-        console.log(
-          `    steady state: relay ${relay.steady.ownPerMinute.toFixed(2)} CPU s/min vs its ffmpeg ${relay.steady.childPerMinute.toFixed(2)} → ${(relay.steady.ownPerMinute / relay.steady.childPerMinute).toFixed(2)}x; kvs-put / relay ${(measured.steady.ownPerMinute / relay.steady.ownPerMinute).toFixed(2)}x`,
-        );
-      }
+      run.relay = {
+        cpuSeconds: relay.own,
+        ffmpegCpuSeconds: relay.child,
+        ratio: relay.own / relay.child,
+        kvsPutOverRelay: run.kvsPutCpuSeconds / relay.own,
+        ...(relay.steady === undefined || run.steady === undefined
+          ? {}
+          : {
+              steady: {
+                cpuSecondsPerMinute: relay.steady.ownPerMinute,
+                ffmpegCpuSecondsPerMinute: relay.steady.childPerMinute,
+                ratio: relay.steady.ownPerMinute / relay.steady.childPerMinute,
+                kvsPutOverRelay: run.steady.kvsPutCpuSecondsPerMinute / relay.steady.ownPerMinute,
+              },
+            }),
+      };
+      printRelay(run.relay);
     }
-    return {
-      kvsPutCpuSeconds: ours.cpuSeconds,
-      ffmpegCpuSeconds: ffmpegCpu,
-      maxRssBytes: ours.maxRssBytes,
-      latency,
-      windowP99,
-      ...(relay === undefined ? {} : { relayCpuSeconds: relay.own, relayFfmpegCpuSeconds: relay.child }),
-    };
+    return run;
   } finally {
     rtsp.kill('SIGTERM');
     local.kill('SIGINT');
   }
 };
 
-/** The cluster length in ffmpeg's argv: how long it holds frames, and so how often it wakes kvs-put. */
+/** The kvs-put part of a live run's figures, as the bench prints them. */
+const printRun = (run) => {
+  console.log(
+    `  ${run.fragments} fragments, ${run.framesStored} frames, ${(run.bytesSent / MB).toFixed(1)} MB, all persisted/received: ${run.isAllAcknowledged}; ffmpeg's clusters: ${run.clusterMs ?? '?'} ms (--cluster-ms)`,
+  );
+  console.log(
+    `  CPU: kvs-put ${run.kvsPutCpuSeconds.toFixed(2)} s, its ffmpeg child ${run.ffmpegCpuSeconds.toFixed(2)} s → ratio ${run.ratio.toFixed(2)}x (target ≤ 1x)`,
+  );
+  if (run.steady !== undefined) {
+    const { kvsPutCpuSecondsPerMinute, ffmpegCpuSecondsPerMinute, ratio } = run.steady;
+    console.log(
+      `  steady state (from 10 s in): kvs-put ${kvsPutCpuSecondsPerMinute.toFixed(2)} CPU s/min, ffmpeg ${ffmpegCpuSecondsPerMinute.toFixed(2)} CPU s/min → ratio ${ratio.toFixed(2)}x`,
+    );
+  }
+  console.log(
+    `  kvs-put peak RSS ${(run.maxRssBytes / MB).toFixed(0)} MB (target ≤ 80 MB + the 64 MB live buffer)`,
+  );
+  console.log(
+    `  frame leaves ffmpeg → bytes on the socket: p50 ${run.sourceToSocketMs.p50} ms, p99 ${run.sourceToSocketMs.p99} ms (target p99 ≤ 5 ms)`,
+  );
+  if (run.windowP99Ms.length > 0) {
+    console.log(
+      `    p99 of each 10 s window after the first (ffmpeg's start-up burst excluded): ${Math.min(...run.windowP99Ms)}–${Math.max(...run.windowP99Ms)} ms`,
+    );
+  }
+};
+
+/** The relay floor's figures, as the bench prints them. */
+const printRelay = (relay) => {
+  console.log(
+    `  floor, a bare Node relay of the same ffmpeg argv to a TCP socket (no parsing, HTTP or SDK): ${relay.cpuSeconds.toFixed(2)} CPU s, its ffmpeg ${relay.ffmpegCpuSeconds.toFixed(2)} s → ratio ${relay.ratio.toFixed(2)}x; kvs-put / relay ${relay.kvsPutOverRelay.toFixed(2)}x`,
+  );
+  if (relay.steady !== undefined) {
+    console.log(
+      `    steady state: relay ${relay.steady.cpuSecondsPerMinute.toFixed(2)} CPU s/min vs its ffmpeg ${relay.steady.ffmpegCpuSecondsPerMinute.toFixed(2)} → ${relay.steady.ratio.toFixed(2)}x; kvs-put / relay ${relay.steady.kvsPutOverRelay.toFixed(2)}x`,
+    );
+  }
+};
+
+/** The cluster length in ffmpeg's argv (how long it holds frames, and so how often it wakes kvs-put), in ms. */
 const clusterMsOf = (argv = []) => {
   const at = argv.indexOf('-cluster_time_limit');
-  return at < 0 ? '?' : argv[at + 1];
+  return at < 0 ? undefined : Number(argv[at + 1]);
 };
 
 /** Runs bench/relay.js with kvs-put's own ffmpeg argv, into a TCP sink in this process. */

@@ -1,10 +1,14 @@
 // kvs-put benchmarks: `npm run bench`. Every figure is compared against a baseline measured in the same run
 // (never a fixed number), so results hold on any machine. Inputs are generated with ffmpeg into .bench/.
+// Each section returns its figures as data, which are printed and written, with the machine's facts, to
+// bench/results/ (bench/results.js).
 import { spawnSync, spawn } from 'node:child_process';
 import { existsSync, mkdirSync, readFileSync, statSync } from 'node:fs';
-import { join, dirname } from 'node:path';
+import { join, dirname, relative } from 'node:path';
 import { fileURLToPath } from 'node:url';
 import { createRequire } from 'node:module';
+import { loadavg } from 'node:os';
+import { buildFacts, machineFacts, writeResults } from './results.js';
 
 const root = join(dirname(fileURLToPath(import.meta.url)), '..');
 const benchDir = join(root, '.bench');
@@ -169,43 +173,87 @@ const peakRss = () => {
   return JSON.parse(child.stdout);
 };
 
+const startedAt = new Date();
 const results = {};
 // `npm run bench -- upload` runs only the sections named.
 const only = process.argv.slice(2);
 const wants = (section) => only.length === 0 || only.includes(section);
-console.log(`# kvs-put bench (${new Date().toISOString()}, node ${process.version})`);
+const record = {
+  startedAt: startedAt.toISOString(),
+  finishedAt: undefined,
+  sections: ['mkv', 'upload', 'live'].filter(wants),
+  build: buildFacts(root),
+  machine: machineFacts(ffmpeg),
+  settings: {
+    liveSeconds: Number(process.env.KVS_BENCH_LIVE_SECONDS ?? 60),
+    liveRuns: Number(process.env.KVS_BENCH_LIVE_RUNS ?? 1),
+    hasNodeExtraCaCerts: (process.env.NODE_EXTRA_CA_CERTS ?? '') !== '',
+  },
+  input: {
+    clip: relative(root, clip),
+    clipBytes: bytes.length,
+    big: relative(root, big),
+    bigBytes: statSync(big).size,
+  },
+  results,
+};
+console.log(`# kvs-put bench (${record.startedAt}, node ${process.version})`);
 console.log(`input: ${clip} (${(bytes.length / MB).toFixed(1)} MB)\n`);
-if (wants('mkv')) {
+try {
+  if (wants('mkv')) {
+    results.mkv = await benchMkv();
+  }
+
+  if (wants('upload')) {
+    const { benchUpload } = await import('./upload.js');
+    results.upload = await benchUpload({ root, clip, big, benchDir });
+  }
+
+  if (wants('live')) {
+    const { benchLive } = await import('./live.js');
+    results.live = await benchLive({
+      root,
+      benchDir,
+      durationS: record.settings.liveSeconds,
+      runs: record.settings.liveRuns,
+    });
+  }
+} catch (error) {
+  // The sections that finished are still worth keeping; the record says which one failed and how.
+  record.error = error instanceof Error ? error.message : String(error);
+  throw error;
+} finally {
+  record.finishedAt = new Date().toISOString();
+  record.machine.loadAverageAtEnd = loadavg();
+  console.log(`\nresults: ${await writeResults(root, record)}`);
+}
+
+/** The MKV section: the pipeline in memory against ffmpeg and the `ebml` package, then 1 GB streamed. */
+async function benchMkv() {
   console.log('## MKV → KVS fragments, in memory (best of 5)');
   const ours = await throughput('kvs-put reader → fragmenter → writer', ourPipeline);
   const ebml = await throughput('ebml package Decoder', ebmlDecoder, 2);
   const ff = await throughput('ffmpeg -c copy -f matroska - (remux)', ffmpegRemux, 3);
+  const inMemory = {
+    inputBytes: bytes.length,
+    pipelineMBps: ours.mbps,
+    ebmlMBps: ebml.mbps,
+    ffmpegMBps: ff.mbps,
+    ratioVsFfmpeg: ours.mbps / ff.mbps,
+    ratioVsEbml: ours.mbps / ebml.mbps,
+    bestSeconds: { pipeline: ours.seconds, ebml: ebml.seconds, ffmpeg: ff.seconds },
+  };
   for (const r of [ours, ebml, ff]) {
     console.log(`  ${r.label.padEnd(42)} ${r.mbps.toFixed(0).padStart(7)} MB/s`);
   }
-  console.log(`  ratio vs ffmpeg remux: ${(ours.mbps / ff.mbps).toFixed(1)}x (target ≥ 4x)`);
-  console.log(`  ratio vs ebml Decoder: ${(ours.mbps / ebml.mbps).toFixed(0)}x (target ≥ 100x)`);
-  results.mkv = { oursMBps: ours.mbps, ebmlMBps: ebml.mbps, ffmpegMBps: ff.mbps };
+  console.log(`  ratio vs ffmpeg remux: ${inMemory.ratioVsFfmpeg.toFixed(1)}x (target ≥ 4x)`);
+  console.log(`  ratio vs ebml Decoder: ${inMemory.ratioVsEbml.toFixed(0)}x (target ≥ 100x)`);
 
   console.log('\n## Streaming a 1 GB MKV file through the pipeline');
   const rss = peakRss();
+  const stream1GB = { ...rss, MBps: rss.bytes / MB / rss.seconds };
   console.log(
-    `  ${(rss.bytes / MB).toFixed(0)} MB in ${rss.seconds.toFixed(2)} s (${(rss.bytes / MB / rss.seconds).toFixed(0)} MB/s), ${rss.fragments} fragments, peak RSS ${(rss.maxRssBytes / MB).toFixed(0)} MB (target < 100 MB)`,
+    `  ${(rss.bytes / MB).toFixed(0)} MB in ${rss.seconds.toFixed(2)} s (${stream1GB.MBps.toFixed(0)} MB/s), ${rss.fragments} fragments, peak RSS ${(rss.maxRssBytes / MB).toFixed(0)} MB (target < 100 MB)`,
   );
-  results.stream1GB = rss;
-}
-
-if (wants('upload')) {
-  const { benchUpload } = await import('./upload.js');
-  results.upload = await benchUpload({ root, clip, big, benchDir });
-}
-
-if (wants('live')) {
-  const { benchLive } = await import('./live.js');
-  results.live = await benchLive({
-    root,
-    benchDir,
-    durationS: Number(process.env.KVS_BENCH_LIVE_SECONDS ?? 60),
-    runs: Number(process.env.KVS_BENCH_LIVE_RUNS ?? 1),
-  });
+  return { inMemory, stream1GB };
 }

@@ -1,4 +1,4 @@
-// Soak test for live capture (issue 5: "running for days"): `npm run soak -- [options]`.
+// Soak test for live capture ("running for days"): `npm run soak -- [options]`.
 //
 // A live H.264 camera (GStreamer's RTSP server on 127.0.0.1, a moving test pattern encoded as it plays) →
 // kvs-put --rtsp → a local KVS storing under a temporary --data-dir. The camera is taken away for

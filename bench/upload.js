@@ -1,4 +1,4 @@
-// Upload benchmarks (issues 3 and 4), run by bench/run.js:
+// Upload benchmarks, run by bench/run.js (each figure printed and returned):
 // - local KVS ingest: curl POSTs KVS-formatted bytes to PutMedia on loopback (MB/s), server peak RSS storing 1 GB;
 // - kvs-put upload of the 60 s 720p clip, pacing off, against curl POSTing the same bytes to the same endpoint;
 // - kvs-put peak RSS and CPU seconds per GB uploading the 1 GB file.
@@ -165,7 +165,6 @@ const kvsBody = (root, file, out) => {
 };
 
 export const benchUpload = async ({ root, clip, big, benchDir }) => {
-  const results = {};
   const clipBody = kvsBody(root, clip, join(benchDir, 'clip.kvs.mkv'));
   const bigBody = kvsBody(root, big, join(benchDir, 'big.kvs.mkv'));
   const dataDir = mkdtempSync(join(tmpdir(), 'kvs-put-bench-'));
@@ -180,20 +179,24 @@ export const benchUpload = async ({ root, clip, big, benchDir }) => {
       await createStream(local.url, `ingest-${i}`, 1);
       best = Math.min(best, curlPutMedia(local.url, `ingest-${i}`, clipBody).seconds);
     }
-    const ingestMBps = clipMB / best;
-    console.log(`  60 s 720p clip (${clipMB.toFixed(1)} MB): ${ingestMBps.toFixed(0)} MB/s (target ≥ 300)`);
+    const ingest = {
+      clipBodyBytes: statSync(clipBody).size,
+      /** Best of 3 whole curl commands. */
+      clipMBps: clipMB / best,
+    };
+    console.log(
+      `  60 s 720p clip (${clipMB.toFixed(1)} MB): ${ingest.clipMBps.toFixed(0)} MB/s (target ≥ 300)`,
+    );
     await createStream(local.url, 'ingest-1g', 1);
     const bigMB = statSync(bigBody).size / MB;
     const bigRun = curlPutMedia(local.url, 'ingest-1g', bigBody);
     const bigRunBody = await bodyRecord(local.url, 'ingest-1g');
+    ingest.bigBodyBytes = statSync(bigBody).size;
+    ingest.bigMBps = bigMB / bigRun.seconds;
+    ingest.serverPeakRssBytes = local.peakRss();
     console.log(
-      `  1 GB body (${bigMB.toFixed(0)} MB): ${(bigMB / bigRun.seconds).toFixed(0)} MB/s; local KVS peak RSS ${(local.peakRss() / MB).toFixed(0)} MB`,
+      `  1 GB body (${bigMB.toFixed(0)} MB): ${ingest.bigMBps.toFixed(0)} MB/s; local KVS peak RSS ${(ingest.serverPeakRssBytes / MB).toFixed(0)} MB`,
     );
-    results.ingest = {
-      clipMBps: ingestMBps,
-      bigMBps: bigMB / bigRun.seconds,
-      serverPeakRssBytes: local.peakRss(),
-    };
 
     console.log(
       '\n## kvs-put upload to the local KVS over loopback (pacing off), against curl with the same bytes',
@@ -209,47 +212,64 @@ export const benchUpload = async ({ root, clip, big, benchDir }) => {
       runs.ours.push({ ...ourRun, body: await bodyRecord(local.url, `ours-${i}`) });
     }
     const median = (values) => [...values].sort((a, b) => a - b)[Math.floor(values.length / 2)];
-    const bodyMBps = (list) =>
-      median(list.map((run) => run.body.bytes / MB / (run.body.milliseconds / 1000)));
-    const wholeMBps = (list) => median(list.map(() => clipMB).map((mb, k) => mb / list[k].seconds));
-    const curlBody = bodyMBps(runs.curl);
-    const oursBody = bodyMBps(runs.ours);
-    const curlWhole = wholeMBps(runs.curl);
-    const oursWhole = wholeMBps(runs.ours);
+    const runBodyMBps = (run) => run.body.bytes / MB / (run.body.milliseconds / 1000);
+    const runWholeMBps = (run) => clipMB / run.seconds;
+    const eachRun = (run) => ({
+      bodyMBps: runBodyMBps(run),
+      wholeMBps: runWholeMBps(run),
+      seconds: run.seconds,
+      cpuSeconds: run.cpuSeconds,
+      maxRssBytes: run.maxRssBytes,
+    });
+    const curlBody = median(runs.curl.map(runBodyMBps));
+    const oursBody = median(runs.ours.map(runBodyMBps));
+    const curlWhole = median(runs.curl.map(runWholeMBps));
+    const oursWhole = median(runs.ours.map(runWholeMBps));
+    const clipUpload = {
+      /** Medians of 5 runs each, curl and kvs-put alternating. */
+      curlBodyMBps: curlBody,
+      kvsPutBodyMBps: oursBody,
+      bodyRatio: oursBody / curlBody,
+      curlWholeMBps: curlWhole,
+      kvsPutWholeMBps: oursWhole,
+      wholeRatio: oursWhole / curlWhole,
+      runs: { curl: runs.curl.map(eachRun), kvsPut: runs.ours.map(eachRun) },
+    };
     console.log(`  60 s clip, median of 5 runs each, curl and kvs-put alternating:`);
     console.log(
       `  upload (the body as the local KVS saw it): curl ${curlBody.toFixed(0)} MB/s, kvs-put ${oursBody.toFixed(0)} MB/s, ` +
-        `ratio ${(oursBody / curlBody).toFixed(2)}x (target ≥ 0.8x)`,
+        `ratio ${clipUpload.bodyRatio.toFixed(2)}x (target ≥ 0.8x)`,
     );
     console.log(
       `  whole command (start-up, control plane, upload): curl ${curlWhole.toFixed(0)} MB/s, kvs-put ${oursWhole.toFixed(0)} MB/s, ` +
-        `ratio ${(oursWhole / curlWhole).toFixed(2)}x`,
+        `ratio ${clipUpload.wholeRatio.toFixed(2)}x`,
     );
     const bigUpload = kvsPutUpload(root, local.url, 'ours-1g', big);
     const bigOursRecord = await bodyRecord(local.url, 'ours-1g');
     const gb = statSync(big).size / 1e9;
     const bigCurlBodyMBps = bigMB / (bigRunBody.milliseconds / 1000);
     const bigOursBodyMBps = bigOursRecord.bytes / MB / (bigOursRecord.milliseconds / 1000);
-    console.log(
-      `  1 GB, upload: curl ${bigCurlBodyMBps.toFixed(0)} MB/s, kvs-put ${bigOursBodyMBps.toFixed(0)} MB/s, ratio ${(bigOursBodyMBps / bigCurlBodyMBps).toFixed(2)}x; ` +
-        `whole command: curl ${(bigMB / bigRun.seconds).toFixed(0)} MB/s, kvs-put ${(bigMB / bigUpload.seconds).toFixed(0)} MB/s`,
-    );
-    console.log(
-      `  kvs-put --file big-1GB.mkv: peak RSS ${(bigUpload.maxRssBytes / MB).toFixed(0)} MB (target ≤ 150), ` +
-        `${(bigUpload.cpuSeconds / gb).toFixed(2)} CPU s per GB uploaded (curl: ${(bigRun.cpuSeconds / gb).toFixed(2)})`,
-    );
-    results.upload = {
-      curlMBps: curlBody,
-      oursMBps: oursBody,
-      ratio: oursBody / curlBody,
-      wholeRatio: oursWhole / curlWhole,
-      bigPeakRssBytes: bigUpload.maxRssBytes,
-      bigRatio: bigOursBodyMBps / bigCurlBodyMBps,
-      cpuSecondsPerGB: bigUpload.cpuSeconds / gb,
+    const bigFile = {
+      curlBodyMBps: bigCurlBodyMBps,
+      kvsPutBodyMBps: bigOursBodyMBps,
+      bodyRatio: bigOursBodyMBps / bigCurlBodyMBps,
+      curlWholeMBps: bigMB / bigRun.seconds,
+      kvsPutWholeMBps: bigMB / bigUpload.seconds,
+      kvsPutMaxRssBytes: bigUpload.maxRssBytes,
+      kvsPutCpuSecondsPerGB: bigUpload.cpuSeconds / gb,
+      curlCpuSecondsPerGB: bigRun.cpuSeconds / gb,
     };
+    console.log(
+      `  1 GB, upload: curl ${bigCurlBodyMBps.toFixed(0)} MB/s, kvs-put ${bigOursBodyMBps.toFixed(0)} MB/s, ratio ${bigFile.bodyRatio.toFixed(2)}x; ` +
+        `whole command: curl ${bigFile.curlWholeMBps.toFixed(0)} MB/s, kvs-put ${bigFile.kvsPutWholeMBps.toFixed(0)} MB/s`,
+    );
+    console.log(
+      `  kvs-put --file big-1GB.mkv: peak RSS ${(bigFile.kvsPutMaxRssBytes / MB).toFixed(0)} MB (target ≤ 150), ` +
+        `${bigFile.kvsPutCpuSecondsPerGB.toFixed(2)} CPU s per GB uploaded (curl: ${bigFile.curlCpuSecondsPerGB.toFixed(2)})`,
+    );
+    return { ingest, clip: clipUpload, bigFile };
   } finally {
     await local.stop();
     rmSync(dataDir, { recursive: true, force: true });
   }
-  return results;
 };
