@@ -1,6 +1,6 @@
 // Bundles the CLI (dist/cli/bin.js, tsc's output) and its dependencies into one file, dist/kvs-put.cjs.
 // Start-up is most of what a short run costs (cron uploads, CI smoke tests, a camera box restarting):
-// resolving and compiling ~400 files in node_modules took ~0.1 CPU s of the ~0.3 s before the first frame.
+// resolving and compiling ~400 files in node_modules was a large part of the time before the first frame.
 // The library entry (dist/index.js) stays unbundled.
 import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
@@ -24,7 +24,7 @@ await build({
   // and everything the bundle loads at run time (Node's modules, @ffmpeg-installer) is CommonJS-loadable.
   supported: { 'dynamic-import': false },
   // No comments or indentation: a smaller file to read and hash at every start, and plain ASCII (comments
-  // hold '→' and '…'), which Node reads ~10× faster than UTF-8 with other characters (~25 ms → ~2 ms).
+  // hold '→' and '…'), which Node reads much faster than UTF-8 with other characters.
   minifyWhitespace: true,
   sourcemap: 'linked',
   logLevel: 'warning',

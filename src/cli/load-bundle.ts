@@ -1,8 +1,7 @@
 /**
  * Runs the bundled CLI (dist/kvs-put.cjs, see scripts/bundle-cli.mjs) with V8's code cache, so that a run
- * does not parse and compile the whole bundle again: ~60 ms of the ~190 ms a live run spends before its
- * first frame, and a third of `kvs-put --version`. Start-up counts for cron uploads, CI steps and a camera
- * box that restarts the service.
+ * does not parse and compile the whole bundle again, a large part of what a run spends before its first
+ * frame. Start-up counts for cron uploads, CI steps and a camera box that restarts the service.
  *
  * Node ≥ 22.1 keeps such a cache itself (module.enableCompileCache), pointed at the same directory. On older
  * Node the bundle is compiled through vm.Script with cached data kept here: one file per kind of run (a
@@ -140,7 +139,7 @@ const pathTag = (path: string): string => {
 
 /**
  * The bundle's text. It is plain ASCII (scripts/bundle-cli.mjs checks), which decodes as Latin-1 with no
- * UTF-8 validation: ~3 ms less on every start. Anything else is decoded as UTF-8.
+ * UTF-8 validation, on every start. Anything else is decoded as UTF-8.
  */
 const readSource = (path: string): string => {
   const bytes = readFileSync(path);

@@ -3,8 +3,7 @@
  * are views of it (src/mkv never copies a payload), and they live until the service has acknowledged their
  * fragment. Each view handed on is retained, each is released when its fragment is done, and a buffer with
  * no references left is read into again. Without the pool every read allocates a new buffer that only the
- * garbage collector frees: reading 1 GB then costs ~8000 allocations and dozens of full collections, and
- * peak memory depends on when they run.
+ * garbage collector frees, only full collections free them, and peak memory depends on when they run.
  *
  * Counting is by the view's backing memory, so a view of memory that is not a pool buffer (a copy the MKV
  * reader made of a frame spanning two reads, a chunk from stdin) is ignored. A buffer whose count never
