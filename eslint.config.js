@@ -70,6 +70,38 @@ export default tseslint.config(
     },
   },
   {
+    files: ['src/session/**'],
+    rules: {
+      'no-restricted-imports': [
+        'error',
+        {
+          patterns: [
+            {
+              group: ['../capture/*', '../emulator/*', '../cli/*'],
+              message: 'session/ never imports capture/, emulator/ or cli/.',
+            },
+          ],
+        },
+      ],
+      'no-restricted-globals': [
+        'error',
+        ...['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'performance'].map((name) => ({
+          name,
+          message:
+            'session/ reads time and waits through its injected Clock (util/clock.ts), so tests can fake it.',
+        })),
+      ],
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'Date',
+          property: 'now',
+          message: 'session/ reads time through its injected Clock (util/clock.ts), so tests can fake it.',
+        },
+      ],
+    },
+  },
+  {
     files: ['src/emulator/**'],
     rules: {
       'no-restricted-imports': [
@@ -77,7 +109,7 @@ export default tseslint.config(
         {
           patterns: [
             {
-              group: ['../kvs/put-*', '../kvs/upload-*', '../capture/*', '../cli/*'],
+              group: ['../kvs/put-*', '../session/*', '../capture/*', '../cli/*'],
               message: 'the emulator never imports the client.',
             },
           ],

@@ -1,4 +1,4 @@
-import type { UploadEvent, UploadInterval, UploadSummary } from '../kvs/upload-session.js';
+import type { UploadEvent, UploadInterval, UploadSummary } from '../session/upload-session.js';
 import { peakRssBytes } from '../util/peak-rss.js';
 import type { CliIo } from './cli-io.js';
 

@@ -7,7 +7,7 @@ import { ErrorCode, KvsPutError } from '../../errors.js';
 import type { Fragment, FragmenterStats } from '../../fragment/fragmenter.js';
 import { KvsLimits } from '../../fragment/kvs-limits.js';
 import type { StreamControl } from '../../kvs/stream-control.js';
-import { UploadSession } from '../../kvs/upload-session.js';
+import { UploadSession } from '../../session/upload-session.js';
 import { DEFAULT_BACKOFF } from '../../kvs/retry-policy.js';
 import { userCacheDirectory } from '../../util/user-cache.js';
 import type { CliIo } from '../cli-io.js';
