@@ -15,10 +15,10 @@ import { sleep } from '../util/clock.js';
 import { toError } from '../util/to-error.js';
 import { AckTracker } from './ack-tracker.js';
 import type { BufferEntry, FragmentBuffer } from './fragment-buffer.js';
-import { releaseIfUnused } from './fragment-buffer.js';
 import type { Pacer } from './pacer.js';
 import type { SessionStats } from './session-stats.js';
 import type { UploadConfig, UploadEvent, UploadOptions } from './upload-options.js';
+import { WriteBatch } from './write-batch.js';
 
 /** What a connection shares with its session. */
 export type SessionContext = {
@@ -36,15 +36,7 @@ export type SessionContext = {
 };
 
 /** The connection ended (or its final acks did not come): what it did not settle goes out again. */
-export class ConnectionEndedError extends Error {}
-
-/** Fragments ready together are written in one call, up to this many bytes (a burst goes out as it is parsed). */
-const MAX_BATCH_BYTES = 64 * 1024;
-
-const NOTHING_TO_WAIT_FOR: Promise<void> = Promise.resolve();
-
-/** Fragments marked sent and their bytes, not written yet. */
-type Batch = { entries: BufferEntry[]; chunks: Uint8Array[]; bytes: number };
+class ConnectionEndedError extends Error {}
 
 /** Lets pending source work (promise callbacks) run before going on: one turn of the event loop. */
 const yieldToSource = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
@@ -55,7 +47,6 @@ export class SessionConnection {
   public readonly acks: AckTracker;
   private readonly context: SessionContext;
   private readonly buffer: FragmentBuffer;
-  private readonly stats: SessionStats;
   /** Rotation is due at this monotonic time (connection age)… */
   private readonly rotateAtMonotonicMs: number;
   /** … or at this epoch time (credentials about to expire). */
@@ -71,7 +62,6 @@ export class SessionConnection {
     const config = context.config;
     this.context = context;
     this.buffer = context.buffer;
-    this.stats = context.stats;
     this.id = id;
     this.conn = conn;
     const openedAtMs = config.clock.monotonicMs();
@@ -136,31 +126,36 @@ export class SessionConnection {
   /**
    * Writes fragments until the source is exhausted ('end') or a new connection is due ('rotate': connection
    * age, expiring credentials, or a new track set, which needs a new session header). Fragments (parts) ready
-   * together go out in one write: a burst a live source delivers at once (several frames in one read) costs
-   * one system call, and none of it waits behind the others' writes.
+   * together go out in one {@link WriteBatch}.
    */
   public async stream(): Promise<'end' | 'rotate'> {
     const { config, pacer, options } = this.context;
     const clock = config.clock;
     const writer = new SessionWriter();
-    const batch: Batch = { entries: [], chunks: [], bytes: 0 };
+    const batch = new WriteBatch({
+      conn: this.conn,
+      connectionId: this.id,
+      stats: this.context.stats,
+      clock,
+      onWrite: options.onWrite,
+    });
     let tracks: Fragment['tracks'] | undefined;
     for (;;) {
       let entry = this.readyToSend();
-      if (entry === undefined && batch.entries.length > 0) {
+      if (entry === undefined && !batch.isEmpty) {
         if (!this.context.isSourceListing()) {
           // The rest of a burst may still be on its way from a source that yields fragments one by one.
           await yieldToSource();
           entry = this.readyToSend();
         }
         if (entry === undefined) {
-          await this.flush(batch);
+          await batch.flush();
           continue;
         }
       }
       entry ??= await this.nextToSend();
       if (entry === undefined) {
-        await this.flush(batch);
+        await batch.flush();
         return 'end';
       }
       // A session can only change at a fragment boundary: continuation parts go where their cluster went.
@@ -172,11 +167,11 @@ export class SessionConnection {
         continue;
       }
       if (isStart && tracks !== undefined && entry.fragment.tracks !== tracks) {
-        await this.flush(batch);
+        await batch.flush();
         return 'rotate';
       }
       if (isStart && tracks !== undefined && this.isRotationDue()) {
-        await this.flush(batch);
+        await batch.flush();
         this.context.emit({
           type: 'rotate',
           connection: this.id,
@@ -187,19 +182,14 @@ export class SessionConnection {
       tracks = entry.fragment.tracks;
       const waitMs = pacer.waitMs(entry.fragment, clock.monotonicMs());
       if (waitMs > 0) {
-        await this.flush(batch);
+        await batch.flush();
         await sleep(clock, waitMs, options.signal);
       }
       pacer.charge(entry.fragment, clock.monotonicMs());
       this.buffer.markSent(entry);
       this.acks.track(entry);
-      batch.entries.push(entry);
-      for (const chunk of writer.write(entry.fragment)) {
-        batch.chunks.push(chunk);
-        batch.bytes += chunk.length;
-      }
-      if (batch.bytes >= MAX_BATCH_BYTES) {
-        await this.flush(batch);
+      if (batch.add(entry, writer.write(entry.fragment))) {
+        await batch.flush();
       }
     }
   }
@@ -305,57 +295,6 @@ export class SessionConnection {
       },
       Math.min(1000, stalenessMs),
     );
-  }
-
-  /**
-   * Writes the batch in one call; the promise resolves once the socket can take more. Not async: the
-   * bookkeeping is done by the time the bytes are on the socket, and the common case (the kernel took them
-   * at once) returns a settled promise.
-   */
-  private flush(batch: Batch): Promise<void> {
-    if (batch.entries.length === 0) {
-      return NOTHING_TO_WAIT_FOR;
-    }
-    const { clock } = this.context.config;
-    const stats = this.stats;
-    const entries = batch.entries;
-    const chunks = batch.chunks;
-    batch.entries = [];
-    batch.chunks = [];
-    batch.bytes = 0;
-    const isOpen = this.conn.isOpen;
-    for (const entry of entries) {
-      entry.unflushedWrites++;
-    }
-    const written = this.conn.write(chunks, (error) => {
-      const nowMs = clock.monotonicMs();
-      for (const entry of entries) {
-        entry.unflushedWrites--;
-        if (entry.fragment.arrivedAtMs !== undefined && error === undefined) {
-          stats.addSourceToKernel(nowMs - entry.fragment.arrivedAtMs);
-        }
-        releaseIfUnused(entry);
-      }
-    });
-    if (!isOpen) {
-      // Nothing was written: the promise rejects with the reason.
-      return written;
-    }
-    // The bytes are on the socket now (the write is synchronous up to its wait for drain).
-    const monotonicMs = clock.monotonicMs();
-    const sentAtMs = clock.now();
-    for (const entry of entries) {
-      if (entry.fragment.arrivedAtMs !== undefined) {
-        stats.addSourceToSocket(monotonicMs - entry.fragment.arrivedAtMs);
-      }
-      entry.stats.sentAtMs = sentAtMs;
-      entry.sentAtMonotonicMs = monotonicMs;
-    }
-    for (const chunk of chunks) {
-      stats.bytesSent += chunk.length;
-    }
-    this.context.options.onWrite?.(this.id, chunks);
-    return written;
   }
 
   /** The next fragment to send if one is queued now (undefined: none yet, closed, or stopping). */
