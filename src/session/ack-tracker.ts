@@ -20,6 +20,10 @@ export type ErrorAckOutcome = {
 export const isStreamGoneErrorId = (errorId: number): boolean =>
   errorId === ErrorId.StreamNotActive || errorId === ErrorId.StreamDeleted;
 
+/**
+ * What one connection sent and heard back. Acks name a fragment by its Cluster timecode, so only the
+ * connection that sent it can apply them; a new connection starts with an empty tracker.
+ */
 export class AckTracker {
   /** Fragments (parts) sent on this connection and not final yet, in the order they went out. */
   public readonly sent: BufferEntry[] = [];

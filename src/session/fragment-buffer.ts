@@ -9,6 +9,7 @@ import { Notifier } from '../util/notifier.js';
 import type { FragmentState, FragmentStats } from './session-stats.js';
 import { isFinalState, newFragmentStats } from './session-stats.js';
 
+/** What a full buffer does: make the source wait (files), or drop the oldest unsent fragment (live). */
 export type BufferPolicy = 'block' | 'drop-oldest';
 
 /**
@@ -53,6 +54,7 @@ const remove = (entry: BufferEntry): void => {
   releaseIfUnused(entry);
 };
 
+/** The fragments in source order, the policy that bounds them, and where the next one to send is. */
 export class FragmentBuffer {
   /** Wakes whoever waits for the buffer to change: the sender, the source, the final-ack wait. */
   public readonly changed = new Notifier();

@@ -4,6 +4,7 @@
  */
 import type { Fragment } from '../fragment/fragmenter.js';
 
+/** The per-stream limits to pace to. */
 export type PacerConfig = {
   /** 0 = unpaced. */
   readonly maxBytesPerSecond: number;

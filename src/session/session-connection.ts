@@ -41,6 +41,7 @@ class ConnectionEndedError extends Error {}
 /** Lets pending source work (promise callbacks) run before going on: one turn of the event loop. */
 const yieldToSource = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
 
+/** One connection, from {@link SessionConnection.open} to `finish()` (or `fail()`). */
 export class SessionConnection {
   public readonly id: number;
   public readonly conn: PutMediaConnection;

@@ -6,6 +6,7 @@ import type { Fragment } from '../fragment/fragmenter.js';
 import { LatencySamples, percentilesOf } from '../util/latency-samples.js';
 import { toError } from '../util/to-error.js';
 
+/** Where a fragment is: waiting to go, out, acknowledged step by step, or skipped (refused or dropped). */
 export type FragmentState = 'queued' | 'sent' | 'buffering' | 'received' | 'persisted' | 'skipped';
 
 /** Per-fragment timings and outcome, in the style of hls.js LoadStats. Times are epoch ms. */
@@ -27,6 +28,7 @@ export type FragmentStats = {
   skipReason?: string;
 };
 
+/** What {@link SessionStats.summary} (and so `UploadSession.run`) resolves with. */
 export type UploadSummary = {
   fragments: number;
   /** Frames in the fragments that reached a final ack. */
@@ -99,6 +101,7 @@ export const MAX_KEPT_STATS = 4096;
 /** Latency samples kept per interval (a minute of live video has ~60 per second). */
 const WINDOW_SAMPLE_CAPACITY = 20_000;
 
+/** The part of the upload config the stats read. */
 export type SessionStatsConfig = {
   readonly isPersistedAckExpected: boolean;
   readonly maxKeptStats: number;

@@ -12,6 +12,7 @@ import { systemClock } from '../util/clock.js';
 import type { BufferPolicy } from './fragment-buffer.js';
 import { MAX_KEPT_STATS } from './session-stats.js';
 
+/** What the session tells `onEvent` as it goes (connections, acks, retries, skips, drops, rotations). */
 export type UploadEvent =
   | { type: 'connect'; connection: number; endpoint: string; resumeSequence: number; requestId?: string }
   | { type: 'ack'; connection: number; ack: Ack; sequence?: number }
@@ -38,6 +39,7 @@ export type UploadEvent =
   | { type: 'rotate'; connection: number; reason: string }
   | { type: 'stale'; connection: number; silentMs: number };
 
+/** What the caller of `new UploadSession(options)` passes. */
 export type UploadOptions = {
   streamName?: string;
   streamArn?: string;
@@ -132,6 +134,7 @@ export type UploadConfig = {
   readonly random: () => number;
 };
 
+/** Applies the defaults documented on {@link UploadOptions}. */
 export const resolveUploadConfig = (options: UploadOptions): UploadConfig => {
   const maxBufferBytes = options.maxBufferBytes ?? 64 * 1024 * 1024;
   return {

@@ -24,6 +24,7 @@ export type { BufferPolicy } from './fragment-buffer.js';
 export type { FragmentState, FragmentStats, UploadInterval, UploadSummary } from './session-stats.js';
 export type { FragmentSource, UploadEvent, UploadOptions } from './upload-options.js';
 
+/** `new UploadSession(options).run(source)` uploads a source's fragments to one stream. */
 export class UploadSession {
   private readonly options: UploadOptions;
   private readonly config: UploadConfig;

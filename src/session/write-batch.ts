@@ -14,6 +14,7 @@ const MAX_BATCH_BYTES = 64 * 1024;
 
 const NOTHING_TO_WAIT_FOR: Promise<void> = Promise.resolve();
 
+/** Where a batch goes and what it reports to. */
 export type WriteBatchTarget = {
   readonly conn: PutMediaConnection;
   /** The connection's number, for `onWrite`. */
@@ -23,6 +24,7 @@ export type WriteBatchTarget = {
   readonly onWrite: ((connection: number, chunks: readonly Uint8Array[]) => void) | undefined;
 };
 
+/** One connection's batch: filled by the sender, written by {@link flush}. */
 export class WriteBatch {
   private readonly target: WriteBatchTarget;
   private entries: BufferEntry[] = [];

@@ -1,4 +1,5 @@
 import { describe, expect, it } from 'vitest';
+import { ErrorId } from '../../src/kvs/ack.js';
 import type { FragmentState, FragmentStats } from '../../src/session/session-stats.js';
 import { newFragmentStats, SessionStats } from '../../src/session/session-stats.js';
 import { makeFragment } from './session-test-helpers.js';
@@ -10,7 +11,9 @@ const settled = (sequence: number, state: FragmentState): FragmentStats => ({
   sentAtMs: 1000,
   ...(state === 'persisted' ? { receivedAtMs: 1020, persistedAtMs: 1040 } : {}),
   ...(state === 'received' ? { receivedAtMs: 1040 } : {}),
-  ...(state === 'skipped' ? { skipErrorId: 4004, skipReason: 'refused' } : {}),
+  ...(state === 'skipped'
+    ? { skipErrorId: ErrorId.FragmentTimecodeLesserThanPrevious, skipReason: 'refused' }
+    : {}),
 });
 
 const STATES: FragmentState[] = ['persisted', 'received', 'skipped', 'persisted', 'persisted', 'sent'];
