@@ -28,7 +28,7 @@ export type FragmentStats = {
   skipReason?: string;
 };
 
-/** What {@link SessionStats.summary} (and so `UploadSession.run`) resolves with. */
+/** What `UploadSession.run()` resolves with, once every fragment is acknowledged, skipped or lost. */
 export type UploadSummary = {
   fragments: number;
   /** Frames in the fragments that reached a final ack. */
@@ -56,7 +56,7 @@ export type UploadSummary = {
 };
 
 /**
- * {@link SessionStats.interval}: the summary's counters so far (skipped as a count), with the latencies of
+ * `UploadSession.interval()`: the summary's counters so far (skipped as a count), with the latencies of
  * the interval only.
  */
 export type UploadInterval = Omit<UploadSummary, 'stats' | 'skipped' | 'sourceError'> & {

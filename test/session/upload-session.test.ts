@@ -70,7 +70,7 @@ describe('UploadSession: rotation', () => {
   it('after rotateAfterMs: a rotate event, make-before-break, and nothing PERSISTED is sent again', async () => {
     await using h = await startHarness({
       // The first connection's acks come late, so it still drains them when the next one opens.
-      faults: { putMedia: [{ ackDelayMs: 250, times: 1 }] },
+      faults: { putMedia: [{ ackDelayMs: 400, times: 1 }] },
       options: { rotateAfterMs: 10_000, stalenessMs: 60_000 },
     });
     h.source.push(makeFragment(0));
