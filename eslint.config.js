@@ -25,7 +25,7 @@ export default tseslint.config(
   {
     languageOptions: {
       parserOptions: {
-        projectService: { allowDefaultProject: ['bench/*.js', 'scripts/*.mjs'] },
+        projectService: true,
         tsconfigRootDir: import.meta.dirname,
       },
     },
@@ -128,6 +128,27 @@ export default tseslint.config(
     ],
     'the emulator never imports the client.',
   ),
+  {
+    files: ['src/session/**'],
+    rules: {
+      'no-restricted-globals': [
+        'error',
+        ...['setTimeout', 'setInterval', 'clearTimeout', 'clearInterval', 'performance'].map((name) => ({
+          name,
+          message:
+            'session/ reads time and waits through its injected Clock (util/clock.ts), so tests can fake it.',
+        })),
+      ],
+      'no-restricted-properties': [
+        'error',
+        {
+          object: 'Date',
+          property: 'now',
+          message: 'session/ reads time through its injected Clock (util/clock.ts), so tests can fake it.',
+        },
+      ],
+    },
+  },
   {
     files: ['src/cli/bin.ts', 'scripts/**', 'bench/**'],
     rules: { 'n/no-process-exit': 'off' },

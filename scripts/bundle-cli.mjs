@@ -5,7 +5,8 @@
 import { readFileSync } from 'node:fs';
 import { build } from 'esbuild';
 
-const { version } = /** @type {{ version: string }} */ (JSON.parse(readFileSync('package.json', 'utf8')));
+// eslint-disable-next-line @typescript-eslint/no-unsafe-assignment -- our own package.json
+const { version } = JSON.parse(readFileSync('package.json', 'utf8'));
 
 await build({
   entryPoints: ['dist/cli/bin.js'],

@@ -78,7 +78,6 @@ export const formatProducerTimestamp = (ms: number): string => (Math.floor(ms) /
  * service validates the headers only), then acks stream back while the body is still being written.
  */
 export class PutMediaConnection {
-  public readonly openedAtMs = Date.now();
   /** Resolves when the response ends or the socket closes: with the error, if one ended it. */
   public readonly closed: Promise<Error | undefined>;
   public readonly requestId: string | undefined;

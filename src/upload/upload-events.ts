@@ -8,7 +8,7 @@ import type {
   UploadEvent as SessionEvent,
   UploadInterval,
   UploadSummary as SessionSummary,
-} from '../kvs/upload-session.js';
+} from '../session/upload-session.js';
 
 /** A session event as a record: its `type` becomes `event`. */
 type Recorded<T extends SessionEvent['type']> = { event: T } & Omit<

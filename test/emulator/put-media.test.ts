@@ -16,7 +16,7 @@ import type { LocalKvs, LocalKvsOptions } from '../../src/emulator/local-kvs.js'
 import type { Ack } from '../../src/kvs/ack.js';
 import { AckParser } from '../../src/kvs/ack-parser.js';
 import { PutMediaConnection } from '../../src/kvs/put-media-connection.js';
-import { UploadSession } from '../../src/kvs/upload-session.js';
+import { UploadSession } from '../../src/session/upload-session.js';
 import { fragmentMkv } from '../../src/fragment/fragmenter.js';
 import { MkvReader, readMkv } from '../../src/mkv/mkv-reader.js';
 import { FIXTURES, SHARED_FIXTURES } from '../helpers/paths.js';
