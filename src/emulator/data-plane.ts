@@ -27,15 +27,15 @@ export type DataPlaneConfig = {
   idleAckIntervalMs: number;
   /** Close a PutMedia connection whose body has been quiet this long. */
   idleTimeoutMs: number;
-  /** ERROR 4003 and close once a PutMedia connection is this old. */
+  /** ERROR MaxConnectionDurationReached and close once a PutMedia connection is this old. */
   maxConnectionDurationMs: number;
   /** End a GetMedia response after this long without a new fragment. */
   getMediaIdleTimeoutMs: number;
-  /** ERROR 4002 above this fragment duration. */
+  /** ERROR MaxFragmentDurationReached above this fragment duration. */
   maxFragmentDurationMs: number;
-  /** ERROR 4001 above this fragment size. */
+  /** ERROR MaxFragmentSizeReached above this fragment size. */
   maxFragmentBytes: number;
-  /** ERROR 4007 for producer timestamps further than this into the future. */
+  /** ERROR InvalidProducerTimestamp for producer timestamps further than this into the future. */
   futureToleranceMs: number;
   /** PutMedia stops reading its body while more than this many bytes wait to be written to disk. */
   maxPendingWriteBytes: number;
@@ -61,6 +61,8 @@ export const DEFAULT_DATA_PLANE_CONFIG: DataPlaneConfig = {
   lingerMs: 2_000,
 };
 
+/** GetMedia calls per second per stream (strict mode; the producer's limits in KvsLimits have no reader side). */
+export const MAX_GET_MEDIA_CALLS_PER_SECOND = 5;
 /** Concurrent GetMedia connections per stream. */
 export const MAX_GET_MEDIA_CONNECTIONS = 3;
 /** Concurrent GetMediaForFragmentList connections per stream. */
@@ -70,11 +72,11 @@ export const MAX_FRAGMENT_LIST_CONNECTIONS = 5;
 export type PutMediaConnectionSlot = {
   /** Still sending its body (counts for the one-connection rule). */
   readonly isSending: boolean;
-  /** The stream is being deleted: ERROR 4507 and close. */
+  /** The stream is being deleted: ERROR StreamDeleted and close. */
   onStreamDeleting: () => void;
   /**
-   * The body broke in a way that leaves the answer writable (the client closed its side mid-body): ERROR 4000
-   * and close. Returns false when the session cannot answer any more.
+   * The body broke in a way that leaves the answer writable (the client closed its side mid-body): ERROR
+   * StreamReadError and close. Returns false when the session cannot answer any more.
    */
   onBodyBroken: () => boolean;
 };
@@ -157,7 +159,7 @@ export class DataPlane {
 
   /**
    * A client error on a socket (Node's `clientError`: a truncated or malformed request): a PutMedia session on it
-   * answers ERROR 4000 when it can. Returns whether it took care of the socket.
+   * answers ERROR StreamReadError when it can. Returns whether it took care of the socket.
    */
   public onClientError(socket: object): boolean {
     return this.slotsBySocket.get(socket)?.onBodyBroken() ?? false;

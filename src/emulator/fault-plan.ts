@@ -51,7 +51,10 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ErrorCode, KvsPutError } from '../errors.js';
+import { AckEventType, ErrorId } from '../kvs/ack.js';
+import { STREAM_NAME } from './control-plane.js';
 import { SERVICE_ERRORS, statusCodeForErrorType } from './emulator-errors.js';
+import { stringIssues } from './input-validator.js';
 
 /** An error response a fault sends: a known type (status implied) or any type with an explicit status. */
 export type FaultErrorSpec =
@@ -82,7 +85,11 @@ export type ControlPlaneFaultRule = {
 };
 
 /** Ack events a `withholdAcks` rule can hold back. */
-export const WITHHOLDABLE_ACKS = ['BUFFERING', 'RECEIVED', 'PERSISTED'] as const;
+export const WITHHOLDABLE_ACKS = [
+  AckEventType.Buffering,
+  AckEventType.Received,
+  AckEventType.Persisted,
+] as const;
 export type WithholdableAck = (typeof WITHHOLDABLE_ACKS)[number];
 
 /** One scripted misbehaviour of PutMedia connections (see the module doc for the semantics). */
@@ -458,7 +465,7 @@ const checkPutMediaRule = (value: unknown, where: string, issues: string[]): Put
     streams !== '*' &&
     (!Array.isArray(streams) ||
       streams.length === 0 ||
-      !streams.every((item) => typeof item === 'string' && /^[a-zA-Z0-9_.-]{1,256}$/.test(item)))
+      !streams.every((item) => typeof item === 'string' && stringIssues(item, STREAM_NAME).length === 0))
   ) {
     issues.push(`${where}.streams must be "*" or a non-empty list of stream names`);
   }
@@ -501,7 +508,9 @@ const checkPutMediaRule = (value: unknown, where: string, issues: string[]): Put
       issues.push(`${where}.errorAtFragment.fragment must be an integer ≥ 1`);
     }
     if (!isCount(errorAt['errorId'], 1)) {
-      issues.push(`${where}.errorAtFragment.errorId must be a positive integer such as 5000`);
+      issues.push(
+        `${where}.errorAtFragment.errorId must be a positive integer such as ${ErrorId.InternalError}`,
+      );
     }
     if (errorAt['errorCode'] !== undefined && typeof errorAt['errorCode'] !== 'string') {
       issues.push(`${where}.errorAtFragment.errorCode must be a string`);

@@ -14,7 +14,7 @@ import type { ServerResponse } from 'node:http';
 import { once } from 'node:events';
 import { readStreamReference, resolveStream } from './control-plane.js';
 import type { DataPlane } from './data-plane.js';
-import { MAX_GET_MEDIA_CONNECTIONS } from './data-plane.js';
+import { MAX_GET_MEDIA_CALLS_PER_SECOND, MAX_GET_MEDIA_CONNECTIONS } from './data-plane.js';
 import { commonHeaders } from './emulator-http.js';
 import { KvsServiceError } from './emulator-errors.js';
 import type { OperationContext, StreamingExchange, StreamingRoute } from './emulator-routes.js';
@@ -23,7 +23,6 @@ import { InputValidator } from './input-validator.js';
 import { chunkHeadTags, chunkTailTags } from './kvs-chunk.js';
 import type { StoredFragment } from './media-store.js';
 import type { StreamRecord } from './stream-store.js';
-import { KvsLimits } from '../fragment/kvs-limits.js';
 
 /** GetMedia's StartSelectorType values (model enum). */
 export const START_SELECTOR_TYPES = [
@@ -97,10 +96,10 @@ const getMedia = async (
   }
   v.finish();
   const stream = resolveStream(context, reference, { isDeletingVisible: false });
-  if (plane.isCallRateExceeded('GetMedia', stream.streamArn, KvsLimits.maxPutMediaCallsPerSecond)) {
+  if (plane.isCallRateExceeded('GetMedia', stream.streamArn, MAX_GET_MEDIA_CALLS_PER_SECOND)) {
     throw new KvsServiceError(
       'ClientLimitExceededException',
-      `More than ${KvsLimits.maxPutMediaCallsPerSecond} GetMedia calls per second on stream ${stream.streamName}.`,
+      `More than ${MAX_GET_MEDIA_CALLS_PER_SECOND} GetMedia calls per second on stream ${stream.streamName}.`,
     );
   }
   const release = plane.acquireReader('GetMedia', stream.streamArn, MAX_GET_MEDIA_CONNECTIONS);

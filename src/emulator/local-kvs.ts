@@ -55,8 +55,8 @@ import type { FaultPlan } from './fault-plan.js';
 import { FaultInjector, loadFaultPlan, parseFaultPlan } from './fault-plan.js';
 import type { JsonObject } from './input-validator.js';
 import type { SigV4Credentials } from './sigv4-verify.js';
-import { sha256Hex, verifySigV4 } from './sigv4-verify.js';
-import { StreamStore } from './stream-store.js';
+import { REGION_PATTERN, sha256Hex, verifySigV4 } from './sigv4-verify.js';
+import { DEFAULT_MAX_STREAMS_PER_ACCOUNT, StreamStore } from './stream-store.js';
 
 export { DEFAULT_LOCAL_KVS_HOST, DEFAULT_LOCAL_KVS_REGION, LOCAL_KVS_CREDENTIALS };
 const debug = debuglog('kvs');
@@ -112,10 +112,14 @@ export type LocalKvsOptions = {
   /**
    * The `--strict` profile: every rate limit of the service on (5 PutMedia and 5 GetMedia calls/s per stream →
    * ClientLimitExceededException; 12.5 MB/s and 5 fragments/s per stream, enforced by throttling the upload), and
-   * a fragment that does not start with a key frame is refused with ERROR 4006. @default false
+   * a fragment that does not start with a key frame is refused with an ERROR ack, `ErrorId.InvalidMkvData` (4006).
+   * @default false
    */
   strict?: boolean;
-  /** A PutMedia connection this old gets ERROR 4003 and is closed. @default 2 700 000 (45 min) */
+  /**
+   * A PutMedia connection this old gets an ERROR ack, `ErrorId.MaxConnectionDurationReached` (4003), and is closed.
+   * @default 2 700 000 (45 min)
+   */
   maxConnectionDurationMs?: number;
   /** A PutMedia connection whose body is quiet this long is closed. @default 30 000 */
   idleTimeoutMs?: number;
@@ -123,11 +127,14 @@ export type LocalKvsOptions = {
   idleAckIntervalMs?: number;
   /** A GetMedia answer ends after this long without a new fragment. @default 3000 */
   getMediaIdleTimeoutMs?: number;
-  /** Fragments longer than this get ERROR 4002. @default 20 000 */
+  /** Fragments longer than this get `ErrorId.MaxFragmentDurationReached` (4002). @default 20 000 */
   maxFragmentDurationMs?: number;
-  /** Fragments larger than this get ERROR 4001. @default 52 428 800 (50 MiB) */
+  /** Fragments larger than this get `ErrorId.MaxFragmentSizeReached` (4001). @default 52 428 800 (50 MiB) */
   maxFragmentBytes?: number;
-  /** Producer timestamps further than this into the future get ERROR 4007. @default 600 000 (10 min) */
+  /**
+   * Producer timestamps further than this into the future get `ErrorId.InvalidProducerTimestamp` (4007).
+   * @default 600 000 (10 min)
+   */
   futureToleranceMs?: number;
   /**
    * After an early answer (ERROR ack, idle close) to a client still sending, the socket drains the body this
@@ -224,7 +231,7 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
   const server = createServer({ requestTimeout: 0 }, (request, response) => {
     void handleRequest(request, response, state());
   });
-  // A truncated or malformed request: a PutMedia session answers ERROR 4000 when it can; otherwise Node's own
+  // A truncated or malformed request: a PutMedia session answers ERROR StreamReadError when it can; otherwise Node's own
   // handling (400 when nothing was answered yet, then close).
   server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
     if (dataPlane.onClientError(socket)) {
@@ -319,7 +326,7 @@ const resolveOptions = (options: LocalKvsOptions): ResolvedOptions => {
     return value;
   };
   const region = options.region ?? DEFAULT_LOCAL_KVS_REGION;
-  if (!/^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/.test(region)) {
+  if (!REGION_PATTERN.test(region)) {
     throw new TypeError(
       `options.region, when provided, must be a region name such as us-east-1; got ${region}`,
     );
@@ -346,7 +353,8 @@ const resolveOptions = (options: LocalKvsOptions): ResolvedOptions => {
     updatingDelayMs: checkInteger('updatingDelayMs', options.updatingDelayMs, 0, 2 ** 31) ?? 0,
     deletingDelayMs: checkInteger('deletingDelayMs', options.deletingDelayMs, 0, 2 ** 31) ?? 0,
     maxStreamsPerAccount:
-      checkInteger('maxStreamsPerAccount', options.maxStreamsPerAccount, 1, 2 ** 31) ?? 10_000,
+      checkInteger('maxStreamsPerAccount', options.maxStreamsPerAccount, 1, 2 ** 31) ??
+      DEFAULT_MAX_STREAMS_PER_ACCOUNT,
     logger: options.logger ?? (() => undefined),
     dataPlane: {
       ...DEFAULT_DATA_PLANE_CONFIG,

@@ -16,14 +16,14 @@
  *    body is quiet, ERROR and then the end of the answer. With `x-amzn-fragment-acknowledgment-required: 0`
  *    only ERROR acks are sent.
  * 4. When the client ends the body, the remaining acks are flushed and the answer ends. A connection that breaks
- *    mid-fragment loses that fragment (the service's 4000, STREAM_READ_ERROR: acked when the answer can still be
+ *    mid-fragment loses that fragment (the service's StreamReadError: acked when the answer can still be
  *    written); fragments completed before it are kept.
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { setTimeout as delay } from 'node:timers/promises';
 import { debuglog } from 'node:util';
 import type { Ack } from '../kvs/ack.js';
-import { AckEventType, errorIdInfo } from '../kvs/ack.js';
+import { AckEventType, ErrorId, errorIdInfo } from '../kvs/ack.js';
 import { parseKvsArn, RESOURCE_ARN, STREAM_NAME } from './control-plane.js';
 import type { DataPlane, PutMediaConnectionSlot } from './data-plane.js';
 import { commonHeaders } from './emulator-http.js';
@@ -163,7 +163,8 @@ const openPutMedia = (
   return Promise.resolve();
 };
 
-/** The stream a PutMedia names, in the request's account and region. DELETING streams still resolve (4008). */
+/** The stream a PutMedia names, in the request's account and region. DELETING streams still resolve
+ * (StreamNotActive follows on the answer). */
 const findStream = (plane: DataPlane, context: OperationContext, headers: PutMediaHeaders): StreamRecord => {
   const scope = { accountId: context.accountId, region: context.region };
   let stream: StreamRecord | undefined;
@@ -243,7 +244,7 @@ class PutMediaSession implements PutMediaConnectionSlot {
   }
 
   public onStreamDeleting(): void {
-    this.fail(4507, 'the stream is being deleted');
+    this.fail(ErrorId.StreamDeleted, 'the stream is being deleted');
   }
 
   public onBodyBroken(): boolean {
@@ -252,7 +253,7 @@ class PutMediaSession implements PutMediaConnectionSlot {
     }
     // STREAM_READ_ERROR: the body ended mid-chunk; a fragment in progress is lost, complete ones are kept. The
     // client closed its side, so the socket goes as soon as the answer is out.
-    this.fail(4000, 'the request body was cut short');
+    this.fail(ErrorId.StreamReadError, 'the request body was cut short');
     this.isSocketClosedAfterAnswer = true;
     return true;
   }
@@ -273,14 +274,17 @@ class PutMediaSession implements PutMediaConnectionSlot {
     this.request.on('error', () => this.onConnectionClosed());
 
     if (this.stream.status === 'CREATING' || this.stream.status === 'DELETING') {
-      this.fail(4008, `the stream is ${this.stream.status}`);
+      this.fail(ErrorId.StreamNotActive, `the stream is ${this.stream.status}`);
       return;
     }
     const config = this.plane.config;
     this.idleAckTimer = this.timer(config.idleAckIntervalMs, () => this.onIdleAck());
     this.idleCloseTimer = this.timer(config.idleTimeoutMs, () => this.onIdleClose());
     this.timer(config.maxConnectionDurationMs, () =>
-      this.fail(4003, `the connection is older than ${config.maxConnectionDurationMs} ms`),
+      this.fail(
+        ErrorId.MaxConnectionDurationReached,
+        `the connection is older than ${config.maxConnectionDurationMs} ms`,
+      ),
     );
     if (this.faults.stall !== undefined && this.faults.stall.afterFragment === undefined) {
       if ((this.faults.stall.afterBytes ?? 0) === 0) {
@@ -454,7 +458,12 @@ class PutMediaSession implements PutMediaConnectionSlot {
           }
         },
         (error: unknown) => {
-          this.fail(5001, `the fragment could not be stored: ${String(error)}`, undefined, fragment.timecode);
+          this.fail(
+            ErrorId.ArchivalError,
+            `the fragment could not be stored: ${String(error)}`,
+            undefined,
+            fragment.timecode,
+          );
         },
       );
     this.pendingStores.add(stored);
@@ -637,8 +646,8 @@ class PutMediaSession implements PutMediaConnectionSlot {
     if (this.state === 'open' && this.ingest.hasOpenFragment) {
       // STREAM_READ_ERROR, sent if the answer can still carry it (it rarely can).
       this.ack(AckEventType.Error, this.openFragment, {
-        errorId: 4000,
-        errorCode: errorIdInfo(4000).code,
+        errorId: ErrorId.StreamReadError,
+        errorCode: errorIdInfo(ErrorId.StreamReadError).code,
         timecode: this.ingest.openTimecode,
       });
     }

@@ -20,7 +20,8 @@ export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
 /** The longest validity a presigned request may ask for (`X-Amz-Expires`), in seconds. */
 export const MAX_PRESIGN_EXPIRES_S = 604_800;
 
-const REGION_PATTERN = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
+/** What a region name looks like (`us-east-1`, `cn-north-1`, `us-gov-west-1`). */
+export const REGION_PATTERN = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
 const AMZ_DATE_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
 
 /** A key pair the emulator accepts. */

@@ -67,7 +67,8 @@ export type StreamChanges = {
   isVersioned?: boolean;
 };
 
-/** Stream lifecycle notifications, for the data plane (e.g. ERROR 4507 to an open PutMedia on delete). */
+/** Stream lifecycle notifications, for the data plane (e.g. ERROR StreamDeleted to an open PutMedia on
+ * delete). */
 export type StreamEvent =
   | { type: 'created'; stream: StreamRecord }
   | { type: 'updated'; stream: StreamRecord; previous: StreamRecord }
