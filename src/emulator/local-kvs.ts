@@ -56,6 +56,9 @@ import { FaultInjector, loadFaultPlan, parseFaultPlan } from './fault-plan.js';
 import type { JsonObject } from './input-validator.js';
 import type { SigV4Credentials } from './sigv4-verify.js';
 import { REGION_PATTERN, sha256Hex, verifySigV4 } from './sigv4-verify.js';
+import { DiskStorage } from './disk-storage.js';
+import { MemoryStorage } from './memory-storage.js';
+import type { MediaStorage, StreamStorage } from './storage.js';
 import { DEFAULT_MAX_STREAMS_PER_ACCOUNT, StreamStore } from './stream-store.js';
 
 export { DEFAULT_LOCAL_KVS_HOST, DEFAULT_LOCAL_KVS_REGION, LOCAL_KVS_CREDENTIALS };
@@ -180,9 +183,12 @@ export type LocalKvs = {
 export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<LocalKvs> => {
   const config = resolveOptions(options);
   const clock = options.clock ?? SYSTEM_CLOCK;
+  // The one place that knows which storage the local KVS has.
+  const storage: StreamStorage & MediaStorage =
+    options.dataDir === undefined ? new MemoryStorage() : await DiskStorage.open(options.dataDir);
   const store = await StreamStore.open({
     clock,
-    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    storage,
     creatingDelayMs: config.creatingDelayMs,
     deletingDelayMs: config.deletingDelayMs,
     maxStreamsPerAccount: config.maxStreamsPerAccount,
@@ -199,7 +205,8 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
   );
   const media = await MediaStore.open({
     clock,
-    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    archive: storage,
+    buffer: new MemoryStorage(),
     ...(options.bufferDurationMs === undefined ? {} : { bufferDurationMs: options.bufferDurationMs }),
     ...(options.bufferBytes === undefined ? {} : { bufferBytes: options.bufferBytes }),
   });
