@@ -48,6 +48,8 @@ type StreamFiles = {
   headersSize: number;
   /** Header ids already in headers.bin. */
   persistedHeaders: Set<number>;
+  /** The index ends in a line torn by a crash: the next line written must not be glued to it. */
+  isIndexTorn: boolean;
 };
 
 export class DiskStorage implements StreamStorage, MediaStorage {
@@ -160,7 +162,8 @@ export class DiskStorage implements StreamStorage, MediaStorage {
     files.fragmentsSize += fragment.sizeBytes;
     lines.push(fragmentIndexLine(fragment, offset));
     files.index ??= await open(join(files.dir, INDEX_FILE_NAME), 'a');
-    await files.index.write(`${lines.join('\n')}\n`);
+    await files.index.write(`${files.isIndexTorn ? '\n' : ''}${lines.join('\n')}\n`);
+    files.isIndexTorn = false;
     return this.bytesOf(streamArn, files, fragment, offset);
   }
 
@@ -199,6 +202,7 @@ export class DiskStorage implements StreamStorage, MediaStorage {
       fragmentsSize: 0,
       headersSize: 0,
       persistedHeaders: new Set(),
+      isIndexTorn: false,
     };
     this.files.set(streamArn, files);
     return files;
@@ -228,6 +232,7 @@ export class DiskStorage implements StreamStorage, MediaStorage {
       fragmentsSize,
       headersSize,
       persistedHeaders: new Set(),
+      isIndexTorn: text.length > 0 && !text.endsWith('\n'),
     };
     this.files.set(streamArn, files);
     const headers = new Map<number, Uint8Array>();

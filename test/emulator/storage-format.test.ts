@@ -196,6 +196,35 @@ describe('the on-disk format under dataDir', () => {
     expect(saved).toEqual(streamsJson);
   });
 
+  // A crash mid-write leaves the index's last line torn. The next start ignored that line, but the next session's
+  // first index line was appended to it, so it was lost too: after the following restart that session's header
+  // was gone and its fragments were served without one.
+  it("after a crash mid-line, the next session's index lines start on a line of their own", async () => {
+    const dataDir = join(dir, 'data');
+    const { header } = await writeDataDir(dataDir, { isTorn: true });
+    kvs = await startTestKvs({ dataDir });
+    const next = buildSession([{ timecode: T + 800 }]);
+    const result = await putMedia(kvs, next.body, { streamName: 'kept' });
+    const number = result.acks[0]!.FragmentNumber!;
+    await kvs.close();
+
+    kvs = await startTestKvs({ dataDir });
+    expect((await storedFragments(kvs, 'kept')).map((fragment) => fragment.fragmentNumber)).toEqual([
+      NUMBER_1,
+      NUMBER_2,
+      number,
+    ]);
+    const media = await archivedMediaClient(kvs, 'kept');
+    const output = await media.send(
+      new GetMediaForFragmentListCommand({ StreamName: 'kept', Fragments: [NUMBER_1, number] }),
+    );
+    const bytes = Buffer.from(await output.Payload!.transformToByteArray());
+    media.destroy();
+    // Each fragment comes with its own session's header: the stored one, then the new session's.
+    expect(bytes.subarray(0, header.length).equals(Buffer.from(header))).toBe(true);
+    expect(bytes.includes(Buffer.from(next.parts[0]!), header.length)).toBe(true);
+  });
+
   it('a fresh data directory: streams.json, then one directory per stream whose index starts with its stream line', async () => {
     const dataDir = join(dir, 'fresh');
     kvs = await startTestKvs({ dataDir });
