@@ -15,7 +15,7 @@
  */
 import type { MediaStore } from './media-store.js';
 import type { EmulatorClock } from './emulator-clock.js';
-import type { FaultInjector } from './fault-plan.js';
+import type { FaultInjector } from './fault-injector.js';
 import type { StreamStore } from './stream-store.js';
 import { KvsLimits } from '../fragment/kvs-limits.js';
 
