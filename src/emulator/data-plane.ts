@@ -13,11 +13,11 @@
  *   than failing the session; a producer that paces itself never notices, one that does not sees its upload take
  *   as long as the service would let it.
  */
-import type { MediaStore } from './media-store.js';
-import type { EmulatorClock } from './emulator-clock.js';
-import type { FaultInjector } from './fault-injector.js';
-import type { StreamStore } from './stream-store.js';
 import { KvsLimits } from '../fragment/kvs-limits.js';
+import type { Clock } from '../util/clock.js';
+import type { FaultInjector } from './fault-injector.js';
+import type { MediaStore } from './media-store.js';
+import type { StreamStore } from './stream-store.js';
 
 /** The data plane's settings (resolved from `LocalKvsOptions`). */
 export type DataPlaneConfig = {
@@ -134,7 +134,8 @@ export class DataPlane {
     public readonly media: MediaStore,
     public readonly streams: StreamStore,
     public readonly faults: FaultInjector,
-    public readonly clock: EmulatorClock,
+    /** The service clock: timestamps, and every timer and rate of the data plane. */
+    public readonly clock: Clock,
   ) {
     streams.subscribe((event) => {
       if (event.type === 'deleting') {
@@ -218,7 +219,7 @@ export class DataPlane {
     if (!this.config.isStrict) {
       return false;
     }
-    const nowMs = Date.now();
+    const nowMs = this.clock.monotonicMs();
     const key = `${operation}:${streamArn}`;
     const times = (this.callTimes.get(key) ?? []).filter((time) => time > nowMs - 1000);
     times.push(nowMs);
@@ -234,7 +235,7 @@ export class DataPlane {
     if (!this.config.isStrict) {
       return 0;
     }
-    return bucketFor(this.byteBuckets, streamArn, KvsLimits.maxBytesPerSecond).take(bytes);
+    return this.bucketFor(this.byteBuckets, streamArn, KvsLimits.maxBytesPerSecond).take(bytes);
   }
 
   /** Accounts one new fragment against the stream's fragment rate (strict mode); ms to stop reading. */
@@ -242,22 +243,35 @@ export class DataPlane {
     if (!this.config.isStrict) {
       return 0;
     }
-    return bucketFor(this.fragmentBuckets, streamArn, KvsLimits.maxFragmentsPerSecond).take(1);
+    return this.bucketFor(this.fragmentBuckets, streamArn, KvsLimits.maxFragmentsPerSecond).take(1);
+  }
+
+  private bucketFor(buckets: Map<string, TokenBucket>, key: string, ratePerSecond: number): TokenBucket {
+    let bucket = buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(ratePerSecond, this.clock);
+      buckets.set(key, bucket);
+    }
+    return bucket;
   }
 }
 
 /** A token bucket refilled at `ratePerSecond`, holding at most one second's worth. */
 class TokenBucket {
   private tokens: number;
-  private updatedAtMs = performance.now();
+  private updatedAtMs: number;
 
-  public constructor(private readonly ratePerSecond: number) {
+  public constructor(
+    private readonly ratePerSecond: number,
+    private readonly clock: Clock,
+  ) {
     this.tokens = ratePerSecond;
+    this.updatedAtMs = clock.monotonicMs();
   }
 
   /** Takes `amount` tokens (going into debt if needed); returns how long until the debt is repaid, in ms. */
   public take(amount: number): number {
-    const nowMs = performance.now();
+    const nowMs = this.clock.monotonicMs();
     this.tokens = Math.min(
       this.ratePerSecond,
       this.tokens + ((nowMs - this.updatedAtMs) / 1000) * this.ratePerSecond,
@@ -267,12 +281,3 @@ class TokenBucket {
     return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.ratePerSecond) * 1000);
   }
 }
-
-const bucketFor = (buckets: Map<string, TokenBucket>, key: string, ratePerSecond: number): TokenBucket => {
-  let bucket = buckets.get(key);
-  if (bucket === undefined) {
-    bucket = new TokenBucket(ratePerSecond);
-    buckets.set(key, bucket);
-  }
-  return bucket;
-};

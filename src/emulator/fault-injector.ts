@@ -5,7 +5,8 @@
  * session for the rest).
  */
 import type { IncomingMessage } from 'node:http';
-import { setTimeout as delay } from 'node:timers/promises';
+import type { Clock } from '../util/clock.js';
+import { sleep, systemClock } from '../util/clock.js';
 import { KvsServiceError, statusCodeForErrorType } from './emulator-errors.js';
 import type { FaultErrorSpec, FaultPlan } from './fault-plan.js';
 import { WITHHOLDABLE_ACKS } from './fault-plan.js';
@@ -42,14 +43,17 @@ export class FaultInjector {
   private currentPlan: FaultPlan;
   private controlPlaneCounters: { matched: number; fired: number }[];
   private putMediaCounters: { matched: number; fired: number }[];
-  /** When the plan was installed (wall clock, ms): `windowMs` counts from here. */
+  /** When the plan was installed (the clock's monotonic ms): `windowMs` counts from here. */
   private installedAtMs: number;
+  private readonly clock: Clock;
 
-  public constructor(plan: FaultPlan = {}) {
+  /** @param clock what `windowMs` is measured on. @default the machine's clock */
+  public constructor(plan: FaultPlan = {}, clock: Clock = systemClock) {
+    this.clock = clock;
     this.currentPlan = plan;
     this.controlPlaneCounters = (plan.controlPlane ?? []).map(() => ({ matched: 0, fired: 0 }));
     this.putMediaCounters = (plan.putMedia ?? []).map(() => ({ matched: 0, fired: 0 }));
-    this.installedAtMs = Date.now();
+    this.installedAtMs = clock.monotonicMs();
   }
 
   public get plan(): FaultPlan {
@@ -60,7 +64,7 @@ export class FaultInjector {
     this.currentPlan = plan;
     this.controlPlaneCounters = (plan.controlPlane ?? []).map(() => ({ matched: 0, fired: 0 }));
     this.putMediaCounters = (plan.putMedia ?? []).map(() => ({ matched: 0, fired: 0 }));
-    this.installedAtMs = Date.now();
+    this.installedAtMs = this.clock.monotonicMs();
   }
 
   /**
@@ -78,7 +82,7 @@ export class FaultInjector {
       withholdAcks: [],
       stall: undefined,
     };
-    const elapsedMs = Date.now() - this.installedAtMs;
+    const elapsedMs = this.clock.monotonicMs() - this.installedAtMs;
     (this.currentPlan.putMedia ?? []).forEach((rule, ruleIndex) => {
       const counter = this.putMediaCounters[ruleIndex];
       const streams = rule.streams ?? '*';
@@ -200,9 +204,10 @@ export const resolveFaultError = (
 export const applyControlPlaneFault = async (
   fault: ControlPlaneFault,
   request: IncomingMessage,
+  clock: Clock,
 ): Promise<boolean> => {
   if (fault.delayMs > 0) {
-    await delay(fault.delayMs);
+    await sleep(clock, fault.delayMs);
   }
   if (fault.isConnectionReset) {
     request.socket.destroy();

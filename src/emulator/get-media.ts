@@ -160,7 +160,7 @@ const streamChunks = async (
   signal: AbortSignal,
 ): Promise<void> => {
   let cursor = start;
-  let lastActivityMs = performance.now();
+  let lastActivityMs = plane.clock.monotonicMs();
   const idleMs = plane.config.getMediaIdleTimeoutMs;
   while (!signal.aborted) {
     const stream = plane.streams.findByArn(initial.streamArn);
@@ -173,10 +173,10 @@ const streamChunks = async (
       const behindMs = plane.clock.now() - next.serverTimestampMs;
       await writeOrWait(response, chunkTailTags(behindMs, next.fragmentNumber), signal);
       cursor = { fragmentNumber: next.fragmentNumber, isInclusive: false };
-      lastActivityMs = performance.now();
+      lastActivityMs = plane.clock.monotonicMs();
       continue;
     }
-    const remainingMs = idleMs - (performance.now() - lastActivityMs);
+    const remainingMs = idleMs - (plane.clock.monotonicMs() - lastActivityMs);
     if (remainingMs <= 0) {
       return;
     }

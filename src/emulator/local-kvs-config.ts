@@ -2,8 +2,10 @@
  * The local KVS's options as it runs with them: every `LocalKvsOptions` field checked (a TypeError naming the
  * option) and defaulted. The data plane's defaults are those of `DEFAULT_DATA_PLANE_CONFIG`.
  */
+import type { Clock } from '../util/clock.js';
 import type { DataPlaneConfig } from './data-plane.js';
 import { DEFAULT_DATA_PLANE_CONFIG } from './data-plane.js';
+import { toServiceClock } from './emulator-clock.js';
 import type { LocalKvsOptions } from './local-kvs.js';
 import {
   DEFAULT_LOCAL_KVS_HOST,
@@ -31,6 +33,8 @@ export type LocalKvsConfig = Readonly<{
   deletingDelayMs: number;
   maxStreamsPerAccount: number;
   logger: (line: string) => void;
+  /** The service clock: the one given, whole or `now` only with the machine's timers. */
+  clock: Clock;
   dataPlane: DataPlaneConfig;
 }>;
 
@@ -80,6 +84,7 @@ export const resolveLocalKvsConfig = (options: LocalKvsOptions): LocalKvsConfig 
       checkInteger('maxStreamsPerAccount', options.maxStreamsPerAccount, 1, 2 ** 31) ??
       DEFAULT_MAX_STREAMS_PER_ACCOUNT,
     logger: options.logger ?? (() => undefined),
+    clock: toServiceClock(options.clock),
     dataPlane: {
       ...DEFAULT_DATA_PLANE_CONFIG,
       isStrict: options.strict ?? false,

@@ -23,7 +23,6 @@ import type { IngestCounters } from './data-plane.js';
 import { DataPlane } from './data-plane.js';
 import { DiskStorage } from './disk-storage.js';
 import type { EmulatorClock } from './emulator-clock.js';
-import { SYSTEM_CLOCK } from './emulator-clock.js';
 import type { EmulatorRoute } from './emulator-routes.js';
 import { startHttpServer } from './emulator-server.js';
 import { FaultInjector } from './fault-injector.js';
@@ -93,7 +92,12 @@ export type LocalKvsOptions = {
   faults?: FaultPlan | string;
   /** Receives one line per request (the CLI writes them to stderr). @default silent */
   logger?: (line: string) => void;
-  /** The server clock (responses' `Date`, SigV4 clock checks, status delays, timestamps). @default wall clock */
+  /**
+   * The server clock. `{ now }` (epoch ms) sets what the service reports and checks: responses' `Date`, SigV4
+   * clock checks, status delays, timestamps, retention. A whole `Clock` (src/util/clock.ts: `now`, `monotonicMs`,
+   * `setTimeout`, `setInterval`) also drives every wait of the service: ack delays, PutMedia's idle and connection
+   * timers, throttling, stalls, GetMedia's idle end, fault delays and windows. @default the machine's clock
+   */
   clock?: EmulatorClock;
   /**
    * The `--strict` profile: every rate limit of the service on (5 PutMedia and 5 GetMedia calls/s per stream →
@@ -165,7 +169,7 @@ export type LocalKvs = {
 /** Starts a local KVS and resolves once it listens. */
 export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<LocalKvs> => {
   const config = resolveLocalKvsConfig(options);
-  const clock = options.clock ?? SYSTEM_CLOCK;
+  const clock = config.clock;
   // The one place that knows which storage the local KVS has.
   const storage: StreamStorage & MediaStorage =
     options.dataDir === undefined ? new MemoryStorage() : await DiskStorage.open(options.dataDir);
@@ -185,6 +189,7 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
             source: 'options.faults',
             knownOperations: CONTROL_PLANE_OPERATIONS,
           }),
+    clock,
   );
   const media = await MediaStore.open({
     clock,

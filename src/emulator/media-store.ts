@@ -16,8 +16,8 @@
  *   or on disk under `dataDir`), buffered ones always to memory. Only their facts stay here.
  */
 import type { MkvSimpleTag } from '../mkv/mkv-types.js';
+import type { Clock, ClockTimer } from '../util/clock.js';
 import { Notifier } from '../util/notifier.js';
-import type { EmulatorClock } from './emulator-clock.js';
 import type { FragmentBytes, LoadedStreamMedia, MediaStorage } from './storage.js';
 import type { StreamRecord } from './stream-store.js';
 
@@ -74,7 +74,8 @@ export type NewFragment = {
 
 /** Options of {@link MediaStore.open}. */
 export type MediaStoreOptions = {
-  clock: EmulatorClock;
+  /** Retention is measured on it (`now`), and readers' waits time out on it. */
+  clock: Clock;
   /** Where archived fragments (ingested with retention > 0) are kept; what earlier runs stored there is loaded. */
   archive: MediaStorage;
   /** Where buffered fragments (ingested with retention 0) are kept: never persisted, as the service's buffer. */
@@ -120,7 +121,7 @@ export class MediaStore {
     return store;
   }
 
-  private readonly clock: EmulatorClock;
+  private readonly clock: Clock;
   private readonly archive: MediaStorage;
   private readonly buffer: MediaStorage;
   private readonly bufferDurationMs: number;
@@ -250,13 +251,13 @@ export class MediaStore {
     if (media.isDropped || signal?.aborted === true) {
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ClockTimer | undefined;
     let onAbort: (() => void) | undefined;
     try {
       await Promise.race([
         media.notifier.wait(),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, Math.max(0, timeoutMs));
+          timer = this.clock.setTimeout(resolve, Math.max(0, timeoutMs));
         }),
         new Promise<void>((resolve) => {
           onAbort = resolve;
@@ -264,7 +265,7 @@ export class MediaStore {
         }),
       ]);
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
       if (onAbort !== undefined) {
         signal?.removeEventListener('abort', onAbort);
       }

@@ -4,9 +4,10 @@
  * delay every ack or withhold some.
  */
 import type { ServerResponse } from 'node:http';
-import { setTimeout as delay } from 'node:timers/promises';
 import type { Ack } from '../kvs/ack.js';
 import { AckEventType } from '../kvs/ack.js';
+import type { Clock } from '../util/clock.js';
+import { sleep } from '../util/clock.js';
 import type { IngestCounters } from './data-plane.js';
 import type { PutMediaFaults } from './fault-injector.js';
 
@@ -27,6 +28,8 @@ export type AckWriterOptions = {
   faults: Pick<PutMediaFaults, 'ackDelayMs' | 'withholdAcks'>;
   /** Where sent acks are counted. */
   counters: Pick<IngestCounters, 'acksSent' | 'errorAcksSent'>;
+  /** What `ackDelayMs` waits on. */
+  clock: Clock;
 };
 
 export class AckWriter {
@@ -57,10 +60,10 @@ export class AckWriter {
     }
     const text = `${JSON.stringify(ack)}\n`;
     const delayMs = this.options.faults.ackDelayMs;
-    const counters = this.options.counters;
+    const { counters, clock } = this.options;
     this.chain = this.chain.then(async () => {
       if (delayMs > 0) {
-        await delay(delayMs);
+        await sleep(clock, delayMs);
       }
       await this.write(text);
       counters.acksSent++;

@@ -12,7 +12,10 @@
 import type { IncomingMessage, ServerResponse } from 'node:http';
 import { debuglog } from 'node:util';
 import { AckEventType, ErrorId, errorIdInfo } from '../kvs/ack.js';
+import type { ClockTimer } from '../util/clock.js';
 import type { DataPlane, PutMediaConnectionSlot } from './data-plane.js';
+import type { RestartableTimer } from './emulator-clock.js';
+import { restartableTimer } from './emulator-clock.js';
 import { startStreamedAnswer } from './emulator-http.js';
 import type { OperationContext, StreamingExchange } from './emulator-routes.js';
 import type { PutMediaFaults } from './fault-injector.js';
@@ -57,10 +60,10 @@ export class PutMediaSession implements PutMediaConnectionSlot {
   private isSocketClosedAfterAnswer = false;
   /** Whether the body is given to the ingest in small slices (see SLICE_BYTES). */
   private readonly isSliced: boolean;
-  private readonly timers: NodeJS.Timeout[] = [];
-  private readonly arrivedAtMs = performance.now();
-  private idleAckTimer: NodeJS.Timeout | undefined;
-  private idleCloseTimer: NodeJS.Timeout | undefined;
+  private readonly timers: (ClockTimer | RestartableTimer)[] = [];
+  private readonly arrivedAtMs: number;
+  private idleAckTimer: RestartableTimer | undefined;
+  private idleCloseTimer: RestartableTimer | undefined;
 
   public constructor(
     private readonly plane: DataPlane,
@@ -72,11 +75,13 @@ export class PutMediaSession implements PutMediaConnectionSlot {
   ) {
     this.request = exchange.request;
     this.response = exchange.response;
+    this.arrivedAtMs = plane.clock.monotonicMs();
     this.acks = new AckWriter({
       response: exchange.response,
       isAckRequired: headers.isAckRequired,
       faults,
       counters: plane.counters,
+      clock: plane.clock,
     });
     const config = plane.config;
     this.isSliced =
@@ -127,8 +132,8 @@ export class PutMediaSession implements PutMediaConnectionSlot {
       return;
     }
     const config = this.plane.config;
-    this.idleAckTimer = this.timer(config.idleAckIntervalMs, () => this.onIdleAck());
-    this.idleCloseTimer = this.timer(config.idleTimeoutMs, () => this.onIdleClose());
+    this.idleAckTimer = this.restartableTimer(config.idleAckIntervalMs, () => this.onIdleAck());
+    this.idleCloseTimer = this.restartableTimer(config.idleTimeoutMs, () => this.onIdleClose());
     this.timer(config.maxConnectionDurationMs, () =>
       this.fail(
         ErrorId.MaxConnectionDurationReached,
@@ -199,8 +204,8 @@ export class PutMediaSession implements PutMediaConnectionSlot {
     }
     this.bytesRead += bytes.length;
     this.plane.counters.bodyBytesReceived += bytes.length;
-    this.idleAckTimer?.refresh();
-    this.idleCloseTimer?.refresh();
+    this.idleAckTimer?.restart();
+    this.idleCloseTimer?.restart();
     this.handle(this.ingest.push(bytes));
     if (this.state !== 'open') {
       return;
@@ -222,7 +227,7 @@ export class PutMediaSession implements PutMediaConnectionSlot {
     this.plane.recordBody({
       streamName: this.stream.streamName,
       bytes: this.bytesRead + this.queue.reduce((sum, chunk) => sum + chunk.length, 0),
-      milliseconds: performance.now() - this.arrivedAtMs,
+      milliseconds: this.plane.clock.monotonicMs() - this.arrivedAtMs,
     });
     this.pump();
   }
@@ -328,7 +333,7 @@ export class PutMediaSession implements PutMediaConnectionSlot {
     if (this.pauses.size === 0) {
       this.acks.send(AckEventType.Idle, undefined);
     }
-    this.idleAckTimer?.refresh();
+    this.idleAckTimer?.restart();
   }
 
   private onIdleClose(): void {
@@ -337,7 +342,7 @@ export class PutMediaSession implements PutMediaConnectionSlot {
     }
     if (this.pauses.size > 0) {
       // The server is the one not reading: that is not the client's silence.
-      this.idleCloseTimer?.refresh();
+      this.idleCloseTimer?.restart();
       return;
     }
     // [EMU] The service closes a request idle for 30 s; the fragment in progress, if any, is lost.
@@ -408,9 +413,8 @@ export class PutMediaSession implements PutMediaConnectionSlot {
       // destroying a socket with unread input makes the kernel reset it, which can discard that ack.
       this.request.resume();
       const socket = this.request.socket;
-      const timer = setTimeout(() => socket.destroy(), this.plane.config.lingerMs);
-      timer.unref();
-      socket.once('close', () => clearTimeout(timer));
+      const timer = this.plane.clock.setTimeout(() => socket.destroy(), this.plane.config.lingerMs);
+      socket.once('close', () => timer.cancel());
     }
   }
 
@@ -475,7 +479,7 @@ export class PutMediaSession implements PutMediaConnectionSlot {
       return;
     }
     this.pause(reason);
-    setTimeout(() => this.resume(reason), ms).unref();
+    this.plane.clock.setTimeout(() => this.resume(reason), ms);
   }
 
   private pause(reason: string): void {
@@ -486,23 +490,27 @@ export class PutMediaSession implements PutMediaConnectionSlot {
   private resume(reason: string): void {
     this.pauses.delete(reason);
     if (this.pauses.size === 0 && this.state === 'open') {
-      this.idleAckTimer?.refresh();
-      this.idleCloseTimer?.refresh();
+      this.idleAckTimer?.restart();
+      this.idleCloseTimer?.restart();
       this.request.resume();
       this.pump();
     }
   }
 
-  private timer(ms: number, callback: () => void): NodeJS.Timeout {
-    const timer = setTimeout(callback, ms);
-    timer.unref();
+  /** A timer on the service clock, cancelled when the session stops. */
+  private timer(ms: number, callback: () => void): void {
+    this.timers.push(this.plane.clock.setTimeout(callback, ms));
+  }
+
+  private restartableTimer(ms: number, callback: () => void): RestartableTimer {
+    const timer = restartableTimer(this.plane.clock, ms, callback);
     this.timers.push(timer);
     return timer;
   }
 
   private stopTimers(): void {
     for (const timer of this.timers) {
-      clearTimeout(timer);
+      timer.cancel();
     }
     this.timers.length = 0;
   }

@@ -3,7 +3,7 @@
  * one key pair, unless authentication is turned off. The verifier itself is sigv4-verify.ts.
  */
 import type { IncomingMessage } from 'node:http';
-import type { EmulatorClock } from './emulator-clock.js';
+import type { Clock } from '../util/clock.js';
 import type { SigV4Credentials } from './sigv4-verify.js';
 import { sha256Hex, verifySigV4 } from './sigv4-verify.js';
 
@@ -16,7 +16,7 @@ export type AuthConfig = {
   readonly region: string;
   readonly isRegionPinned: boolean;
   /** The server clock the signing time is checked against. */
-  readonly clock: EmulatorClock;
+  readonly clock: Pick<Clock, 'now'>;
 };
 
 /**

@@ -9,7 +9,6 @@ import type { IncomingMessage, ServerResponse } from 'node:http';
 import { debuglog } from 'node:util';
 import type { AdminState } from './admin-routes.js';
 import { adminOperationAt, handleAdminRequest } from './admin-routes.js';
-import type { EmulatorClock } from './emulator-clock.js';
 import { KvsServiceError } from './emulator-errors.js';
 import type { AnswerStamp } from './emulator-http.js';
 import { parseJsonObject, readBody, sendJson, sendServiceError } from './emulator-http.js';
@@ -19,6 +18,7 @@ import { applyControlPlaneFault } from './fault-injector.js';
 import type { AuthConfig } from './request-auth.js';
 import { authenticate } from './request-auth.js';
 import type { StreamStore } from './stream-store.js';
+import type { Clock } from '../util/clock.js';
 
 const debug = debuglog('kvs');
 
@@ -57,7 +57,8 @@ export type RouterOptions = {
   readonly faults: FaultInjector;
   readonly store: StreamStore;
   readonly accountId: string;
-  readonly clock: EmulatorClock;
+  /** The service clock: answers' `Date`, fault delays, and how long each request took in the log. */
+  readonly clock: Clock;
   readonly logger: (line: string) => void;
   readonly admin: AdminState;
   /** The server's own origin, for GetDataEndpoint when the request's Host header cannot be used. */
@@ -73,7 +74,7 @@ export const createRequestHandler =
   (options: RouterOptions): RequestHandler =>
   async (request, response) => {
     const startedMs = options.clock.now();
-    const startedAt = performance.now();
+    const startedAt = options.clock.monotonicMs();
     const requestId = randomUUID();
     const rawUrl = request.url ?? '/';
     const path = rawUrl.split('?', 1)[0] ?? '/';
@@ -83,7 +84,7 @@ export const createRequestHandler =
       const extra = [log.errorType, log.note].filter((part) => part !== undefined).join(' ');
       options.logger(
         `${new Date(startedMs).toISOString()} ${request.method ?? '?'} ${path} ${status} ${log.operation} ` +
-          `${Math.round(performance.now() - startedAt)}ms${extra === '' ? '' : ` ${extra}`} req=${requestId}`,
+          `${Math.round(options.clock.monotonicMs() - startedAt)}ms${extra === '' ? '' : ` ${extra}`} req=${requestId}`,
       );
     });
     const stamp: AnswerStamp = { requestId, dateMs: startedMs };
@@ -107,7 +108,7 @@ export const createRequestHandler =
         const fault = options.faults.nextControlPlaneFault(route.operation);
         if (fault !== undefined) {
           log.note = `fault#${fault.ruleIndex}`;
-          if (await applyControlPlaneFault(fault, request)) {
+          if (await applyControlPlaneFault(fault, request, options.clock)) {
             return;
           }
         }

@@ -7,7 +7,7 @@
  * timers, so tests can move time by moving the clock.
  */
 import { randomBytes } from 'node:crypto';
-import type { EmulatorClock } from './emulator-clock.js';
+import type { Clock } from '../util/clock.js';
 import type { StreamStorage } from './storage.js';
 
 export const STREAM_STATUSES = ['CREATING', 'ACTIVE', 'UPDATING', 'DELETING'] as const;
@@ -69,7 +69,8 @@ export type StreamEvent =
   | { type: 'deleted'; stream: StreamRecord };
 
 export type StreamStoreOptions = {
-  clock: EmulatorClock;
+  /** Creation times and the ends of transitional statuses are read from it. */
+  clock: Pick<Clock, 'now'>;
   /** Where the table is loaded from and saved to. */
   storage: StreamStorage;
   /** How long a new stream stays CREATING. @default 0 */
@@ -105,7 +106,7 @@ export class StreamStore {
 
   public readonly maxStreamsPerAccount: number;
 
-  private readonly clock: EmulatorClock;
+  private readonly clock: Pick<Clock, 'now'>;
   private readonly storage: StreamStorage;
   private readonly creatingDelayMs: number;
   private readonly deletingDelayMs: number;
