@@ -86,7 +86,10 @@ export type LocalKvsOptions = {
   deletingDelayMs?: number;
   /** Streams per account before AccountStreamLimitExceededException. @default 10000 */
   maxStreamsPerAccount?: number;
-  /** Persist stream metadata under this directory (standalone mode). In memory only when absent. */
+  /**
+   * Keep the streams and their archived fragments under this directory, across restarts (docs/local-kvs.md has
+   * the layout). In memory only when absent.
+   */
   dataDir?: string;
   /** The initial fault plan, or the path of a JSON file holding one. @default no faults */
   faults?: FaultPlan | string;
