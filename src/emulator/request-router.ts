@@ -74,7 +74,7 @@ export const createRequestHandler =
   (options: RouterOptions): RequestHandler =>
   async (request, response) => {
     const startedMs = options.clock.now();
-    const startedAt = options.clock.monotonicMs();
+    const startedMonotonicMs = options.clock.monotonicMs();
     const requestId = randomUUID();
     const rawUrl = request.url ?? '/';
     const path = rawUrl.split('?', 1)[0] ?? '/';
@@ -84,7 +84,7 @@ export const createRequestHandler =
       const extra = [log.errorType, log.note].filter((part) => part !== undefined).join(' ');
       options.logger(
         `${new Date(startedMs).toISOString()} ${request.method ?? '?'} ${path} ${status} ${log.operation} ` +
-          `${Math.round(options.clock.monotonicMs() - startedAt)}ms${extra === '' ? '' : ` ${extra}`} req=${requestId}`,
+          `${Math.round(options.clock.monotonicMs() - startedMonotonicMs)}ms${extra === '' ? '' : ` ${extra}`} req=${requestId}`,
       );
     });
     const stamp: AnswerStamp = { requestId, dateMs: startedMs };
