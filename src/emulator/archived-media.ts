@@ -9,17 +9,17 @@
  * fragments are served in the order asked, with the GetMedia tag names (no MILLIS_BEHIND_NOW or
  * CONTINUATION_TOKEN).
  */
-import { readStreamReference, resolveStream } from './control-plane.js';
 import type { DataPlane } from './data-plane.js';
 import { MAX_FRAGMENT_LIST_CONNECTIONS } from './data-plane.js';
-import { commonHeaders } from './emulator-http.js';
+import { startStreamedAnswer } from './emulator-http.js';
 import { KvsServiceError } from './emulator-errors.js';
 import type { JsonRoute, StreamingRoute } from './emulator-routes.js';
-import { FRAGMENT_NUMBER_RULE, parseBody, writeOrWait } from './get-media.js';
+import { FRAGMENT_NUMBER_RULE } from './get-media.js';
 import type { JsonObject } from './input-validator.js';
 import { InputValidator } from './input-validator.js';
-import { chunkHeadTags } from './kvs-chunk.js';
+import { writeFragment } from './media-answer.js';
 import type { StoredFragment } from './media-store.js';
+import { readStreamReference, resolveStream } from './stream-reference.js';
 
 /** Largest ListFragments page, and its default size. */
 export const MAX_LIST_FRAGMENTS_RESULTS = 1000;
@@ -106,7 +106,7 @@ export const getMediaForFragmentListRoute = (plane: DataPlane): StreamingRoute =
   plane: 'data',
   isBodyBuffered: true,
   handle: async (exchange, context) => {
-    const v = new InputValidator(parseBody(exchange.body));
+    const v = new InputValidator(exchange.input ?? {});
     const reference = readStreamReference(v);
     const numbers =
       v.stringList('Fragments', true, {
@@ -141,19 +141,9 @@ export const getMediaForFragmentListRoute = (plane: DataPlane): StreamingRoute =
     const abort = new AbortController();
     response.once('close', () => abort.abort());
     try {
-      response.writeHead(200, {
-        ...commonHeaders(context.requestId, context.nowMs),
-        'Content-Type': 'video/webm',
-        'Transfer-Encoding': 'chunked',
-      });
-      response.flushHeaders();
+      startStreamedAnswer(response, context.stamp, 'video/webm');
       for (const number of numbers) {
-        const fragment = byNumber.get(number)!;
-        await writeOrWait(response, plane.media.header(stream, fragment), abort.signal);
-        await writeOrWait(response, chunkHeadTags(fragment), abort.signal);
-        for await (const piece of plane.media.readFragment(stream, fragment)) {
-          await writeOrWait(response, piece, abort.signal);
-        }
+        await writeFragment(response, plane.media, stream, byNumber.get(number)!, abort.signal);
         if (abort.signal.aborted) {
           break;
         }

@@ -7,7 +7,15 @@ import { KvsServiceError, STREAM_NOT_FOUND_MESSAGE } from './emulator-errors.js'
 import type { JsonRoute, OperationContext } from './emulator-routes.js';
 import type { JsonObject, StringRule } from './input-validator.js';
 import { InputValidator } from './input-validator.js';
-import type { StorageTier, StreamRecord, StreamScope } from './stream-store.js';
+import {
+  RESOURCE_ARN,
+  STREAM_NAME,
+  findStreamByArn,
+  readStreamReference,
+  resolveStream,
+  scopeOf,
+} from './stream-reference.js';
+import type { StorageTier, StreamRecord } from './stream-store.js';
 import { STORAGE_TIERS, defaultKmsKeyIdFor } from './stream-store.js';
 
 /** Data retention bounds: 0 (no archive) or 1..87,600 hours (10 years). */
@@ -30,12 +38,6 @@ export const DATA_ENDPOINT_API_NAMES = [
 ] as const;
 
 // Constraints from the service model.
-export const STREAM_NAME: StringRule = {
-  minLength: 1,
-  maxLength: 256,
-  pattern: /^[a-zA-Z0-9_.-]+$/,
-  patternText: '[a-zA-Z0-9_.-]+',
-};
 const DEVICE_NAME: StringRule = {
   minLength: 1,
   maxLength: 128,
@@ -49,14 +51,6 @@ const MEDIA_TYPE: StringRule = {
   patternText: '[\\w\\-\\.\\+]+/[\\w\\-\\.\\+]+(,[\\w\\-\\.\\+]+/[\\w\\-\\.\\+]+)*',
 };
 const KMS_KEY_ID: StringRule = { minLength: 1, maxLength: 2048, pattern: /^.+$/s, patternText: '.+' };
-const RESOURCE_ARN_PATTERN =
-  /^arn:([a-z\d-]+):kinesisvideo:([a-z0-9-]+):([0-9]+):([a-z]+)\/([a-zA-Z0-9_.-]+)\/([0-9]+)$/;
-export const RESOURCE_ARN: StringRule = {
-  minLength: 1,
-  maxLength: 1024,
-  pattern: RESOURCE_ARN_PATTERN,
-  patternText: 'arn:[a-z\\d-]+:kinesisvideo:[a-z0-9-]+:[0-9]+:[a-z]+/[a-zA-Z0-9_.-]+/[0-9]+',
-};
 const VERSION: StringRule = {
   minLength: 1,
   maxLength: 64,
@@ -85,26 +79,6 @@ const RESOURCE_TAGS = { minEntries: 1, maxEntries: MAX_TAGS_PER_RESOURCE, key: T
 const TAG_KEY_LIST = { minEntries: 1, maxEntries: MAX_TAGS_PER_RESOURCE, item: TAG_KEY };
 /** The `aws:` tag-key prefix is reserved for AWS [EMU: AWS-wide tagging rule]. */
 const RESERVED_TAG_PREFIX = 'aws:';
-
-/** A parsed KVS resource ARN. */
-export type KvsResourceArn = {
-  partition: string;
-  region: string;
-  accountId: string;
-  resourceType: string;
-  name: string;
-  creationTimeMs: number;
-};
-
-/** Parses a KVS resource ARN (stream or channel), or undefined when it does not match the model's pattern. */
-export const parseKvsArn = (arn: string): KvsResourceArn | undefined => {
-  const match = RESOURCE_ARN_PATTERN.exec(arn);
-  if (match === null) {
-    return undefined;
-  }
-  const [, partition = '', region = '', accountId = '', resourceType = '', name = '', creation = '0'] = match;
-  return { partition, region, accountId, resourceType, name, creationTimeMs: Number(creation) };
-};
 
 // ---------------------------------------------------------------------------------------------------------------
 // Operations
@@ -409,38 +383,6 @@ export const CONTROL_PLANE_OPERATIONS: readonly string[] = CONTROL_OPERATIONS.ma
   ([, operation]) => operation,
 );
 
-/**
- * Operations of the kinesisvideo model (and the media data plane) that the local KVS does not implement
- * (yet): they answer 400 InvalidArgumentException, never a 200 with an empty body (§4.9).
- */
-export const UNSUPPORTED_OPERATIONS: Readonly<Record<string, string>> = {
-  '/createSignalingChannel': 'CreateSignalingChannel',
-  '/deleteSignalingChannel': 'DeleteSignalingChannel',
-  '/describeSignalingChannel': 'DescribeSignalingChannel',
-  '/getSignalingChannelEndpoint': 'GetSignalingChannelEndpoint',
-  '/listSignalingChannels': 'ListSignalingChannels',
-  '/updateSignalingChannel': 'UpdateSignalingChannel',
-  '/deleteEdgeConfiguration': 'DeleteEdgeConfiguration',
-  '/describeEdgeConfiguration': 'DescribeEdgeConfiguration',
-  '/startEdgeConfigurationUpdate': 'StartEdgeConfigurationUpdate',
-  '/listEdgeAgentConfigurations': 'ListEdgeAgentConfigurations',
-  '/describeImageGenerationConfiguration': 'DescribeImageGenerationConfiguration',
-  '/updateImageGenerationConfiguration': 'UpdateImageGenerationConfiguration',
-  '/describeNotificationConfiguration': 'DescribeNotificationConfiguration',
-  '/updateNotificationConfiguration': 'UpdateNotificationConfiguration',
-  '/describeMappedResourceConfiguration': 'DescribeMappedResourceConfiguration',
-  '/describeMediaStorageConfiguration': 'DescribeMediaStorageConfiguration',
-  '/updateMediaStorageConfiguration': 'UpdateMediaStorageConfiguration',
-  '/putMedia': 'PutMedia',
-  '/getMedia': 'GetMedia',
-  '/listFragments': 'ListFragments',
-  '/getMediaForFragmentList': 'GetMediaForFragmentList',
-  '/getHLSStreamingSessionURL': 'GetHLSStreamingSessionURL',
-  '/getDASHStreamingSessionURL': 'GetDASHStreamingSessionURL',
-  '/getClip': 'GetClip',
-  '/getImages': 'GetImages',
-};
-
 /** The control plane's routes, keyed by path. */
 export const controlPlaneRoutes = (options: { updatingDelayMs: number }): Map<string, JsonRoute> =>
   new Map(
@@ -458,86 +400,10 @@ export const controlPlaneRoutes = (options: { updatingDelayMs: number }): Map<st
 // ---------------------------------------------------------------------------------------------------------------
 // Helpers
 
-/** How a request names a stream: StreamName and/or StreamARN. */
-export type StreamReference = { streamName?: string | undefined; streamArn?: string | undefined };
-
-export const scopeOf = (context: OperationContext): StreamScope => ({
-  accountId: context.accountId,
-  region: context.region,
-});
-
-/** Reads the optional StreamName / StreamARN members (validated against the model's patterns). */
-export const readStreamReference = (v: InputValidator): StreamReference => ({
-  streamName: v.optionalString('StreamName', STREAM_NAME),
-  streamArn: v.optionalString('StreamARN', RESOURCE_ARN),
-});
-
 const readStorageConfiguration = (v: InputValidator, isRequired: boolean): StorageTier | undefined => {
   const configuration = v.structure('StreamStorageConfiguration', isRequired);
   return configuration?.requiredString('DefaultStorageTier', { values: STORAGE_TIERS }) as
     StorageTier | undefined;
-};
-
-/**
- * Finds the stream a request names by StreamName and/or StreamARN ([EMU] rules of §4: one of them is needed;
- * both must name the same stream). Unknown → 404 with the service's text.
- * `isDeletingVisible`: whether a DELETING stream is still answered (DescribeStream, DeleteStream) or is
- * already "not found" (everything that would use its data). `isArnFormatChecked`: the stream tagging ops answer
- * InvalidResourceFormatException for a well-formed ARN of another resource type (a channel).
- */
-export const resolveStream = (
-  context: OperationContext,
-  reference: StreamReference,
-  options: { isDeletingVisible: boolean; isArnFormatChecked?: boolean },
-): StreamRecord => {
-  const { streamName, streamArn } = reference;
-  if (streamName === undefined && streamArn === undefined) {
-    throw new KvsServiceError(
-      'InvalidArgumentException',
-      'Either StreamName or StreamARN must be specified.',
-    );
-  }
-  if (
-    streamArn !== undefined &&
-    options.isArnFormatChecked === true &&
-    parseKvsArn(streamArn)?.resourceType !== 'stream'
-  ) {
-    throw new KvsServiceError(
-      'InvalidResourceFormatException',
-      `The resource ARN ${streamArn} is not a stream ARN.`,
-    );
-  }
-  const byName =
-    streamName === undefined ? undefined : context.store.findByName(scopeOf(context), streamName);
-  const byArn = streamArn === undefined ? undefined : findStreamByArn(context, streamArn);
-  if (
-    streamName !== undefined &&
-    streamArn !== undefined &&
-    byName !== undefined &&
-    byArn !== undefined &&
-    byName !== byArn
-  ) {
-    throw new KvsServiceError(
-      'InvalidArgumentException',
-      `StreamName ${streamName} and StreamARN ${streamArn} do not name the same stream.`,
-    );
-  }
-  const stream = streamArn !== undefined ? byArn : byName;
-  if (stream === undefined || (streamName !== undefined && streamArn !== undefined && byName !== byArn)) {
-    throw new KvsServiceError('ResourceNotFoundException', STREAM_NOT_FOUND_MESSAGE);
-  }
-  if (stream.status === 'DELETING' && !options.isDeletingVisible) {
-    throw new KvsServiceError('ResourceNotFoundException', STREAM_NOT_FOUND_MESSAGE);
-  }
-  return stream;
-};
-
-/** A stream by ARN, only within the request's account and region (other regions are other services). */
-const findStreamByArn = (context: OperationContext, streamArn: string): StreamRecord | undefined => {
-  const stream = context.store.findByArn(streamArn);
-  return stream !== undefined && stream.accountId === context.accountId && stream.region === context.region
-    ? stream
-    : undefined;
 };
 
 /** The generic tagging ops accept any KVS resource ARN; the local KVS has streams only (channels → 404). */

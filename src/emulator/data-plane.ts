@@ -13,11 +13,11 @@
  *   than failing the session; a producer that paces itself never notices, one that does not sees its upload take
  *   as long as the service would let it.
  */
-import type { MediaStore } from './media-store.js';
-import type { EmulatorClock } from './emulator-clock.js';
-import type { FaultInjector } from './fault-plan.js';
-import type { StreamStore } from './stream-store.js';
 import { KvsLimits } from '../fragment/kvs-limits.js';
+import type { Clock } from '../util/clock.js';
+import type { FaultInjector } from './fault-injector.js';
+import type { MediaStore } from './media-store.js';
+import type { StreamStore } from './stream-store.js';
 
 /** The data plane's settings (resolved from `LocalKvsOptions`). */
 export type DataPlaneConfig = {
@@ -27,15 +27,15 @@ export type DataPlaneConfig = {
   idleAckIntervalMs: number;
   /** Close a PutMedia connection whose body has been quiet this long. */
   idleTimeoutMs: number;
-  /** ERROR 4003 and close once a PutMedia connection is this old. */
+  /** ERROR MaxConnectionDurationReached and close once a PutMedia connection is this old. */
   maxConnectionDurationMs: number;
   /** End a GetMedia response after this long without a new fragment. */
   getMediaIdleTimeoutMs: number;
-  /** ERROR 4002 above this fragment duration. */
+  /** ERROR MaxFragmentDurationReached above this fragment duration. */
   maxFragmentDurationMs: number;
-  /** ERROR 4001 above this fragment size. */
+  /** ERROR MaxFragmentSizeReached above this fragment size. */
   maxFragmentBytes: number;
-  /** ERROR 4007 for producer timestamps further than this into the future. */
+  /** ERROR InvalidProducerTimestamp for producer timestamps further than this into the future. */
   futureToleranceMs: number;
   /** PutMedia stops reading its body while more than this many bytes wait to be written to disk. */
   maxPendingWriteBytes: number;
@@ -61,6 +61,8 @@ export const DEFAULT_DATA_PLANE_CONFIG: DataPlaneConfig = {
   lingerMs: 2_000,
 };
 
+/** GetMedia calls per second per stream (strict mode; the producer's limits in KvsLimits have no reader side). */
+export const MAX_GET_MEDIA_CALLS_PER_SECOND = 5;
 /** Concurrent GetMedia connections per stream. */
 export const MAX_GET_MEDIA_CONNECTIONS = 3;
 /** Concurrent GetMediaForFragmentList connections per stream. */
@@ -70,11 +72,11 @@ export const MAX_FRAGMENT_LIST_CONNECTIONS = 5;
 export type PutMediaConnectionSlot = {
   /** Still sending its body (counts for the one-connection rule). */
   readonly isSending: boolean;
-  /** The stream is being deleted: ERROR 4507 and close. */
+  /** The stream is being deleted: ERROR StreamDeleted and close. */
   onStreamDeleting: () => void;
   /**
-   * The body broke in a way that leaves the answer writable (the client closed its side mid-body): ERROR 4000
-   * and close. Returns false when the session cannot answer any more.
+   * The body broke in a way that leaves the answer writable (the client closed its side mid-body): ERROR
+   * StreamReadError and close. Returns false when the session cannot answer any more.
    */
   onBodyBroken: () => boolean;
 };
@@ -132,7 +134,8 @@ export class DataPlane {
     public readonly media: MediaStore,
     public readonly streams: StreamStore,
     public readonly faults: FaultInjector,
-    public readonly clock: EmulatorClock,
+    /** The service clock: timestamps, and every timer and rate of the data plane. */
+    public readonly clock: Clock,
   ) {
     streams.subscribe((event) => {
       if (event.type === 'deleting') {
@@ -157,7 +160,7 @@ export class DataPlane {
 
   /**
    * A client error on a socket (Node's `clientError`: a truncated or malformed request): a PutMedia session on it
-   * answers ERROR 4000 when it can. Returns whether it took care of the socket.
+   * answers ERROR StreamReadError when it can. Returns whether it took care of the socket.
    */
   public onClientError(socket: object): boolean {
     return this.slotsBySocket.get(socket)?.onBodyBroken() ?? false;
@@ -216,7 +219,7 @@ export class DataPlane {
     if (!this.config.isStrict) {
       return false;
     }
-    const nowMs = Date.now();
+    const nowMs = this.clock.monotonicMs();
     const key = `${operation}:${streamArn}`;
     const times = (this.callTimes.get(key) ?? []).filter((time) => time > nowMs - 1000);
     times.push(nowMs);
@@ -232,7 +235,7 @@ export class DataPlane {
     if (!this.config.isStrict) {
       return 0;
     }
-    return bucketFor(this.byteBuckets, streamArn, KvsLimits.maxBytesPerSecond).take(bytes);
+    return this.bucketFor(this.byteBuckets, streamArn, KvsLimits.maxBytesPerSecond).take(bytes);
   }
 
   /** Accounts one new fragment against the stream's fragment rate (strict mode); ms to stop reading. */
@@ -240,22 +243,35 @@ export class DataPlane {
     if (!this.config.isStrict) {
       return 0;
     }
-    return bucketFor(this.fragmentBuckets, streamArn, KvsLimits.maxFragmentsPerSecond).take(1);
+    return this.bucketFor(this.fragmentBuckets, streamArn, KvsLimits.maxFragmentsPerSecond).take(1);
+  }
+
+  private bucketFor(buckets: Map<string, TokenBucket>, key: string, ratePerSecond: number): TokenBucket {
+    let bucket = buckets.get(key);
+    if (bucket === undefined) {
+      bucket = new TokenBucket(ratePerSecond, this.clock);
+      buckets.set(key, bucket);
+    }
+    return bucket;
   }
 }
 
 /** A token bucket refilled at `ratePerSecond`, holding at most one second's worth. */
 class TokenBucket {
   private tokens: number;
-  private updatedAtMs = performance.now();
+  private updatedAtMs: number;
 
-  public constructor(private readonly ratePerSecond: number) {
+  public constructor(
+    private readonly ratePerSecond: number,
+    private readonly clock: Clock,
+  ) {
     this.tokens = ratePerSecond;
+    this.updatedAtMs = clock.monotonicMs();
   }
 
   /** Takes `amount` tokens (going into debt if needed); returns how long until the debt is repaid, in ms. */
   public take(amount: number): number {
-    const nowMs = performance.now();
+    const nowMs = this.clock.monotonicMs();
     this.tokens = Math.min(
       this.ratePerSecond,
       this.tokens + ((nowMs - this.updatedAtMs) / 1000) * this.ratePerSecond,
@@ -265,12 +281,3 @@ class TokenBucket {
     return this.tokens >= 0 ? 0 : Math.ceil((-this.tokens / this.ratePerSecond) * 1000);
   }
 }
-
-const bucketFor = (buckets: Map<string, TokenBucket>, key: string, ratePerSecond: number): TokenBucket => {
-  let bucket = buckets.get(key);
-  if (bucket === undefined) {
-    bucket = new TokenBucket(ratePerSecond);
-    buckets.set(key, bucket);
-  }
-  return bucket;
-};

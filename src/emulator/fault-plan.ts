@@ -1,57 +1,13 @@
 /**
- * Fault plans: scripted misbehaviour of the local KVS, so clients' retry paths can be tested against a real
- * server (issue 3 "Fault injection"; kvs-api.md §11 item 6).
- *
- * A plan is JSON (from `--faults FILE`, the `faults` option, or `POST /_admin/faults` on loopback, which replaces
- * the running plan and resets its counters; `GET /_admin/faults` shows the plan and how often each rule matched
- * and fired). It has one optional section per place a fault can strike; each section is a list of rules; a rule
- * counts the calls (or PutMedia connections) it matches and fires for a scripted number of them, so a test can
- * say "the first connection fails at fragment 3, the second succeeds".
- *
- * **`controlPlane`**: control-plane calls (CreateStream, DescribeStream, GetDataEndpoint, …). For each call the
- * first due rule fires: an error answer, a delay, or a dropped connection.
- *
- * **`putMedia`**: PutMedia connections, per stream. Every due rule applies to the connection (their effects
- * combine). Fragment numbers K count the fragments of that connection from 1.
- * - `streams`: stream names the rule applies to (default every stream);
- * - `skipConnections` (default 0), `times` (default 1, or `"always"`), `windowMs` (fire only for connections
- *   opened within this many ms after the plan was installed; `times` then defaults to `"always"`);
- * - `refuse`: answer the request with this error instead of the 200 (e.g. `"ConnectionLimitExceededException"`,
- *   `{"type": "InternalFailure", "statusCode": 500}`, `{"type": "AccessDeniedException", "statusCode": 403}`);
- *   excludes every other effect;
- * - `resetAfterBytes`: N: read N body bytes, then destroy the socket once the fragments completed within them are
- *   stored and acked (the fragment in progress is lost);
- * - `resetAfterFragment`: K: destroy the socket right after fragment K is stored and its acks are written;
- * - `errorAtFragment`: `{"fragment": K, "errorId": 5000, "errorCode"?: "INTERNAL_ERROR"}`: when fragment K starts
- *   (after its BUFFERING ack), send this ERROR ack and close, as the service does; K is not stored;
- * - `ackDelayMs`: N: every ack (IDLE included) goes out N ms late, order kept;
- * - `withholdAcks`: `{"fromFragment": K, "toFragment"?: L, "events"?: ["BUFFERING", "RECEIVED", "PERSISTED"]}`:
- *   never send those acks for fragments K..L (every later fragment when L is absent); fragments are still stored,
- *   so a client's staleness detection fires while the service holds its data;
- * - `stall`: `{"afterBytes"?: N, "afterFragment"?: K, "durationMs"?: D}`: stop reading the body after N bytes
- *   (default 0) or once fragment K is complete (the few KB read past its end are still processed), for D ms
- *   (default: until the connection ends). Nothing is read, so the client's writes block, and no IDLE ack nor
- *   idle close happens meanwhile. When it ends, the bytes waiting in the socket are ingested only if the client
- *   is still there: a client that gave up on the connection meanwhile has nothing more stored from it.
- *
- * ```json
- * { "controlPlane": [
- *     { "operations": ["DescribeStream"], "times": 2, "error": "ClientLimitExceededException" },
- *     { "operations": "*", "skipCalls": 5, "times": 1, "error": { "type": "InternalFailure", "statusCode": 500 } },
- *     { "operations": ["GetDataEndpoint"], "delayMs": 2000 },
- *     { "operations": ["ListStreams"], "resetConnection": true }
- *   ],
- *   "putMedia": [
- *     { "streams": ["cam-1"], "errorAtFragment": { "fragment": 3, "errorId": 5000 } },
- *     { "streams": ["cam-2"], "refuse": "ConnectionLimitExceededException", "windowMs": 2000 },
- *     { "resetAfterBytes": 1000000, "skipConnections": 1 },
- *     { "withholdAcks": { "fromFragment": 2 }, "times": "always" }
- * ] }
- * ```
+ * Fault plans: scripted misbehaviour of the local KVS, so that clients' retry paths can be tested against a real
+ * server. The format, with an example, and the admin API that replaces a running plan are in docs/local-kvs.md.
  */
 import { readFile } from 'node:fs/promises';
 import { ErrorCode, KvsPutError } from '../errors.js';
-import { SERVICE_ERRORS, statusCodeForErrorType } from './emulator-errors.js';
+import { AckEventType, ErrorId } from '../kvs/ack.js';
+import { STREAM_NAME } from './stream-reference.js';
+import { SERVICE_ERRORS } from './emulator-errors.js';
+import { stringIssues } from './input-validator.js';
 
 /** An error response a fault sends: a known type (status implied) or any type with an explicit status. */
 export type FaultErrorSpec =
@@ -82,10 +38,14 @@ export type ControlPlaneFaultRule = {
 };
 
 /** Ack events a `withholdAcks` rule can hold back. */
-export const WITHHOLDABLE_ACKS = ['BUFFERING', 'RECEIVED', 'PERSISTED'] as const;
+export const WITHHOLDABLE_ACKS = [
+  AckEventType.Buffering,
+  AckEventType.Received,
+  AckEventType.Persisted,
+] as const;
 export type WithholdableAck = (typeof WITHHOLDABLE_ACKS)[number];
 
-/** One scripted misbehaviour of PutMedia connections (see the module doc for the semantics). */
+/** One scripted misbehaviour of PutMedia connections (docs/local-kvs.md has the semantics of each effect). */
 export type PutMediaFaultRule = {
   /** Stream names it applies to, or `'*'`. @default '*' */
   streams?: readonly string[] | '*';
@@ -118,33 +78,6 @@ export type FaultPlan = {
   controlPlane?: readonly ControlPlaneFaultRule[];
   putMedia?: readonly PutMediaFaultRule[];
 };
-
-/** The effects of the rules that fired for one PutMedia connection (undefined fields: no such fault). */
-export type PutMediaFaults = {
-  /** Indices (in `putMedia`) of the rules that fired. */
-  ruleIndices: number[];
-  refuse: { type: string; statusCode: number; message: string } | undefined;
-  resetAfterBytes: number | undefined;
-  resetAfterFragment: number | undefined;
-  errorAtFragment: { fragment: number; errorId: number; errorCode: string | undefined } | undefined;
-  ackDelayMs: number;
-  withholdAcks: { fromFragment: number; toFragment: number; events: ReadonlySet<string> }[];
-  stall:
-    | { afterBytes: number | undefined; afterFragment: number | undefined; durationMs: number | undefined }
-    | undefined;
-};
-
-/** What a fired control-plane rule asks the server to do for one call. */
-export type ControlPlaneFault = {
-  /** Index of the rule in `controlPlane`. */
-  ruleIndex: number;
-  delayMs: number;
-  isConnectionReset: boolean;
-  error: { type: string; statusCode: number; message: string } | undefined;
-};
-
-/** How a rule has been used so far (shown by `GET /_admin/faults`). */
-export type FaultRuleState = { section: string; ruleIndex: number; matchedCalls: number; firedCalls: number };
 
 const PLAN_SECTIONS = ['controlPlane', 'putMedia'] as const;
 const RULE_KEYS = ['operations', 'skipCalls', 'times', 'error', 'delayMs', 'resetConnection'] as const;
@@ -228,161 +161,6 @@ export const loadFaultPlan = async (path: string, knownOperations: readonly stri
   return parseFaultPlan(value, { source: path, knownOperations });
 };
 
-/** The running plan and its counters. Replacing the plan resets every counter. */
-export class FaultInjector {
-  private currentPlan: FaultPlan;
-  private controlPlaneCounters: { matched: number; fired: number }[];
-  private putMediaCounters: { matched: number; fired: number }[];
-  /** When the plan was installed (wall clock, ms): `windowMs` counts from here. */
-  private installedAtMs: number;
-
-  public constructor(plan: FaultPlan = {}) {
-    this.currentPlan = plan;
-    this.controlPlaneCounters = (plan.controlPlane ?? []).map(() => ({ matched: 0, fired: 0 }));
-    this.putMediaCounters = (plan.putMedia ?? []).map(() => ({ matched: 0, fired: 0 }));
-    this.installedAtMs = Date.now();
-  }
-
-  public get plan(): FaultPlan {
-    return this.currentPlan;
-  }
-
-  public replace(plan: FaultPlan): void {
-    this.currentPlan = plan;
-    this.controlPlaneCounters = (plan.controlPlane ?? []).map(() => ({ matched: 0, fired: 0 }));
-    this.putMediaCounters = (plan.putMedia ?? []).map(() => ({ matched: 0, fired: 0 }));
-    this.installedAtMs = Date.now();
-  }
-
-  /**
-   * Counts a new PutMedia connection to `streamName` against every rule naming that stream and returns the
-   * combined effects of the rules due for it (an empty `ruleIndices` when none is).
-   */
-  public nextPutMediaFaults(streamName: string): PutMediaFaults {
-    const faults: PutMediaFaults = {
-      ruleIndices: [],
-      refuse: undefined,
-      resetAfterBytes: undefined,
-      resetAfterFragment: undefined,
-      errorAtFragment: undefined,
-      ackDelayMs: 0,
-      withholdAcks: [],
-      stall: undefined,
-    };
-    const elapsedMs = Date.now() - this.installedAtMs;
-    (this.currentPlan.putMedia ?? []).forEach((rule, ruleIndex) => {
-      const counter = this.putMediaCounters[ruleIndex];
-      const streams = rule.streams ?? '*';
-      if (counter === undefined || (streams !== '*' && !streams.includes(streamName))) {
-        return;
-      }
-      if (rule.windowMs !== undefined && elapsedMs > rule.windowMs) {
-        return;
-      }
-      counter.matched++;
-      const times = rule.times ?? (rule.windowMs === undefined ? 1 : 'always');
-      const isDue =
-        counter.matched > (rule.skipConnections ?? 0) && (times === 'always' || counter.fired < times);
-      if (!isDue) {
-        return;
-      }
-      counter.fired++;
-      faults.ruleIndices.push(ruleIndex);
-      if (rule.refuse !== undefined) {
-        faults.refuse ??= resolveFaultError(rule.refuse);
-      }
-      if (rule.resetAfterBytes !== undefined) {
-        faults.resetAfterBytes = Math.min(faults.resetAfterBytes ?? Infinity, rule.resetAfterBytes);
-      }
-      if (rule.resetAfterFragment !== undefined) {
-        faults.resetAfterFragment = Math.min(faults.resetAfterFragment ?? Infinity, rule.resetAfterFragment);
-      }
-      if (rule.errorAtFragment !== undefined && faults.errorAtFragment === undefined) {
-        faults.errorAtFragment = {
-          fragment: rule.errorAtFragment.fragment,
-          errorId: rule.errorAtFragment.errorId,
-          errorCode: rule.errorAtFragment.errorCode,
-        };
-      }
-      faults.ackDelayMs += rule.ackDelayMs ?? 0;
-      if (rule.withholdAcks !== undefined) {
-        faults.withholdAcks.push({
-          fromFragment: rule.withholdAcks.fromFragment ?? 1,
-          toFragment: rule.withholdAcks.toFragment ?? Infinity,
-          events: new Set(rule.withholdAcks.events ?? WITHHOLDABLE_ACKS),
-        });
-      }
-      if (rule.stall !== undefined && faults.stall === undefined) {
-        faults.stall = {
-          afterBytes: rule.stall.afterBytes,
-          afterFragment: rule.stall.afterFragment,
-          durationMs: rule.stall.durationMs,
-        };
-      }
-    });
-    return faults;
-  }
-
-  /**
-   * Counts a control-plane call against every rule that names its operation and returns the fault of the
-   * first rule that fires for it, if any.
-   */
-  public nextControlPlaneFault(operation: string): ControlPlaneFault | undefined {
-    let fault: ControlPlaneFault | undefined;
-    (this.currentPlan.controlPlane ?? []).forEach((rule, ruleIndex) => {
-      const counter = this.controlPlaneCounters[ruleIndex];
-      if (counter === undefined || (rule.operations !== '*' && !rule.operations.includes(operation))) {
-        return;
-      }
-      counter.matched++;
-      const times = rule.times ?? 1;
-      const isDue = counter.matched > (rule.skipCalls ?? 0) && (times === 'always' || counter.fired < times);
-      if (!isDue || fault !== undefined) {
-        return;
-      }
-      counter.fired++;
-      fault = {
-        ruleIndex,
-        delayMs: rule.delayMs ?? 0,
-        isConnectionReset: rule.resetConnection ?? false,
-        error: rule.error === undefined ? undefined : resolveFaultError(rule.error),
-      };
-    });
-    return fault;
-  }
-
-  /** Per-rule counters, for the admin endpoint and tests (PutMedia rules count connections). */
-  public state(): FaultRuleState[] {
-    return [
-      ...this.controlPlaneCounters.map((counter, ruleIndex) => ({
-        section: 'controlPlane',
-        ruleIndex,
-        matchedCalls: counter.matched,
-        firedCalls: counter.fired,
-      })),
-      ...this.putMediaCounters.map((counter, ruleIndex) => ({
-        section: 'putMedia',
-        ruleIndex,
-        matchedCalls: counter.matched,
-        firedCalls: counter.fired,
-      })),
-    ];
-  }
-}
-
-/** The concrete error a fault spec stands for. */
-export const resolveFaultError = (
-  spec: FaultErrorSpec,
-): { type: string; statusCode: number; message: string } => {
-  const type = typeof spec === 'string' ? spec : spec.type;
-  const statusCode =
-    (typeof spec === 'string' ? undefined : spec.statusCode) ?? statusCodeForErrorType(type) ?? 500;
-  const message =
-    (typeof spec === 'string' ? undefined : spec.message) ??
-    `Injected fault: ${type} (kvs-put local fault plan).`;
-  return { type, statusCode, message };
-};
-
 const checkRule = (
   value: unknown,
   where: string,
@@ -458,7 +236,7 @@ const checkPutMediaRule = (value: unknown, where: string, issues: string[]): Put
     streams !== '*' &&
     (!Array.isArray(streams) ||
       streams.length === 0 ||
-      !streams.every((item) => typeof item === 'string' && /^[a-zA-Z0-9_.-]{1,256}$/.test(item)))
+      !streams.every((item) => typeof item === 'string' && stringIssues(item, STREAM_NAME).length === 0))
   ) {
     issues.push(`${where}.streams must be "*" or a non-empty list of stream names`);
   }
@@ -501,7 +279,9 @@ const checkPutMediaRule = (value: unknown, where: string, issues: string[]): Put
       issues.push(`${where}.errorAtFragment.fragment must be an integer ≥ 1`);
     }
     if (!isCount(errorAt['errorId'], 1)) {
-      issues.push(`${where}.errorAtFragment.errorId must be a positive integer such as 5000`);
+      issues.push(
+        `${where}.errorAtFragment.errorId must be a positive integer such as ${ErrorId.InternalError}`,
+      );
     }
     if (errorAt['errorCode'] !== undefined && typeof errorAt['errorCode'] !== 'string') {
       issues.push(`${where}.errorAtFragment.errorCode must be a string`);
@@ -590,5 +370,5 @@ const checkErrorSpec = (value: unknown, where: string, issues: string[]): void =
 const planError = (source: string, issues: readonly string[]): KvsPutError =>
   new KvsPutError(ErrorCode.Config, `Invalid fault plan ${source}: ${issues.join('; ')}`, {
     context: { source, issues },
-    suggestion: 'See the FaultPlan type in src/emulator/fault-plan.ts for the format.',
+    suggestion: 'See docs/local-kvs.md for the format (the FaultPlan type in src/emulator/fault-plan.ts).',
   });

@@ -11,19 +11,18 @@
  * the live tail). [EMU] Errors after the 200 (a stream deleted mid-answer) end the answer; no error chunk is sent.
  */
 import type { ServerResponse } from 'node:http';
-import { once } from 'node:events';
-import { readStreamReference, resolveStream } from './control-plane.js';
 import type { DataPlane } from './data-plane.js';
-import { MAX_GET_MEDIA_CONNECTIONS } from './data-plane.js';
-import { commonHeaders } from './emulator-http.js';
+import { MAX_GET_MEDIA_CALLS_PER_SECOND, MAX_GET_MEDIA_CONNECTIONS } from './data-plane.js';
+import { startStreamedAnswer } from './emulator-http.js';
 import { KvsServiceError } from './emulator-errors.js';
 import type { OperationContext, StreamingExchange, StreamingRoute } from './emulator-routes.js';
-import type { JsonObject, StringRule } from './input-validator.js';
+import type { StringRule } from './input-validator.js';
 import { InputValidator } from './input-validator.js';
-import { chunkHeadTags, chunkTailTags } from './kvs-chunk.js';
+import { chunkTailTags } from './kvs-chunk.js';
+import { writeFragment, writeOrWait } from './media-answer.js';
 import type { StoredFragment } from './media-store.js';
+import { readStreamReference, resolveStream } from './stream-reference.js';
 import type { StreamRecord } from './stream-store.js';
-import { KvsLimits } from '../fragment/kvs-limits.js';
 
 /** GetMedia's StartSelectorType values (model enum). */
 export const START_SELECTOR_TYPES = [
@@ -66,8 +65,7 @@ const getMedia = async (
   exchange: StreamingExchange,
   context: OperationContext,
 ): Promise<void> => {
-  const input = parseBody(exchange.body);
-  const v = new InputValidator(input);
+  const v = new InputValidator(exchange.input ?? {});
   const reference = readStreamReference(v);
   const selector = v.structure('StartSelector', true);
   const type = selector?.requiredString('StartSelectorType', { values: START_SELECTOR_TYPES });
@@ -97,10 +95,10 @@ const getMedia = async (
   }
   v.finish();
   const stream = resolveStream(context, reference, { isDeletingVisible: false });
-  if (plane.isCallRateExceeded('GetMedia', stream.streamArn, KvsLimits.maxPutMediaCallsPerSecond)) {
+  if (plane.isCallRateExceeded('GetMedia', stream.streamArn, MAX_GET_MEDIA_CALLS_PER_SECOND)) {
     throw new KvsServiceError(
       'ClientLimitExceededException',
-      `More than ${KvsLimits.maxPutMediaCallsPerSecond} GetMedia calls per second on stream ${stream.streamName}.`,
+      `More than ${MAX_GET_MEDIA_CALLS_PER_SECOND} GetMedia calls per second on stream ${stream.streamName}.`,
     );
   }
   const release = plane.acquireReader('GetMedia', stream.streamArn, MAX_GET_MEDIA_CONNECTIONS);
@@ -137,12 +135,7 @@ const getMedia = async (
   }
 
   const response = exchange.response;
-  response.writeHead(200, {
-    ...commonHeaders(context.requestId, context.nowMs),
-    'Content-Type': 'video/webm',
-    'Transfer-Encoding': 'chunked',
-  });
-  response.flushHeaders();
+  startStreamedAnswer(response, context.stamp, 'video/webm');
   const abort = new AbortController();
   response.once('close', () => {
     abort.abort();
@@ -167,7 +160,7 @@ const streamChunks = async (
   signal: AbortSignal,
 ): Promise<void> => {
   let cursor = start;
-  let lastActivityMs = performance.now();
+  let lastActivityMs = plane.clock.monotonicMs();
   const idleMs = plane.config.getMediaIdleTimeoutMs;
   while (!signal.aborted) {
     const stream = plane.streams.findByArn(initial.streamArn);
@@ -176,53 +169,18 @@ const streamChunks = async (
     }
     const next = firstAfter(plane.media.list(stream), cursor);
     if (next !== undefined) {
-      await sendChunk(plane, stream, next, response, signal);
+      await writeFragment(response, plane.media, stream, next, signal);
+      const behindMs = plane.clock.now() - next.serverTimestampMs;
+      await writeOrWait(response, chunkTailTags(behindMs, next.fragmentNumber), signal);
       cursor = { fragmentNumber: next.fragmentNumber, isInclusive: false };
-      lastActivityMs = performance.now();
+      lastActivityMs = plane.clock.monotonicMs();
       continue;
     }
-    const remainingMs = idleMs - (performance.now() - lastActivityMs);
+    const remainingMs = idleMs - (plane.clock.monotonicMs() - lastActivityMs);
     if (remainingMs <= 0) {
       return;
     }
     await plane.media.waitForChange(stream.streamArn, remainingMs, signal);
-  }
-};
-
-const sendChunk = async (
-  plane: DataPlane,
-  stream: StreamRecord,
-  fragment: StoredFragment,
-  response: ServerResponse,
-  signal: AbortSignal,
-): Promise<void> => {
-  await writeOrWait(response, plane.media.header(stream, fragment), signal);
-  await writeOrWait(response, chunkHeadTags(fragment), signal);
-  for await (const piece of plane.media.readFragment(stream, fragment)) {
-    await writeOrWait(response, piece, signal);
-  }
-  const behindMs = plane.clock.now() - fragment.serverTimestampMs;
-  await writeOrWait(response, chunkTailTags(behindMs, fragment.fragmentNumber), signal);
-};
-
-/** Writes, and waits for `drain` when the socket's buffer is full (so a slow reader slows the reading). */
-export const writeOrWait = async (
-  response: ServerResponse,
-  bytes: Uint8Array,
-  signal: AbortSignal,
-): Promise<void> => {
-  if (signal.aborted || response.destroyed || bytes.length === 0) {
-    return;
-  }
-  if (!response.write(bytes)) {
-    // Whichever event loses the race must not stay subscribed: this runs once per full socket buffer.
-    const settled = new AbortController();
-    const options = { signal: settled.signal };
-    await Promise.race([
-      once(response, 'drain', options).catch(() => undefined),
-      once(response, 'close', options).catch(() => undefined),
-    ]);
-    settled.abort();
   }
 };
 
@@ -259,21 +217,3 @@ export const compareNumbers = (a: string, b: string): number =>
   a.length !== b.length ? a.length - b.length : a < b ? -1 : a > b ? 1 : 0;
 
 const normalizeNumber = (text: string): string => text.replace(/^0+(?=\d)/, '');
-
-/** The JSON body of a buffered data-plane call (`{}` when empty). */
-export const parseBody = (body: Buffer | undefined): JsonObject => {
-  const text = body?.toString('utf8').trim() ?? '';
-  if (text === '') {
-    return {};
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new KvsServiceError('SerializationException', 'The request body is not valid JSON.');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new KvsServiceError('SerializationException', 'The request body must be a JSON object.');
-  }
-  return value as JsonObject;
-};

@@ -1,74 +1,59 @@
 /**
  * The local KVS: a Kinesis Video Streams look-alike on one loopback HTTP/1.1 server, for `kvs-put local`, the
- * CLI's `--local` mode and tests (issue 3; spec: shared/docs/kvs-api.md).
+ * CLI's `--local` mode and tests (spec: shared/docs/kvs-api.md; what it implements and how to run it:
+ * docs/local-kvs.md). This module is its public face, the options and the running server, and the one place its
+ * parts are put together:
  *
- * Endpoint design (§4.5, §11 item 1): one server, one root. The control plane answers `POST /<operation>` at
- * the root, and GetDataEndpoint hands out the origin the client reached (`http://127.0.0.1:<port>`, no path),
- * so the data plane (`/putMedia`, `/getMedia`, …) is served by the same server at the same root.
- *
- * Every request is SigV4-verified (§2; `noAuth` turns that off, never by default) against one key pair: the one
- * given, else {@link LOCAL_KVS_CREDENTIALS}.
- *
- * The data plane: PutMedia (put-media.ts), GetMedia (get-media.ts), ListFragments and GetMediaForFragmentList
- * (archived-media.ts), over the fragments of media-store.ts (in memory, or under `dataDir`). Loopback-only test
- * hooks, no SigV4: `POST|GET /_admin/faults` (fault-plan.ts), `GET /__emulator/streams/<name>/fragments` (what
- * each stored fragment holds) and `GET /__emulator/stats` (ingest counters and the process's memory).
+ * - emulator-server.ts listens; request-router.ts takes each request from there to its answer, with request-auth.ts
+ *   (SigV4) and the fault plan (fault-injector.ts); admin-routes.ts answers the loopback test hooks;
+ * - the routes: control-plane.ts, put-media.ts, get-media.ts and archived-media.ts, over the data plane's shared
+ *   state (data-plane.ts);
+ * - the state: stream-store.ts and media-store.ts, through the storage contract of storage.ts (memory-storage.ts,
+ *   or disk-storage.ts under `dataDir`).
  *
  * ```ts
  * await using kvs = await startLocalKvs({});
  * const client = new KinesisVideoClient({ endpoint: kvs.url, region: kvs.region, credentials: kvs.credentials });
  * ```
  */
+import { ADMIN_FAULTS_PATH, HEALTH_PATH, INTROSPECTION_PREFIX, STATS_PATH } from './admin-routes.js';
+import { getMediaForFragmentListRoute, listFragmentsRoute } from './archived-media.js';
+import { CONTROL_PLANE_OPERATIONS, controlPlaneRoutes } from './control-plane.js';
+import type { IngestCounters } from './data-plane.js';
+import { DataPlane } from './data-plane.js';
+import { DiskStorage } from './disk-storage.js';
+import type { EmulatorClock } from './emulator-clock.js';
+import type { EmulatorRoute } from './emulator-routes.js';
+import { startHttpServer } from './emulator-server.js';
+import { FaultInjector } from './fault-injector.js';
+import type { FaultPlan } from './fault-plan.js';
+import { loadFaultPlan, parseFaultPlan } from './fault-plan.js';
+import { getMediaRoute } from './get-media.js';
+import { DEFAULT_LOCAL_KVS_ACCOUNT_ID, resolveLocalKvsConfig } from './local-kvs-config.js';
 import {
   DEFAULT_LOCAL_KVS_HOST,
   DEFAULT_LOCAL_KVS_REGION,
   LOCAL_KVS_CREDENTIALS,
 } from './local-kvs-defaults.js';
-import { randomUUID } from 'node:crypto';
-import type { IncomingMessage, Server, ServerResponse } from 'node:http';
-import { createServer } from 'node:http';
-import type { AddressInfo } from 'node:net';
-import type { Duplex } from 'node:stream';
-import { setTimeout as delay } from 'node:timers/promises';
-import { debuglog } from 'node:util';
-import { ErrorCode, KvsPutError } from '../errors.js';
-import { CONTROL_PLANE_OPERATIONS, UNSUPPORTED_OPERATIONS, controlPlaneRoutes } from './control-plane.js';
-import type { EmulatorClock } from './emulator-clock.js';
-import { SYSTEM_CLOCK } from './emulator-clock.js';
-import { KvsServiceError, STREAM_NOT_FOUND_MESSAGE } from './emulator-errors.js';
-import { getMediaForFragmentListRoute, listFragmentsRoute } from './archived-media.js';
-import type { DataPlaneConfig, IngestCounters } from './data-plane.js';
-import { DataPlane, DEFAULT_DATA_PLANE_CONFIG } from './data-plane.js';
-import { getMediaRoute } from './get-media.js';
 import type { MediaStoreStats } from './media-store.js';
 import { MediaStore } from './media-store.js';
-import { putMediaRoute } from './put-media.js';
-import {
-  MAX_JSON_BODY_BYTES,
-  isLoopbackAddress,
-  readBody,
-  sendJson,
-  sendServiceError,
-} from './emulator-http.js';
-import type { EmulatorRoute, OperationContext } from './emulator-routes.js';
-import type { FaultPlan } from './fault-plan.js';
-import { FaultInjector, loadFaultPlan, parseFaultPlan } from './fault-plan.js';
-import type { JsonObject } from './input-validator.js';
+import { MemoryStorage } from './memory-storage.js';
+import { PUT_MEDIA_PATH, putMediaRoute } from './put-media.js';
+import { createRequestHandler } from './request-router.js';
 import type { SigV4Credentials } from './sigv4-verify.js';
-import { sha256Hex, verifySigV4 } from './sigv4-verify.js';
+import type { MediaStorage, StreamStorage } from './storage.js';
 import { StreamStore } from './stream-store.js';
 
-export { DEFAULT_LOCAL_KVS_HOST, DEFAULT_LOCAL_KVS_REGION, LOCAL_KVS_CREDENTIALS };
-const debug = debuglog('kvs');
-
-export const DEFAULT_LOCAL_KVS_ACCOUNT_ID = '123456789012';
-
-/** Loopback-only admin paths (no SigV4). */
-export const ADMIN_FAULTS_PATH = '/_admin/faults';
-export const HEALTH_PATH = '/__health';
-/** `GET /__emulator/streams/<name>/fragments[?region=…]`: the stored fragments of a stream, for tests. */
-export const INTROSPECTION_PREFIX = '/__emulator/';
-export const STATS_PATH = '/__emulator/stats';
+export {
+  ADMIN_FAULTS_PATH,
+  DEFAULT_LOCAL_KVS_ACCOUNT_ID,
+  DEFAULT_LOCAL_KVS_HOST,
+  DEFAULT_LOCAL_KVS_REGION,
+  HEALTH_PATH,
+  INTROSPECTION_PREFIX,
+  LOCAL_KVS_CREDENTIALS,
+  STATS_PATH,
+};
 
 export type LocalKvsOptions = {
   /** Address to bind. @default '127.0.0.1' */
@@ -101,21 +86,33 @@ export type LocalKvsOptions = {
   deletingDelayMs?: number;
   /** Streams per account before AccountStreamLimitExceededException. @default 10000 */
   maxStreamsPerAccount?: number;
-  /** Persist stream metadata under this directory (standalone mode). In memory only when absent. */
+  /**
+   * Keep the streams and their archived fragments under this directory, across restarts (docs/local-kvs.md has
+   * the layout). In memory only when absent.
+   */
   dataDir?: string;
   /** The initial fault plan, or the path of a JSON file holding one. @default no faults */
   faults?: FaultPlan | string;
   /** Receives one line per request (the CLI writes them to stderr). @default silent */
   logger?: (line: string) => void;
-  /** The server clock (responses' `Date`, SigV4 clock checks, status delays, timestamps). @default wall clock */
+  /**
+   * The server clock. `{ now }` (epoch ms) sets what the service reports and checks: responses' `Date`, SigV4
+   * clock checks, status delays, timestamps, retention. A whole `Clock` (src/util/clock.ts: `now`, `monotonicMs`,
+   * `setTimeout`, `setInterval`) also drives every wait of the service: ack delays, PutMedia's idle and connection
+   * timers, throttling, stalls, GetMedia's idle end, fault delays and windows. @default the machine's clock
+   */
   clock?: EmulatorClock;
   /**
    * The `--strict` profile: every rate limit of the service on (5 PutMedia and 5 GetMedia calls/s per stream →
    * ClientLimitExceededException; 12.5 MB/s and 5 fragments/s per stream, enforced by throttling the upload), and
-   * a fragment that does not start with a key frame is refused with ERROR 4006. @default false
+   * a fragment that does not start with a key frame is refused with an ERROR ack, `ErrorId.InvalidMkvData` (4006).
+   * @default false
    */
   strict?: boolean;
-  /** A PutMedia connection this old gets ERROR 4003 and is closed. @default 2 700 000 (45 min) */
+  /**
+   * A PutMedia connection this old gets an ERROR ack, `ErrorId.MaxConnectionDurationReached` (4003), and is closed.
+   * @default 2 700 000 (45 min)
+   */
   maxConnectionDurationMs?: number;
   /** A PutMedia connection whose body is quiet this long is closed. @default 30 000 */
   idleTimeoutMs?: number;
@@ -123,11 +120,14 @@ export type LocalKvsOptions = {
   idleAckIntervalMs?: number;
   /** A GetMedia answer ends after this long without a new fragment. @default 3000 */
   getMediaIdleTimeoutMs?: number;
-  /** Fragments longer than this get ERROR 4002. @default 20 000 */
+  /** Fragments longer than this get `ErrorId.MaxFragmentDurationReached` (4002). @default 20 000 */
   maxFragmentDurationMs?: number;
-  /** Fragments larger than this get ERROR 4001. @default 52 428 800 (50 MiB) */
+  /** Fragments larger than this get `ErrorId.MaxFragmentSizeReached` (4001). @default 52 428 800 (50 MiB) */
   maxFragmentBytes?: number;
-  /** Producer timestamps further than this into the future get ERROR 4007. @default 600 000 (10 min) */
+  /**
+   * Producer timestamps further than this into the future get `ErrorId.InvalidProducerTimestamp` (4007).
+   * @default 600 000 (10 min)
+   */
   futureToleranceMs?: number;
   /**
    * After an early answer (ERROR ack, idle close) to a client still sending, the socket drains the body this
@@ -171,11 +171,14 @@ export type LocalKvs = {
 
 /** Starts a local KVS and resolves once it listens. */
 export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<LocalKvs> => {
-  const config = resolveOptions(options);
-  const clock = options.clock ?? SYSTEM_CLOCK;
+  const config = resolveLocalKvsConfig(options);
+  const clock = config.clock;
+  // The one place that knows which storage the local KVS has.
+  const storage: StreamStorage & MediaStorage =
+    options.dataDir === undefined ? new MemoryStorage() : await DiskStorage.open(options.dataDir);
   const store = await StreamStore.open({
     clock,
-    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    storage,
     creatingDelayMs: config.creatingDelayMs,
     deletingDelayMs: config.deletingDelayMs,
     maxStreamsPerAccount: config.maxStreamsPerAccount,
@@ -189,10 +192,12 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
             source: 'options.faults',
             knownOperations: CONTROL_PLANE_OPERATIONS,
           }),
+    clock,
   );
   const media = await MediaStore.open({
     clock,
-    ...(options.dataDir === undefined ? {} : { dataDir: options.dataDir }),
+    archive: storage,
+    buffer: new MemoryStorage(),
     ...(options.bufferDurationMs === undefined ? {} : { bufferDurationMs: options.bufferDurationMs }),
     ...(options.bufferBytes === undefined ? {} : { bufferBytes: options.bufferBytes }),
   });
@@ -200,7 +205,7 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
   const dataPlane = new DataPlane(config.dataPlane, media, store, faults, clock);
   const routes = new Map<string, EmulatorRoute>([
     ...controlPlaneRoutes({ updatingDelayMs: config.updatingDelayMs }),
-    ['/putMedia', putMediaRoute(dataPlane)],
+    [PUT_MEDIA_PATH, putMediaRoute(dataPlane)],
     ['/getMedia', getMediaRoute(dataPlane)],
     ['/listFragments', listFragmentsRoute(dataPlane)],
     ['/getMediaForFragmentList', getMediaForFragmentListRoute(dataPlane)],
@@ -220,40 +225,37 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
   };
 
   let url = '';
-  const state = (): ServerState => ({ ...config, clock, store, media, stats, faults, routes, url });
-  const server = createServer({ requestTimeout: 0 }, (request, response) => {
-    void handleRequest(request, response, state());
+  const handle = createRequestHandler({
+    routes,
+    auth: {
+      noAuth: config.noAuth,
+      credentials: config.credentials,
+      region: config.region,
+      isRegionPinned: config.isRegionPinned,
+      clock,
+    },
+    faults,
+    store,
+    accountId: config.accountId,
+    clock,
+    logger: config.logger,
+    admin: { faults, store, media, stats, accountId: config.accountId, region: config.region },
+    serverUrl: () => url,
   });
-  // A truncated or malformed request: a PutMedia session answers ERROR 4000 when it can; otherwise Node's own
-  // handling (400 when nothing was answered yet, then close).
-  server.on('clientError', (error: NodeJS.ErrnoException, socket: Duplex) => {
-    if (dataPlane.onClientError(socket)) {
-      return;
-    }
-    const response = (socket as { _httpMessage?: ServerResponse })._httpMessage;
-    if (socket.writable && error.code !== 'ECONNRESET' && response?.headersSent !== true) {
-      socket.end('HTTP/1.1 400 Bad Request\r\nConnection: close\r\n\r\n');
-    }
-    socket.destroy();
+  const server = await startHttpServer({
+    host: config.host,
+    port: config.port,
+    handle,
+    isContinueAnswered: (request) => (request.url ?? '').split('?', 1)[0] === PUT_MEDIA_PATH,
+    onClientError: (socket) => dataPlane.onClientError(socket),
+    logger: config.logger,
   });
-  // `Expect: 100-continue`: PutMedia answers its 200 at once instead (kvs-api.md §6.2); others continue.
-  server.on('checkContinue', (request: IncomingMessage, response: ServerResponse) => {
-    if ((request.url ?? '').split('?', 1)[0] !== '/putMedia') {
-      response.writeContinue();
-    }
-    void handleRequest(request, response, state());
-  });
-  await listen(server, config.host, config.port);
-  const address = server.address() as AddressInfo;
-  url = `http://${urlHost(config.host)}:${address.port}`;
-  server.on('error', (error) => config.logger(`local KVS server error: ${error.message}`));
+  url = server.url;
 
   let closing: Promise<void> | undefined;
   const close = (): Promise<void> => {
     closing ??= (async () => {
-      const closed = new Promise<void>((resolve) => server.close(() => resolve()));
-      server.closeAllConnections();
-      await closed;
+      await server.close();
       await store.flush();
       await media.close();
     })();
@@ -274,429 +276,4 @@ export const startLocalKvs = async (options: LocalKvsOptions = {}): Promise<Loca
     close,
     [Symbol.asyncDispose]: close,
   };
-};
-
-// ---------------------------------------------------------------------------------------------------------------
-
-type ResolvedOptions = {
-  host: string;
-  port: number;
-  region: string;
-  isRegionPinned: boolean;
-  accountId: string;
-  credentials: SigV4Credentials;
-  noAuth: boolean;
-  creatingDelayMs: number;
-  updatingDelayMs: number;
-  deletingDelayMs: number;
-  maxStreamsPerAccount: number;
-  logger: (line: string) => void;
-  dataPlane: DataPlaneConfig;
-};
-
-type ServerState = ResolvedOptions & {
-  clock: EmulatorClock;
-  store: StreamStore;
-  media: MediaStore;
-  stats: () => LocalKvsStats;
-  faults: FaultInjector;
-  routes: ReadonlyMap<string, EmulatorRoute>;
-  url: string;
-};
-
-const resolveOptions = (options: LocalKvsOptions): ResolvedOptions => {
-  const checkInteger = (
-    name: string,
-    value: number | undefined,
-    min: number,
-    max: number,
-  ): number | undefined => {
-    if (value !== undefined && (!Number.isInteger(value) || value < min || value > max)) {
-      throw new TypeError(
-        `options.${name}, when provided, must be an integer from ${min} to ${max}; got ${value}`,
-      );
-    }
-    return value;
-  };
-  const region = options.region ?? DEFAULT_LOCAL_KVS_REGION;
-  if (!/^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/.test(region)) {
-    throw new TypeError(
-      `options.region, when provided, must be a region name such as us-east-1; got ${region}`,
-    );
-  }
-  const accountId = options.accountId ?? DEFAULT_LOCAL_KVS_ACCOUNT_ID;
-  if (!/^\d{12}$/.test(accountId)) {
-    throw new TypeError(`options.accountId, when provided, must be 12 digits; got ${accountId}`);
-  }
-  const credentials = options.credentials ?? LOCAL_KVS_CREDENTIALS;
-  if (credentials.accessKeyId === '' || credentials.secretAccessKey === '') {
-    throw new TypeError(
-      'options.credentials, when provided, must have a non-empty accessKeyId and secretAccessKey',
-    );
-  }
-  return {
-    host: options.host ?? DEFAULT_LOCAL_KVS_HOST,
-    port: checkInteger('port', options.port, 0, 65_535) ?? 0,
-    region,
-    isRegionPinned: options.isRegionPinned ?? false,
-    accountId,
-    credentials,
-    noAuth: options.noAuth ?? false,
-    creatingDelayMs: checkInteger('creatingDelayMs', options.creatingDelayMs, 0, 2 ** 31) ?? 0,
-    updatingDelayMs: checkInteger('updatingDelayMs', options.updatingDelayMs, 0, 2 ** 31) ?? 0,
-    deletingDelayMs: checkInteger('deletingDelayMs', options.deletingDelayMs, 0, 2 ** 31) ?? 0,
-    maxStreamsPerAccount:
-      checkInteger('maxStreamsPerAccount', options.maxStreamsPerAccount, 1, 2 ** 31) ?? 10_000,
-    logger: options.logger ?? (() => undefined),
-    dataPlane: {
-      ...DEFAULT_DATA_PLANE_CONFIG,
-      isStrict: options.strict ?? false,
-      ...definedOnly({
-        maxConnectionDurationMs: checkInteger(
-          'maxConnectionDurationMs',
-          options.maxConnectionDurationMs,
-          1,
-          2 ** 31,
-        ),
-        idleTimeoutMs: checkInteger('idleTimeoutMs', options.idleTimeoutMs, 1, 2 ** 31),
-        idleAckIntervalMs: checkInteger('idleAckIntervalMs', options.idleAckIntervalMs, 1, 2 ** 31),
-        getMediaIdleTimeoutMs: checkInteger(
-          'getMediaIdleTimeoutMs',
-          options.getMediaIdleTimeoutMs,
-          1,
-          2 ** 31,
-        ),
-        maxFragmentDurationMs: checkInteger(
-          'maxFragmentDurationMs',
-          options.maxFragmentDurationMs,
-          1,
-          2 ** 31,
-        ),
-        maxFragmentBytes: checkInteger('maxFragmentBytes', options.maxFragmentBytes, 1, 2 ** 40),
-        futureToleranceMs: checkInteger('futureToleranceMs', options.futureToleranceMs, 0, 2 ** 40),
-        lingerMs: checkInteger('lingerMs', options.lingerMs, 0, 2 ** 31),
-      }),
-    },
-  };
-};
-
-/** The entries of an object whose value is not undefined (for `exactOptionalPropertyTypes`-safe spreading). */
-const definedOnly = <T extends Record<string, number | undefined>>(
-  values: T,
-): Partial<Record<keyof T, number>> =>
-  Object.fromEntries(Object.entries(values).filter(([, value]) => value !== undefined)) as Partial<
-    Record<keyof T, number>
-  >;
-
-const listen = async (server: Server, host: string, port: number): Promise<void> => {
-  try {
-    await new Promise<void>((resolve, reject) => {
-      server.once('error', reject);
-      server.listen({ host, port }, () => {
-        server.off('error', reject);
-        resolve();
-      });
-    });
-  } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code;
-    const reason =
-      code === 'EADDRINUSE'
-        ? 'address in use'
-        : code === 'EACCES'
-          ? 'permission denied'
-          : code === 'EADDRNOTAVAIL'
-            ? 'address not available on this machine'
-            : (code ?? String(error));
-    const suggestion =
-      code === 'EADDRINUSE'
-        ? 'Stop the process using that port, pick another with --port, or use --port 0 for any free port.'
-        : code === 'EACCES'
-          ? 'Ports below 1024 need privileges: pick a port from 1024 up, or --port 0.'
-          : 'Check --host: it must be an address of this machine (127.0.0.1 by default).';
-    throw new KvsPutError(ErrorCode.Io, `Cannot listen on ${host}:${port}: ${reason}`, {
-      context: { host, port, code },
-      suggestion,
-      cause: error,
-    });
-  }
-};
-
-const urlHost = (host: string): string => {
-  if (host === '0.0.0.0' || host === '::' || host === '') {
-    return DEFAULT_LOCAL_KVS_HOST;
-  }
-  return host.includes(':') ? `[${host}]` : host;
-};
-
-const HOST_HEADER_PATTERN = /^(?:[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(?::\d{1,5})?$/;
-
-/** The origin a client reached: what GetDataEndpoint answers, so the data plane is this same server. */
-const dataEndpointFor = (request: IncomingMessage, state: ServerState): string => {
-  const host = request.headers.host;
-  return host !== undefined && HOST_HEADER_PATTERN.test(host) ? `http://${host}` : state.url;
-};
-
-type RequestLog = { operation: string; errorType: string | undefined; note: string | undefined };
-
-const handleRequest = async (
-  request: IncomingMessage,
-  response: ServerResponse,
-  state: ServerState,
-): Promise<void> => {
-  const startedMs = state.clock.now();
-  const startedAt = performance.now();
-  const requestId = randomUUID();
-  const rawUrl = request.url ?? '/';
-  const path = rawUrl.split('?', 1)[0] ?? '/';
-  const log: RequestLog = { operation: '-', errorType: undefined, note: undefined };
-  response.on('close', () => {
-    const status = response.headersSent ? String(response.statusCode) : 'reset';
-    const extra = [log.errorType, log.note].filter((part) => part !== undefined).join(' ');
-    state.logger(
-      `${new Date(startedMs).toISOString()} ${request.method ?? '?'} ${path} ${status} ${log.operation} ` +
-        `${Math.round(performance.now() - startedAt)}ms${extra === '' ? '' : ` ${extra}`} req=${requestId}`,
-    );
-  });
-  const answer = { requestId, dateMs: startedMs };
-
-  try {
-    if (path === HEALTH_PATH && request.method === 'GET') {
-      log.operation = 'Health';
-      sendJson(response, { status: 'ok' }, answer);
-      return;
-    }
-    if (path === ADMIN_FAULTS_PATH) {
-      log.operation = 'AdminFaults';
-      await handleAdminFaults(request, response, state, answer);
-      return;
-    }
-    if (path.startsWith(INTROSPECTION_PREFIX)) {
-      log.operation = 'Introspection';
-      handleIntrospection(request, rawUrl, response, state, answer);
-      return;
-    }
-
-    const route = state.routes.get(path);
-    log.operation = route?.operation ?? UNSUPPORTED_OPERATIONS[path] ?? '-';
-    const isBuffered = route === undefined || route.kind === 'json' || route.isBodyBuffered;
-    const body = isBuffered ? await readBody(request, MAX_JSON_BODY_BYTES) : undefined;
-    const region = authenticate(request, rawUrl, body, state);
-
-    if (route === undefined || request.method !== 'POST') {
-      const unsupported = UNSUPPORTED_OPERATIONS[path];
-      if (unsupported !== undefined && request.method === 'POST') {
-        throw new KvsServiceError(
-          'InvalidArgumentException',
-          `${unsupported} is not supported by the local KVS (kvs-put local) yet.`,
-        );
-      }
-      throw new KvsServiceError(
-        'UnknownOperationException',
-        `No operation at ${request.method ?? '?'} ${path}.`,
-      );
-    }
-
-    const context: OperationContext = {
-      store: state.store,
-      accountId: state.accountId,
-      region,
-      nowMs: startedMs,
-      requestId,
-      dataEndpoint: dataEndpointFor(request, state),
-    };
-    if (route.plane === 'control') {
-      const fault = state.faults.nextControlPlaneFault(route.operation);
-      if (fault !== undefined) {
-        log.note = `fault#${fault.ruleIndex}`;
-        if (fault.delayMs > 0) {
-          await delay(fault.delayMs);
-        }
-        if (fault.isConnectionReset) {
-          request.socket.destroy();
-          return;
-        }
-        if (fault.error !== undefined) {
-          throw new KvsServiceError(fault.error.type, fault.error.message, fault.error.statusCode);
-        }
-      }
-    }
-
-    if (route.kind === 'streaming') {
-      await route.handle({ request, response, body }, context);
-      return;
-    }
-    const output = await route.handle(parseJsonBody(body ?? Buffer.alloc(0)), context);
-    sendJson(response, output, answer);
-  } catch (error) {
-    const serviceError =
-      error instanceof KvsServiceError
-        ? error
-        : new KvsServiceError(
-            'InternalFailure',
-            'The request processing has failed because of an unknown error.',
-          );
-    if (!(error instanceof KvsServiceError)) {
-      debug('local KVS internal failure: %o', error);
-      log.note = error instanceof Error ? error.message : String(error);
-    }
-    log.errorType = serviceError.errorType;
-    if (response.headersSent) {
-      response.destroy();
-      return;
-    }
-    // The body may not have been read (auth failed first): close the connection rather than reuse it.
-    if (!request.complete) {
-      response.setHeader('Connection', 'close');
-    }
-    sendServiceError(response, serviceError, answer);
-  }
-};
-
-/** Verifies SigV4 (unless `noAuth`) and returns the request's region. */
-const authenticate = (
-  request: IncomingMessage,
-  rawUrl: string,
-  body: Buffer | undefined,
-  state: ServerState,
-): string => {
-  if (state.noAuth) {
-    return state.region;
-  }
-  const identity = verifySigV4(
-    {
-      method: request.method ?? 'POST',
-      rawUrl,
-      rawHeaders: request.rawHeaders,
-      body: body === undefined ? { kind: 'streamed' } : { kind: 'buffered', sha256Hex: sha256Hex(body) },
-    },
-    {
-      findCredentials: (accessKeyId) =>
-        accessKeyId === state.credentials.accessKeyId ? state.credentials : undefined,
-      nowMs: state.clock.now(),
-      ...(state.isRegionPinned ? { pinnedRegion: state.region } : {}),
-    },
-  );
-  return identity.region;
-};
-
-/** restJson1 bodies: a JSON object; an empty body reads as `{}`. */
-const parseJsonBody = (body: Buffer): JsonObject => {
-  const text = body.toString('utf8').trim();
-  if (text === '') {
-    return {};
-  }
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch {
-    throw new KvsServiceError('SerializationException', 'The request body is not valid JSON.');
-  }
-  if (typeof value !== 'object' || value === null || Array.isArray(value)) {
-    throw new KvsServiceError('SerializationException', 'The request body must be a JSON object.');
-  }
-  return value as JsonObject;
-};
-
-/**
- * Loopback-only test hooks: `GET /__emulator/stats`, and `GET /__emulator/streams/<name>/fragments` (query
- * `region`, default the server's) listing what each stored fragment holds.
- */
-const handleIntrospection = (
-  request: IncomingMessage,
-  rawUrl: string,
-  response: ServerResponse,
-  state: ServerState,
-  answer: { requestId: string; dateMs: number },
-): void => {
-  if (!isLoopbackAddress(request.socket.remoteAddress)) {
-    throw new KvsServiceError(
-      'AccessDeniedException',
-      'The introspection endpoints answer loopback clients only.',
-      403,
-      true,
-    );
-  }
-  const url = new URL(rawUrl, 'http://local');
-  if (request.method === 'GET' && url.pathname === STATS_PATH) {
-    sendJson(response, state.stats(), answer);
-    return;
-  }
-  const match = /^\/__emulator\/streams\/([^/]+)\/fragments$/.exec(url.pathname);
-  if (request.method !== 'GET' || match === null) {
-    throw new KvsServiceError(
-      'UnknownOperationException',
-      `No operation at ${request.method ?? '?'} ${url.pathname}.`,
-    );
-  }
-  const streamName = decodeURIComponent(match[1] ?? '');
-  const region = url.searchParams.get('region') ?? state.region;
-  const stream = state.store.findByName({ accountId: state.accountId, region }, streamName);
-  if (stream === undefined) {
-    throw new KvsServiceError('ResourceNotFoundException', STREAM_NOT_FOUND_MESSAGE);
-  }
-  sendJson(
-    response,
-    {
-      streamName: stream.streamName,
-      streamArn: stream.streamArn,
-      status: stream.status,
-      dataRetentionInHours: stream.dataRetentionInHours,
-      fragments: state.media.list(stream).map((fragment) => ({
-        fragmentNumber: fragment.fragmentNumber,
-        timecode: fragment.timecode,
-        producerTimestampMs: fragment.producerTimestampMs,
-        serverTimestampMs: fragment.serverTimestampMs,
-        durationMs: fragment.durationMs,
-        sizeBytes: fragment.sizeBytes,
-        frameCount: fragment.frameCount,
-        framesPerTrack: fragment.framesPerTrack,
-        startsWithKeyframe: fragment.startsWithKeyframe,
-        isArchived: fragment.isArchived,
-        tags: fragment.tags.map((tag) => ({
-          name: tag.name,
-          ...(tag.value === undefined ? {} : { value: tag.value }),
-        })),
-      })),
-    },
-    answer,
-  );
-};
-
-/** `GET /_admin/faults` shows the plan and its counters; `POST` replaces it. Loopback only, no SigV4. */
-const handleAdminFaults = async (
-  request: IncomingMessage,
-  response: ServerResponse,
-  state: ServerState,
-  answer: { requestId: string; dateMs: number },
-): Promise<void> => {
-  if (!isLoopbackAddress(request.socket.remoteAddress)) {
-    throw new KvsServiceError(
-      'AccessDeniedException',
-      'The admin endpoint answers loopback clients only.',
-      403,
-      true,
-    );
-  }
-  if (request.method === 'POST') {
-    const body = await readBody(request, MAX_JSON_BODY_BYTES);
-    let plan: FaultPlan;
-    try {
-      plan = parseFaultPlan(parseJsonBody(body), {
-        source: 'POST /_admin/faults',
-        knownOperations: CONTROL_PLANE_OPERATIONS,
-      });
-    } catch (error) {
-      if (error instanceof KvsPutError) {
-        throw new KvsServiceError('InvalidArgumentException', error.message);
-      }
-      throw error;
-    }
-    state.faults.replace(plan);
-  } else if (request.method !== 'GET') {
-    throw new KvsServiceError(
-      'UnknownOperationException',
-      `No operation at ${request.method ?? '?'} ${ADMIN_FAULTS_PATH}.`,
-    );
-  }
-  sendJson(response, { plan: state.faults.plan, rules: state.faults.state() }, answer);
 };

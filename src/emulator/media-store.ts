@@ -12,20 +12,13 @@
  *   stream's current retention (measured from its server timestamp; a decrease drops older fragments at once),
  *   listed by ListFragments. One ingested with retention 0 goes to the stream's *buffer*: the newest 5 min / 200 MB
  *   (configurable), readable by GetMedia only, in memory only.
- * - **Storage**: in memory by default. With a `dataDir`, archived fragments are written to append-only files per
- *   stream, `<dataDir>/media/<stream>-<creationMs>-<hash>/{fragments.bin,headers.bin,index.ndjson}`, and only their
- *   metadata stays in memory (so a 1 GB upload costs a few hundred KB of heap). `index.ndjson` is written after the
- *   bytes it points to, so a crash never leaves an entry without its data; a torn last line is ignored. Space held
- *   by expired fragments is given back when the stream is deleted, or at the next start when none is left.
+ * - **Storage**: the fragments' bytes go to a {@link MediaStorage}: archived ones to the store's archive (in memory,
+ *   or on disk under `dataDir`), buffered ones always to memory. Only their facts stay here.
  */
-import { createHash } from 'node:crypto';
-import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readFile, readdir, rm, stat } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ErrorCode, KvsPutError } from '../errors.js';
 import type { MkvSimpleTag } from '../mkv/mkv-types.js';
+import type { Clock, ClockTimer } from '../util/clock.js';
 import { Notifier } from '../util/notifier.js';
-import type { EmulatorClock } from './emulator-clock.js';
+import type { FragmentBytes, LoadedStreamMedia, MediaStorage } from './storage.js';
 import type { StreamRecord } from './stream-store.js';
 
 /** Digits of every fragment number (the real service's width [OBS]). */
@@ -39,17 +32,9 @@ export const DEFAULT_BUFFER_DURATION_MS = 5 * 60_000;
 /** How many bytes of fragments the retention-0 buffer keeps per stream (kvs-api.md §10). */
 export const DEFAULT_BUFFER_BYTES = 200 * 1024 * 1024;
 
-const MEDIA_DIR_NAME = 'media';
-const INDEX_FILE = 'index.ndjson';
-const FRAGMENTS_FILE = 'fragments.bin';
-const HEADERS_FILE = 'headers.bin';
-const INDEX_FORMAT = 'kvs-put-local/media';
-const INDEX_FORMAT_VERSION = 1;
-/** Reads of stored fragments go to the socket in pieces of this size. */
-const READ_PIECE_BYTES = 1024 * 1024;
 const HOUR_MS = 3_600_000;
 
-/** A fragment as stored: its facts, and where its bytes are. */
+/** A fragment as stored: its facts (its bytes are with its storage). */
 export type StoredFragment = {
   readonly fragmentNumber: string;
   /** The Cluster Timecode as sent (TimecodeScale units). */
@@ -89,9 +74,12 @@ export type NewFragment = {
 
 /** Options of {@link MediaStore.open}. */
 export type MediaStoreOptions = {
-  clock: EmulatorClock;
-  /** Keep archived fragments on disk under `<dataDir>/media`. In memory when absent. */
-  dataDir?: string;
+  /** Retention is measured on it (`now`), and readers' waits time out on it. */
+  clock: Clock;
+  /** Where archived fragments (ingested with retention > 0) are kept; what earlier runs stored there is loaded. */
+  archive: MediaStorage;
+  /** Where buffered fragments (ingested with retention 0) are kept: never persisted, as the service's buffer. */
+  buffer: MediaStorage;
   /** @default DEFAULT_BUFFER_DURATION_MS */
   bufferDurationMs?: number;
   /** @default DEFAULT_BUFFER_BYTES */
@@ -106,20 +94,8 @@ export type MediaStoreStats = {
   pendingWriteBytes: number;
 };
 
-type InternalFragment = StoredFragment & {
-  /** In memory: the bytes. On disk: undefined, and `fileOffset` says where. */
-  bytes: readonly Uint8Array[] | undefined;
-  fileOffset: number;
-};
-
-type DiskFiles = {
-  dir: string;
-  fragments: FileHandle | undefined;
-  headers: FileHandle | undefined;
-  index: FileHandle | undefined;
-  fragmentsSize: number;
-  headersSize: number;
-};
+/** A stored fragment with the handle its storage gave for its bytes. */
+type InternalFragment = StoredFragment & { bytes: FragmentBytes };
 
 type StreamMedia = {
   streamArn: string;
@@ -128,48 +104,26 @@ type StreamMedia = {
   headers: Map<number, Uint8Array>;
   /** Session headers already given an id (by identity: one array per PutMedia session). */
   headerIds: WeakMap<Uint8Array, number>;
-  /** Header ids written to headers.bin. */
-  persistedHeaders: Set<number>;
   nextHeaderId: number;
   bufferedBytes: number;
-  disk: DiskFiles | undefined;
+  /** The stream's writes, one at a time in arrival order, so fragments are stored in call order. */
   writeChain: Promise<void>;
   notifier: Notifier;
   isDropped: boolean;
 };
 
-type IndexLine =
-  | { t: 'stream'; format: string; formatVersion: number; streamArn: string }
-  | { t: 'header'; id: number; offset: number; length: number }
-  | {
-      t: 'fragment';
-      n: string;
-      tc: number;
-      pts: number;
-      sts: number;
-      dur: number;
-      off: number;
-      len: number;
-      frames: number;
-      perTrack: Record<string, number>;
-      key: boolean;
-      tags: { name: string; value?: string; binary?: string }[];
-      h: number;
-    };
-
-/** The fragments of every stream. */
+/** The fragments of every stream: their numbers, order, retention and readers, over two storages. */
 export class MediaStore {
-  /** Opens a store; with a `dataDir`, loads what earlier runs stored there. */
+  /** Opens a store and loads what earlier runs left in its archive. */
   public static async open(options: MediaStoreOptions): Promise<MediaStore> {
     const store = new MediaStore(options);
-    if (options.dataDir !== undefined) {
-      await store.load(join(options.dataDir, MEDIA_DIR_NAME));
-    }
+    store.restore(await options.archive.loadMedia());
     return store;
   }
 
-  private readonly clock: EmulatorClock;
-  private readonly mediaDir: string | undefined;
+  private readonly clock: Clock;
+  private readonly archive: MediaStorage;
+  private readonly buffer: MediaStorage;
   private readonly bufferDurationMs: number;
   private readonly bufferBytes: number;
   private readonly streams = new Map<string, StreamMedia>();
@@ -179,13 +133,14 @@ export class MediaStore {
 
   private constructor(options: MediaStoreOptions) {
     this.clock = options.clock;
-    this.mediaDir = options.dataDir === undefined ? undefined : join(options.dataDir, MEDIA_DIR_NAME);
+    this.archive = options.archive;
+    this.buffer = options.buffer;
     this.bufferDurationMs = options.bufferDurationMs ?? DEFAULT_BUFFER_DURATION_MS;
     this.bufferBytes = options.bufferBytes ?? DEFAULT_BUFFER_BYTES;
     this.counter = BigInt(Math.floor(options.clock.now())) * 1_000_000n;
   }
 
-  /** A new fragment number, larger than every one handed out before (by this store or on its disk). */
+  /** A new fragment number, larger than every one handed out before (by this store or by earlier runs). */
   public allocateFragmentNumber(): string {
     this.counter++;
     return FRAGMENT_NUMBER_PREFIX + this.counter.toString().padStart(COUNTER_DIGITS, '0');
@@ -195,7 +150,7 @@ export class MediaStore {
     return { ...this.totals };
   }
 
-  /** Bytes accepted by `append` that are not on disk yet (PutMedia pauses its body above a bound). */
+  /** Bytes accepted by `append` that are not stored yet (PutMedia pauses its body above a bound). */
   public get pendingWriteBytes(): number {
     return this.totals.pendingWriteBytes;
   }
@@ -209,7 +164,7 @@ export class MediaStore {
 
   /**
    * Stores a fragment of `stream` (archived when its retention is > 0, else in the buffer) and resolves once it is
-   * stored: readable, and on disk when the store has a `dataDir`. Fragments of a stream are stored in call order.
+   * stored: readable, and on disk when the archive persists. Fragments of a stream are stored in call order.
    */
   public append(stream: StreamRecord, fragment: NewFragment): Promise<StoredFragment> {
     const media = this.mediaFor(stream.streamArn, true);
@@ -220,7 +175,7 @@ export class MediaStore {
       media.headerIds.set(fragment.headerBytes, headerId);
       media.headers.set(headerId, fragment.headerBytes);
     }
-    const stored: InternalFragment = {
+    const facts: StoredFragment = {
       fragmentNumber: fragment.fragmentNumber,
       timecode: fragment.timecode,
       producerTimestampMs: fragment.producerTimestampMs,
@@ -233,35 +188,35 @@ export class MediaStore {
       tags: fragment.tags.map((tag) => ({ ...tag })),
       isArchived,
       headerId,
-      bytes: undefined,
-      fileOffset: -1,
     };
-    if (!isArchived || this.mediaDir === undefined) {
-      // In memory: stored at once (after the writes queued before it, so order holds).
-      stored.bytes = compact(fragment.clusterChunks);
-      const done = media.writeChain.then(() => this.insert(media, stored));
-      media.writeChain = done.then(
-        () => undefined,
-        () => undefined,
-      );
-      return done.then(() => stored);
-    }
-    const size = stored.sizeBytes;
-    this.totals.pendingWriteBytes += size;
+    const storage = isArchived ? this.archive : this.buffer;
+    // Only writes that reach a device lag; they count as pending until they land.
+    const pendingBytes = storage.isPersistent ? facts.sizeBytes : 0;
+    this.totals.pendingWriteBytes += pendingBytes;
     const done = media.writeChain.then(async () => {
+      let bytes: FragmentBytes;
       try {
-        await this.writeToDisk(media, stored, fragment.clusterChunks, fragment.headerBytes);
+        bytes = await storage.writeFragment(
+          stream.streamArn,
+          facts,
+          fragment.clusterChunks,
+          fragment.headerBytes,
+        );
       } finally {
-        this.totals.pendingWriteBytes -= size;
-        this.drained.notify();
+        if (pendingBytes > 0) {
+          this.totals.pendingWriteBytes -= pendingBytes;
+          this.drained.notify();
+        }
       }
+      const stored: InternalFragment = { ...facts, bytes };
       this.insert(media, stored);
+      return stored;
     });
     media.writeChain = done.then(
       () => undefined,
       () => undefined,
     );
-    return done.then(() => stored);
+    return done;
   }
 
   /**
@@ -282,34 +237,9 @@ export class MediaStore {
     return this.mediaFor(stream.streamArn, false)?.headers.get(fragment.headerId) ?? new Uint8Array(0);
   }
 
-  /** The fragment's bytes, in pieces of at most 1 MiB (read from disk as they are asked for). */
-  public async *readFragment(stream: StreamRecord, fragment: StoredFragment): AsyncGenerator<Uint8Array> {
-    const internal = fragment as InternalFragment;
-    if (internal.bytes !== undefined) {
-      yield* internal.bytes;
-      return;
-    }
-    const media = this.mediaFor(stream.streamArn, false);
-    if (media?.disk === undefined) {
-      return;
-    }
-    const handle = await open(join(media.disk.dir, FRAGMENTS_FILE), 'r');
-    try {
-      let position = internal.fileOffset;
-      let remaining = internal.sizeBytes;
-      while (remaining > 0) {
-        const piece = new Uint8Array(Math.min(READ_PIECE_BYTES, remaining));
-        const { bytesRead } = await handle.read(piece, 0, piece.length, position);
-        if (bytesRead <= 0) {
-          throw new Error(`fragment ${fragment.fragmentNumber} is cut short on disk`);
-        }
-        position += bytesRead;
-        remaining -= bytesRead;
-        yield bytesRead === piece.length ? piece : piece.subarray(0, bytesRead);
-      }
-    } finally {
-      await handle.close();
-    }
+  /** The fragment's bytes, in pieces (read from disk as they are asked for). */
+  public async *readFragment(_stream: StreamRecord, fragment: StoredFragment): AsyncGenerator<Uint8Array> {
+    yield* (fragment as InternalFragment).bytes.read();
   }
 
   /**
@@ -321,13 +251,13 @@ export class MediaStore {
     if (media.isDropped || signal?.aborted === true) {
       return;
     }
-    let timer: NodeJS.Timeout | undefined;
+    let timer: ClockTimer | undefined;
     let onAbort: (() => void) | undefined;
     try {
       await Promise.race([
         media.notifier.wait(),
         new Promise<void>((resolve) => {
-          timer = setTimeout(resolve, Math.max(0, timeoutMs));
+          timer = this.clock.setTimeout(resolve, Math.max(0, timeoutMs));
         }),
         new Promise<void>((resolve) => {
           onAbort = resolve;
@@ -335,14 +265,14 @@ export class MediaStore {
         }),
       ]);
     } finally {
-      clearTimeout(timer);
+      timer?.cancel();
       if (onAbort !== undefined) {
         signal?.removeEventListener('abort', onAbort);
       }
     }
   }
 
-  /** Forgets a deleted stream's media and removes its files. */
+  /** Forgets a deleted stream's media and gives its space back. */
   public async drop(streamArn: string): Promise<void> {
     const media = this.streams.get(streamArn);
     if (media === undefined) {
@@ -352,14 +282,12 @@ export class MediaStore {
     media.isDropped = true;
     media.notifier.notify();
     await media.writeChain;
-    await closeFiles(media.disk);
-    if (media.disk !== undefined) {
-      await rm(media.disk.dir, { recursive: true, force: true });
-    }
+    await this.archive.dropMedia(streamArn);
+    await this.buffer.dropMedia(streamArn);
   }
 
   /**
-   * Drops the media of streams that no longer exist and reclaims the files of streams whose fragments have all
+   * Drops the media of streams that no longer exist and gives back the space of streams whose fragments have all
    * expired (called once the stream table is loaded).
    */
   public async reconcile(findStream: (streamArn: string) => StreamRecord | undefined): Promise<void> {
@@ -370,24 +298,20 @@ export class MediaStore {
         continue;
       }
       this.expire(media, stream);
-      if (media.fragments.length === 0 && media.disk !== undefined) {
+      if (media.fragments.length === 0) {
         this.streams.delete(streamArn);
-        await rm(media.disk.dir, { recursive: true, force: true });
+        await this.archive.dropMedia(streamArn);
       }
     }
   }
 
-  /** Waits for pending writes and closes the files. */
+  /** Waits for pending writes and releases the storages' files. */
   public async close(): Promise<void> {
     for (const media of this.streams.values()) {
       await media.writeChain;
-      await closeFiles(media.disk);
-      if (media.disk !== undefined) {
-        media.disk.fragments = undefined;
-        media.disk.headers = undefined;
-        media.disk.index = undefined;
-      }
     }
+    await this.archive.closeMedia();
+    await this.buffer.closeMedia();
   }
 
   // ---- internals -------------------------------------------------------------------------------------------
@@ -401,6 +325,25 @@ export class MediaStore {
       this.streams.set(streamArn, media);
     }
     return media;
+  }
+
+  /** Takes in what earlier runs stored: fragments in number order, header ids and numbers continuing above theirs. */
+  private restore(loaded: readonly LoadedStreamMedia[]): void {
+    for (const stored of loaded) {
+      const media = this.mediaFor(stored.streamArn, true);
+      for (const [id, bytes] of stored.headers) {
+        media.headers.set(id, bytes);
+        media.nextHeaderId = Math.max(media.nextHeaderId, id + 1);
+      }
+      for (const fragment of stored.fragments) {
+        media.fragments.push(fragment);
+        const counter = BigInt(fragment.fragmentNumber.slice(FRAGMENT_NUMBER_PREFIX.length));
+        if (counter > this.counter) {
+          this.counter = counter;
+        }
+      }
+      media.fragments.sort((a, b) => (a.fragmentNumber < b.fragmentNumber ? -1 : 1));
+    }
   }
 
   private insert(media: StreamMedia, fragment: InternalFragment): void {
@@ -458,135 +401,6 @@ export class MediaStore {
     media.fragments = kept;
     media.bufferedBytes = bufferedBytes;
   }
-
-  private async writeToDisk(
-    media: StreamMedia,
-    fragment: InternalFragment,
-    chunks: readonly Uint8Array[],
-    headerBytes: Uint8Array,
-  ): Promise<void> {
-    const disk = await this.openDisk(media);
-    const lines: string[] = [];
-    if (!media.persistedHeaders.has(fragment.headerId)) {
-      const headers = disk.headers ?? (disk.headers = await open(join(disk.dir, HEADERS_FILE), 'a'));
-      await writeAll(headers, [headerBytes]);
-      lines.push(
-        JSON.stringify({
-          t: 'header',
-          id: fragment.headerId,
-          offset: disk.headersSize,
-          length: headerBytes.length,
-        } satisfies IndexLine),
-      );
-      disk.headersSize += headerBytes.length;
-      media.persistedHeaders.add(fragment.headerId);
-    }
-    const fragments = disk.fragments ?? (disk.fragments = await open(join(disk.dir, FRAGMENTS_FILE), 'a'));
-    await writeAll(fragments, chunks);
-    fragment.fileOffset = disk.fragmentsSize;
-    disk.fragmentsSize += fragment.sizeBytes;
-    lines.push(JSON.stringify(toIndexLine(fragment)));
-    const index = disk.index ?? (disk.index = await open(join(disk.dir, INDEX_FILE), 'a'));
-    await index.write(`${lines.join('\n')}\n`);
-  }
-
-  private async openDisk(media: StreamMedia): Promise<DiskFiles> {
-    if (media.disk !== undefined) {
-      return media.disk;
-    }
-    const dir = join(this.mediaDir!, streamDirName(media.streamArn));
-    await mkdir(dir, { recursive: true });
-    const index = await open(join(dir, INDEX_FILE), 'a');
-    const first: IndexLine = {
-      t: 'stream',
-      format: INDEX_FORMAT,
-      formatVersion: INDEX_FORMAT_VERSION,
-      streamArn: media.streamArn,
-    };
-    await index.write(`${JSON.stringify(first)}\n`);
-    media.disk = { dir, fragments: undefined, headers: undefined, index, fragmentsSize: 0, headersSize: 0 };
-    return media.disk;
-  }
-
-  /** Reads every stream directory under `mediaDir` back into memory (metadata and headers). */
-  private async load(mediaDir: string): Promise<void> {
-    let entries;
-    try {
-      entries = await readdir(mediaDir, { withFileTypes: true });
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        return; // nothing stored yet: the directory is made with the first fragment
-      }
-      throw new KvsPutError(ErrorCode.Io, `Cannot read ${mediaDir}: ${describeFsError(error)}`, {
-        context: { mediaDir },
-        cause: error,
-      });
-    }
-    for (const entry of entries) {
-      if (entry.isDirectory()) {
-        await this.loadStream(join(mediaDir, entry.name));
-      }
-    }
-  }
-
-  private async loadStream(dir: string): Promise<void> {
-    let text: string;
-    try {
-      text = await readFile(join(dir, INDEX_FILE), 'utf8');
-    } catch {
-      return;
-    }
-    const fragmentsSize = await fileSize(join(dir, FRAGMENTS_FILE));
-    const headersSize = await fileSize(join(dir, HEADERS_FILE));
-    const headersBytes =
-      headersSize > 0 ? new Uint8Array(await readFile(join(dir, HEADERS_FILE))) : undefined;
-    let media: StreamMedia | undefined;
-    for (const line of text.split('\n')) {
-      let entry: IndexLine;
-      try {
-        entry = JSON.parse(line) as IndexLine;
-      } catch {
-        continue; // an empty or torn line
-      }
-      if (entry.t === 'stream') {
-        if (entry.format !== INDEX_FORMAT || entry.formatVersion !== INDEX_FORMAT_VERSION) {
-          throw new KvsPutError(
-            ErrorCode.Config,
-            `The local KVS media index ${join(dir, INDEX_FILE)} has an unknown format`,
-            { context: { dir }, suggestion: 'Point --data-dir at another directory, or remove this one.' },
-          );
-        }
-        media = this.streams.get(entry.streamArn) ?? newStreamMedia(entry.streamArn);
-        this.streams.set(entry.streamArn, media);
-        media.disk = {
-          dir,
-          fragments: undefined,
-          headers: undefined,
-          index: undefined,
-          fragmentsSize,
-          headersSize,
-        };
-      } else if (media === undefined) {
-        continue;
-      } else if (entry.t === 'header') {
-        if (headersBytes !== undefined && entry.offset + entry.length <= headersBytes.length) {
-          media.headers.set(entry.id, headersBytes.slice(entry.offset, entry.offset + entry.length));
-          media.persistedHeaders.add(entry.id);
-          media.nextHeaderId = Math.max(media.nextHeaderId, entry.id + 1);
-        }
-      } else if (entry.t === 'fragment' && entry.off + entry.len <= fragmentsSize) {
-        const fragment = fromIndexLine(entry);
-        media.fragments.push(fragment);
-        const counter = BigInt(entry.n.slice(FRAGMENT_NUMBER_PREFIX.length));
-        if (counter > this.counter) {
-          this.counter = counter;
-        }
-      }
-    }
-    if (media !== undefined) {
-      media.fragments.sort((a, b) => (a.fragmentNumber < b.fragmentNumber ? -1 : 1));
-    }
-  }
 }
 
 const newStreamMedia = (streamArn: string): StreamMedia => ({
@@ -594,59 +408,12 @@ const newStreamMedia = (streamArn: string): StreamMedia => ({
   fragments: [],
   headers: new Map(),
   headerIds: new WeakMap(),
-  persistedHeaders: new Set(),
   nextHeaderId: 1,
   bufferedBytes: 0,
-  disk: undefined,
   writeChain: Promise.resolve(),
   notifier: new Notifier(),
   isDropped: false,
 });
-
-/** `<name>-<creationMs>-<8 hex of the ARN>`: readable, and unique per stream incarnation. */
-const streamDirName = (streamArn: string): string => {
-  const parts = /stream\/([^/]+)\/(\d+)$/.exec(streamArn);
-  const hash = createHash('sha256').update(streamArn).digest('hex').slice(0, 8);
-  return parts === null ? hash : `${parts[1]}-${parts[2]}-${hash}`;
-};
-
-/** Appends every chunk (one writev per batch; a short write goes on where it stopped). */
-const writeAll = async (handle: FileHandle, chunks: readonly Uint8Array[]): Promise<void> => {
-  let pending = chunks.filter((chunk) => chunk.length > 0);
-  while (pending.length > 0) {
-    // writev takes at most IOV_MAX (1024) buffers at once.
-    const batch = pending.slice(0, 1024);
-    let { bytesWritten } = await handle.writev(batch);
-    const rest: Uint8Array[] = [];
-    for (const chunk of batch) {
-      if (bytesWritten >= chunk.length) {
-        bytesWritten -= chunk.length;
-      } else {
-        rest.push(chunk.subarray(bytesWritten));
-        bytesWritten = 0;
-      }
-    }
-    pending = [...rest, ...pending.slice(batch.length)];
-  }
-};
-
-/**
- * Kept as they came unless they came in many small pieces (a body sent a few bytes at a time): those are joined,
- * so a fragment never costs more than its bytes plus a few views.
- */
-const compact = (chunks: readonly Uint8Array[]): readonly Uint8Array[] => {
-  const total = byteLength(chunks);
-  if (chunks.length <= 16 || total / chunks.length >= 4096) {
-    return chunks;
-  }
-  const joined = new Uint8Array(total);
-  let offset = 0;
-  for (const chunk of chunks) {
-    joined.set(chunk, offset);
-    offset += chunk.length;
-  }
-  return [joined];
-};
 
 const byteLength = (chunks: readonly Uint8Array[]): number => {
   let total = 0;
@@ -655,58 +422,3 @@ const byteLength = (chunks: readonly Uint8Array[]): number => {
   }
   return total;
 };
-
-const closeFiles = async (disk: DiskFiles | undefined): Promise<void> => {
-  await Promise.all([disk?.fragments?.close(), disk?.headers?.close(), disk?.index?.close()]);
-};
-
-const fileSize = async (path: string): Promise<number> => {
-  try {
-    return (await stat(path)).size;
-  } catch {
-    return 0;
-  }
-};
-
-const describeFsError = (error: unknown): string => (error as NodeJS.ErrnoException).code ?? String(error);
-
-const toIndexLine = (fragment: InternalFragment): IndexLine => ({
-  t: 'fragment',
-  n: fragment.fragmentNumber,
-  tc: fragment.timecode,
-  pts: fragment.producerTimestampMs,
-  sts: fragment.serverTimestampMs,
-  dur: fragment.durationMs,
-  off: fragment.fileOffset,
-  len: fragment.sizeBytes,
-  frames: fragment.frameCount,
-  perTrack: Object.fromEntries(Object.entries(fragment.framesPerTrack).map(([k, v]) => [k, v])),
-  key: fragment.startsWithKeyframe,
-  tags: fragment.tags.map((tag) => ({
-    name: tag.name,
-    ...(tag.value === undefined ? {} : { value: tag.value }),
-    ...(tag.binary === undefined ? {} : { binary: Buffer.from(tag.binary).toString('base64') }),
-  })),
-  h: fragment.headerId,
-});
-
-const fromIndexLine = (line: Extract<IndexLine, { t: 'fragment' }>): InternalFragment => ({
-  fragmentNumber: line.n,
-  timecode: line.tc,
-  producerTimestampMs: line.pts,
-  serverTimestampMs: line.sts,
-  durationMs: line.dur,
-  sizeBytes: line.len,
-  frameCount: line.frames,
-  framesPerTrack: Object.fromEntries(Object.entries(line.perTrack).map(([k, v]) => [Number(k), v])),
-  startsWithKeyframe: line.key,
-  tags: line.tags.map((tag) => ({
-    name: tag.name,
-    ...(tag.value === undefined ? {} : { value: tag.value }),
-    ...(tag.binary === undefined ? {} : { binary: new Uint8Array(Buffer.from(tag.binary, 'base64')) }),
-  })),
-  isArchived: true,
-  headerId: line.h,
-  bytes: undefined,
-  fileOffset: line.off,
-});

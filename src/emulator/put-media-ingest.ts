@@ -1,9 +1,11 @@
 /**
  * The local KVS's PutMedia ingest: the uploaded MKV bytes in, ack-worthy events and stored fragments out.
  * It validates what the service validates (kvs-api.md §6.3, §7) from the real bytes, with kvs-put's own
- * reader: one Segment per session, declared tracks (4010, 4011, 4012), fragment duration and size
- * (4002, 4001), time order (4004), producer time not in the future (4007), metadata limits (4009), and MKV
- * that cannot be parsed (4006). Fragments keep the exact bytes they were sent as.
+ * reader, and answers with the service's {@link ErrorId}: one Segment per session, declared tracks
+ * (TrackNumberMismatch, FramesMissingForTrack, MoreThanAllowedTracksFound), fragment duration and size
+ * (MaxFragmentDurationReached, MaxFragmentSizeReached), time order (FragmentTimecodeLesserThanPrevious), producer
+ * time not in the future (InvalidProducerTimestamp), metadata limits (FragmentMetadataLimitReached), and MKV that
+ * cannot be parsed (InvalidMkvData). Fragments keep the exact bytes they were sent as.
  *
  * Which bytes make a fragment: its Cluster, plus the producer's Tags elements sent after it, up to the next
  * Cluster, an `AWS_KINESISVIDEO_END_OF_FRAGMENT` marker, or the end of the body. That is where the service's
@@ -17,11 +19,11 @@ import type { MkvEvent, MkvHeader, MkvSimpleTag } from '../mkv/mkv-types.js';
 import { MkvReader } from '../mkv/mkv-reader.js';
 import { MkvParseError } from '../mkv/mkv-errors.js';
 import { KvsLimits } from '../fragment/kvs-limits.js';
-import { errorIdInfo } from '../kvs/ack.js';
+import { ErrorId, errorIdInfo } from '../kvs/ack.js';
+import { END_OF_FRAGMENT_TAG } from '../mkv/mkv-writer.js';
 
-/** The Tags marker that closes the current fragment at once. */
-const END_OF_FRAGMENT_TAG = 'AWS_KINESISVIDEO_END_OF_FRAGMENT';
-/** Reserved tag names a producer may send (kvs-api.md §7.5); any other AWS* name is refused (4009). */
+/** Reserved tag names a producer may send (kvs-api.md §7.5); any other AWS* name is refused
+ * (FragmentMetadataLimitReached). */
 const PRODUCER_RESERVED_TAGS: ReadonlySet<string> = new Set([
   END_OF_FRAGMENT_TAG,
   'AWS_KINESISVIDEO_NOTIFICATION',
@@ -29,28 +31,28 @@ const PRODUCER_RESERVED_TAGS: ReadonlySet<string> = new Set([
   'AWS_KINESISVIDEO_IMAGE_PREFIX',
 ]);
 
-/** Options of {@link PutMediaIngest}: the session's headers, the server clock and the service limits. */
+/**
+ * Options of {@link PutMediaIngest}: the session's headers, the server clock and the limits (their defaults live
+ * in the data plane's config, the one place the local KVS resolves them).
+ */
 export type IngestOptions = {
   timecodeType: 'ABSOLUTE' | 'RELATIVE';
   /** x-amzn-producer-start-timestamp in epoch ms (RELATIVE timecodes count from it). */
   producerStartTimestampMs: number;
-  /** Server clock. */
+  /** Server clock, epoch ms. */
   now: () => number;
-  /** @default KvsLimits.maxFragmentDurationMs */
-  maxFragmentDurationMs?: number;
-  /** @default KvsLimits.maxFragmentBytes */
-  maxFragmentBytes?: number;
-  /** 4007 when a producer timestamp is further than this into the future. @default 10 min */
-  futureToleranceMs?: number;
+  /** MaxFragmentDurationReached above this. */
+  maxFragmentDurationMs: number;
+  /** MaxFragmentSizeReached above this. */
+  maxFragmentBytes: number;
+  /** InvalidProducerTimestamp when a producer timestamp is further than this into the future. */
+  futureToleranceMs: number;
   /**
-   * Answer a fragment whose first frame is not a key frame with 4006 (the `strict` profile; the service itself
-   * stores such fragments, kvs-api.md §7.2). @default false
+   * Answer a fragment whose first frame is not a key frame with InvalidMkvData (the `strict` profile; the service
+   * itself stores such fragments, kvs-api.md §7.2).
    */
-  isKeyframeStartRequired?: boolean;
+  isKeyframeStartRequired: boolean;
 };
-
-/** Default of {@link IngestOptions.futureToleranceMs}. */
-export const DEFAULT_FUTURE_TOLERANCE_MS = 10 * 60_000;
 
 /** A complete, valid fragment: its facts and its bytes as sent. */
 export type IngestedFragment = {
@@ -85,7 +87,7 @@ export type IngestedFragment = {
 export type IngestEvent =
   | { type: 'fragment-start'; timecode: number; serverTimestampMs: number }
   | { type: 'fragment-complete'; fragment: IngestedFragment }
-  | { type: 'error'; errorId: number; errorCode: string; timecode?: number; reason: string };
+  | { type: 'error'; errorId: ErrorId; errorCode: string; timecode?: number; reason: string };
 
 type Open = {
   timecode: number;
@@ -107,7 +109,7 @@ type Open = {
 
 class IngestFailure extends Error {
   public constructor(
-    public readonly errorId: number,
+    public readonly errorId: ErrorId,
     reason: string,
     public readonly timecode?: number,
   ) {
@@ -144,8 +146,8 @@ export class PutMediaIngest {
 
   public constructor(options: IngestOptions) {
     this.options = options;
-    this.maxFragmentDurationMs = options.maxFragmentDurationMs ?? KvsLimits.maxFragmentDurationMs;
-    this.maxFragmentBytes = options.maxFragmentBytes ?? KvsLimits.maxFragmentBytes;
+    this.maxFragmentDurationMs = options.maxFragmentDurationMs;
+    this.maxFragmentBytes = options.maxFragmentBytes;
   }
 
   /** Total body bytes pushed. */
@@ -180,8 +182,8 @@ export class PutMediaIngest {
   }
 
   /**
-   * The connection broke mid-body: a fragment in the middle of being received is lost (4000 in the service's
-   * words); complete ones were already reported.
+   * The connection broke mid-body: a fragment in the middle of being received is lost (StreamReadError in the
+   * service's words); complete ones were already reported.
    */
   public get hasOpenFragment(): boolean {
     return this.open !== undefined;
@@ -210,7 +212,7 @@ export class PutMediaIngest {
       error instanceof IngestFailure
         ? error
         : new IngestFailure(
-            4006,
+            ErrorId.InvalidMkvData,
             error instanceof MkvParseError ? error.message : `invalid MKV: ${String(error)}`,
             this.open?.timecode,
           );
@@ -228,15 +230,15 @@ export class PutMediaIngest {
       case 'header': {
         this.segments++;
         if (this.segments > 1) {
-          throw new IngestFailure(4006, 'more than one Segment in one PutMedia session');
+          throw new IngestFailure(ErrorId.InvalidMkvData, 'more than one Segment in one PutMedia session');
         }
         const tracks = event.header.tracks;
         if (tracks.length === 0) {
-          throw new IngestFailure(4006, 'no Tracks before the first Cluster');
+          throw new IngestFailure(ErrorId.InvalidMkvData, 'no Tracks before the first Cluster');
         }
         if (tracks.length > KvsLimits.maxTracks) {
           throw new IngestFailure(
-            4012,
+            ErrorId.MoreThanAllowedTracksFound,
             `${tracks.length} tracks: at most ${KvsLimits.maxTracks} are allowed`,
           );
         }
@@ -249,12 +251,12 @@ export class PutMediaIngest {
       case 'cluster': {
         this.closeFragment(event.byteOffset, events);
         if (this.header === undefined) {
-          throw new IngestFailure(4006, 'a Cluster before any Tracks');
+          throw new IngestFailure(ErrorId.InvalidMkvData, 'a Cluster before any Tracks');
         }
         const startMs = this.producerMs(event.timecode);
-        if (startMs > this.options.now() + (this.options.futureToleranceMs ?? DEFAULT_FUTURE_TOLERANCE_MS)) {
+        if (startMs > this.options.now() + this.options.futureToleranceMs) {
           throw new IngestFailure(
-            4007,
+            ErrorId.InvalidProducerTimestamp,
             `producer timestamp ${new Date(startMs).toISOString()} is in the future`,
             event.timecode,
           );
@@ -285,12 +287,12 @@ export class PutMediaIngest {
       case 'frame': {
         const open = this.open;
         if (open === undefined) {
-          throw new IngestFailure(4006, 'a block outside any Cluster');
+          throw new IngestFailure(ErrorId.InvalidMkvData, 'a block outside any Cluster');
         }
         const frame = event.frame;
         if (!this.header!.tracks.some((track) => track.number === frame.trackNumber)) {
           throw new IngestFailure(
-            4010,
+            ErrorId.TrackNumberMismatch,
             `a block names track ${frame.trackNumber}, which Tracks does not declare`,
             open.timecode,
           );
@@ -299,13 +301,17 @@ export class PutMediaIngest {
         if (open.firstFrameMs === undefined) {
           open.firstFrameMs = ms;
           open.startsWithKeyframe = frame.isKeyframe;
-          if (!frame.isKeyframe && this.options.isKeyframeStartRequired === true) {
-            throw new IngestFailure(4006, 'the fragment does not start with a key frame', open.timecode);
+          if (!frame.isKeyframe && this.options.isKeyframeStartRequired) {
+            throw new IngestFailure(
+              ErrorId.InvalidMkvData,
+              'the fragment does not start with a key frame',
+              open.timecode,
+            );
           }
           // Service rule: a fragment starts strictly after the previous fragment's last frame.
           if (ms <= this.previousLastMs) {
             throw new IngestFailure(
-              4004,
+              ErrorId.FragmentTimecodeLesserThanPrevious,
               `fragment starts at ${ms} ms, not after the previous fragment's last frame at ${this.previousLastMs} ms`,
               open.timecode,
             );
@@ -328,7 +334,7 @@ export class PutMediaIngest {
         open.framesPerTrack[frame.trackNumber] = (open.framesPerTrack[frame.trackNumber] ?? 0) + 1;
         if (open.lastMs - open.startMs > this.maxFragmentDurationMs) {
           throw new IngestFailure(
-            4002,
+            ErrorId.MaxFragmentDurationReached,
             `fragment longer than ${this.maxFragmentDurationMs / 1000} s`,
             open.timecode,
           );
@@ -361,11 +367,11 @@ export class PutMediaIngest {
     }
   }
 
-  /** Fragment metadata limits (4009): count, name and value sizes, reserved `AWS` names. */
+  /** Fragment metadata limits (FragmentMetadataLimitReached): count, name and value sizes, reserved `AWS` names. */
   private checkTags(tags: readonly MkvSimpleTag[], timecode: number | undefined): void {
     if (tags.length > KvsLimits.maxFragmentMetadataTags) {
       throw new IngestFailure(
-        4009,
+        ErrorId.FragmentMetadataLimitReached,
         `more than ${KvsLimits.maxFragmentMetadataTags} metadata tags for one fragment`,
         timecode,
       );
@@ -373,7 +379,7 @@ export class PutMediaIngest {
     for (const tag of tags) {
       if (tag.name.startsWith('AWS') && !PRODUCER_RESERVED_TAGS.has(tag.name)) {
         throw new IngestFailure(
-          4009,
+          ErrorId.FragmentMetadataLimitReached,
           `fragment metadata uses the reserved name ${tag.name.slice(0, 60)}`,
           timecode,
         );
@@ -384,7 +390,7 @@ export class PutMediaIngest {
           KvsLimits.maxMetadataValueBytes
       ) {
         throw new IngestFailure(
-          4009,
+          ErrorId.FragmentMetadataLimitReached,
           `metadata tag ${tag.name.slice(0, 40)} is longer than ${KvsLimits.maxMetadataNameBytes} bytes (name) or ${KvsLimits.maxMetadataValueBytes} bytes (value)`,
           timecode,
         );
@@ -395,7 +401,11 @@ export class PutMediaIngest {
   private checkSize(): void {
     const open = this.open;
     if (open !== undefined && this.bytesSeen - open.startOffset > this.maxFragmentBytes) {
-      throw new IngestFailure(4001, `fragment larger than ${this.maxFragmentBytes} bytes`, open.timecode);
+      throw new IngestFailure(
+        ErrorId.MaxFragmentSizeReached,
+        `fragment larger than ${this.maxFragmentBytes} bytes`,
+        open.timecode,
+      );
     }
   }
 
@@ -406,10 +416,14 @@ export class PutMediaIngest {
       return;
     }
     this.open = undefined;
-    // An empty Cluster has no frame for any track: 4011 like any fragment missing a track.
+    // An empty Cluster has no frame for any track: FramesMissingForTrack like any fragment missing a track.
     for (const track of this.header!.tracks) {
       if ((open.framesPerTrack[track.number] ?? 0) === 0) {
-        throw new IngestFailure(4011, `track ${track.number} has no frame in the fragment`, open.timecode);
+        throw new IngestFailure(
+          ErrorId.FramesMissingForTrack,
+          `track ${track.number} has no frame in the fragment`,
+          open.timecode,
+        );
       }
     }
     // The last frame's own duration: BlockDuration or DefaultDuration, else its track's mean frame interval
@@ -420,7 +434,7 @@ export class PutMediaIngest {
     const durationMs = open.lastMs - open.startMs + (open.lastDurationMs ?? meanIntervalMs);
     if (durationMs > this.maxFragmentDurationMs) {
       throw new IngestFailure(
-        4002,
+        ErrorId.MaxFragmentDurationReached,
         `fragment longer than ${this.maxFragmentDurationMs / 1000} s`,
         open.timecode,
       );

@@ -1,15 +1,15 @@
 /**
- * Server-side AWS Signature Version 4 verification for the local KVS (shared/docs/kvs-api.md §2.2).
- *
- * The canonical request is rebuilt from what arrived on the wire: the method, the raw path and query, and the
- * exact values of the headers the client says it signed (so `host` keeps its port). Both the `Authorization`
- * header form and the presigned query-string form are accepted. Failures are thrown as
- * {@link KvsServiceError}s carrying the real service's error types and texts.
+ * Server-side AWS Signature Version 4 verification for the local KVS (shared/docs/kvs-api.md §2.2): given the parts
+ * of the signature a request carries (sigv4-signature.ts), the checks the service makes in its order, then the
+ * signature itself over a canonical request rebuilt from what arrived on the wire: the method, the raw path and
+ * query, and the exact values of the headers the client says it signed (so `host` keeps its port). Failures are
+ * thrown as {@link KvsServiceError}s carrying the real service's error types and texts.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
 import { KvsServiceError } from './emulator-errors.js';
+import type { SignatureParts } from './sigv4-signature.js';
+import { SIGV4_ALGORITHM, collectHeaders, readSignature, toAmzDate } from './sigv4-signature.js';
 
-export const SIGV4_ALGORITHM = 'AWS4-HMAC-SHA256';
 /** The signing name of every KVS client, data plane included (§2.1). */
 export const KVS_SIGNING_SERVICE = 'kinesisvideo';
 /** Hex SHA-256 of the empty string: the payload hash the official producers sign for a streamed PutMedia body. */
@@ -17,11 +17,9 @@ export const EMPTY_PAYLOAD_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 /** How far a request's signing time may be from the server's clock. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-/** The longest validity a presigned request may ask for (`X-Amz-Expires`), in seconds. */
-export const MAX_PRESIGN_EXPIRES_S = 604_800;
 
-const REGION_PATTERN = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
-const AMZ_DATE_PATTERN = /^(\d{4})(\d{2})(\d{2})T(\d{2})(\d{2})(\d{2})Z$/;
+/** What a region name looks like (`us-east-1`, `cn-north-1`, `us-gov-west-1`). */
+export const REGION_PATTERN = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
 
 /** A key pair the emulator accepts. */
 export type SigV4Credentials = {
@@ -66,30 +64,13 @@ export type SigV4Identity = {
   form: 'header' | 'query';
 };
 
-type ParsedSignature = {
-  form: 'header' | 'query';
-  accessKeyId: string;
-  scopeDate: string;
-  region: string;
-  service: string;
-  signedHeaders: readonly string[];
-  signatureHex: string;
-  amzDate: string;
-  signedAtMs: number;
-  expiresS: number | undefined;
-  securityToken: string | undefined;
-  /** The query parameters that enter the canonical query string (decoded). */
-  query: readonly (readonly [string, string])[];
-  path: string;
-};
-
 /**
  * Verifies a request's SigV4 signature and returns who signed it. Throws a {@link KvsServiceError}
  * (MissingAuthenticationToken, IncompleteSignature, UnrecognizedClient or InvalidSignature) otherwise.
  */
 export const verifySigV4 = (request: SigV4Request, options: SigV4VerifyOptions): SigV4Identity => {
   const service = options.service ?? KVS_SIGNING_SERVICE;
-  const parsed = parseSignature(request);
+  const parsed = readSignature(request);
 
   // The order of checks follows the service: who (key), where (scope), when (clock), then the signature itself.
   const credentials = options.findCredentials(parsed.accessKeyId);
@@ -181,13 +162,6 @@ export const sha256Hex = (data: string | Uint8Array): string =>
 export const escapeUri = (text: string): string =>
   encodeURIComponent(text).replace(/[!'()*]/g, (c) => `%${c.charCodeAt(0).toString(16).toUpperCase()}`);
 
-/** Formats epoch milliseconds as an ISO-8601 basic timestamp (`20261125T081600Z`). */
-export const toAmzDate = (epochMs: number): string =>
-  new Date(epochMs)
-    .toISOString()
-    .replace(/[-:]/g, '')
-    .replace(/\.\d{3}/, '');
-
 /**
  * Canonical URI for non-S3 services: dot segments and empty segments removed, then the (already
  * percent-encoded) wire path encoded once more, slashes kept.
@@ -218,221 +192,8 @@ export const canonicalQuery = (query: readonly (readonly [string, string])[]): s
     .map(([key, value]) => `${key}=${value}`)
     .join('&');
 
-// ---------------------------------------------------------------------------------------------------------------
-
-const parseSignature = (request: SigV4Request): ParsedSignature => {
-  const { path, rawQuery } = splitUrl(request.rawUrl);
-  const query = parseQuery(rawQuery);
-  const headers = collectHeaders(request.rawHeaders);
-  const authorization = headers.get('authorization')?.[0];
-  const hasQueryAuth = query.some(([key]) => key === 'X-Amz-Algorithm');
-
-  if (authorization === undefined && !hasQueryAuth) {
-    throw new KvsServiceError('MissingAuthenticationTokenException', 'Missing Authentication Token');
-  }
-  if (authorization !== undefined && hasQueryAuth) {
-    throw new KvsServiceError(
-      'IncompleteSignatureException',
-      'Only one auth mechanism allowed; only the X-Amz-Algorithm query parameter, Signature query string parameter or the Authorization header should be specified',
-    );
-  }
-  if (authorization !== undefined) {
-    return parseHeaderForm(authorization, headers, query, path);
-  }
-  return parseQueryForm(query, headers, path);
-};
-
-const parseHeaderForm = (
-  authorization: string,
-  headers: Map<string, string[]>,
-  query: readonly (readonly [string, string])[],
-  path: string,
-): ParsedSignature => {
-  const trimmed = authorization.trim();
-  const spaceIndex = trimmed.indexOf(' ');
-  const algorithm = spaceIndex === -1 ? trimmed : trimmed.slice(0, spaceIndex);
-  if (algorithm !== SIGV4_ALGORITHM) {
-    throw new KvsServiceError('IncompleteSignatureException', `Unsupported AWS 'algorithm': '${algorithm}'.`);
-  }
-  const fields = new Map<string, string>();
-  for (const part of trimmed.slice(spaceIndex + 1).split(',')) {
-    const equals = part.indexOf('=');
-    if (equals > 0) {
-      fields.set(part.slice(0, equals).trim(), part.slice(equals + 1).trim());
-    }
-  }
-  const credential = fields.get('Credential');
-  const signedHeaders = fields.get('SignedHeaders');
-  const signature = fields.get('Signature');
-  const dateHeader = headers.get('x-amz-date')?.[0] ?? headers.get('date')?.[0];
-  const problems: string[] = [];
-  if (credential === undefined) {
-    problems.push("Authorization header requires 'Credential' parameter.");
-  }
-  if (signature === undefined) {
-    problems.push("Authorization header requires 'Signature' parameter.");
-  }
-  if (signedHeaders === undefined) {
-    problems.push("Authorization header requires 'SignedHeaders' parameter.");
-  }
-  if (dateHeader === undefined) {
-    problems.push("Authorization header requires existence of either a 'X-Amz-Date' or a 'Date' header.");
-  }
-  if (
-    credential === undefined ||
-    signature === undefined ||
-    signedHeaders === undefined ||
-    dateHeader === undefined
-  ) {
-    throw new KvsServiceError(
-      'IncompleteSignatureException',
-      `${problems.join(' ')} Authorization=${authorization}`,
-    );
-  }
-  const amzDate = normalizeDate(dateHeader);
-  return {
-    form: 'header',
-    ...parseCredential(credential),
-    signedHeaders: parseSignedHeaders(signedHeaders),
-    signatureHex: signature,
-    amzDate,
-    signedAtMs: amzDateToMs(amzDate),
-    expiresS: undefined,
-    securityToken: headers.get('x-amz-security-token')?.[0]?.trim(),
-    query,
-    path,
-  };
-};
-
-const parseQueryForm = (
-  query: readonly (readonly [string, string])[],
-  headers: Map<string, string[]>,
-  path: string,
-): ParsedSignature => {
-  const get = (key: string): string | undefined => query.find(([name]) => name === key)?.[1];
-  const algorithm = get('X-Amz-Algorithm');
-  if (algorithm !== SIGV4_ALGORITHM) {
-    throw new KvsServiceError(
-      'IncompleteSignatureException',
-      `Unsupported AWS 'algorithm': '${algorithm ?? ''}'.`,
-    );
-  }
-  const credential = get('X-Amz-Credential');
-  const signedHeaders = get('X-Amz-SignedHeaders');
-  const signature = get('X-Amz-Signature');
-  const date = get('X-Amz-Date');
-  const missing = [
-    credential === undefined ? 'X-Amz-Credential' : undefined,
-    signedHeaders === undefined ? 'X-Amz-SignedHeaders' : undefined,
-    signature === undefined ? 'X-Amz-Signature' : undefined,
-    date === undefined ? 'X-Amz-Date' : undefined,
-  ].filter((name) => name !== undefined);
-  if (
-    credential === undefined ||
-    signedHeaders === undefined ||
-    signature === undefined ||
-    date === undefined
-  ) {
-    throw new KvsServiceError(
-      'IncompleteSignatureException',
-      `AWS query-string parameters must include ${missing.map((name) => `'${name}'`).join(', ')}. Re-examine the query-string parameters.`,
-    );
-  }
-  const expiresText = get('X-Amz-Expires');
-  let expiresS: number | undefined;
-  if (expiresText !== undefined) {
-    expiresS = Number(expiresText);
-    if (!Number.isInteger(expiresS) || expiresS < 1 || expiresS > MAX_PRESIGN_EXPIRES_S) {
-      throw new KvsServiceError(
-        'IncompleteSignatureException',
-        `X-Amz-Expires must be an integer from 1 to ${MAX_PRESIGN_EXPIRES_S} seconds (one week); got '${expiresText}'.`,
-      );
-    }
-  }
-  const amzDate = normalizeDate(date);
-  return {
-    form: 'query',
-    ...parseCredential(credential),
-    signedHeaders: parseSignedHeaders(signedHeaders),
-    signatureHex: signature,
-    amzDate,
-    signedAtMs: amzDateToMs(amzDate),
-    expiresS,
-    securityToken: get('X-Amz-Security-Token') ?? headers.get('x-amz-security-token')?.[0]?.trim(),
-    query: query.filter(([key]) => key !== 'X-Amz-Signature'),
-    path,
-  };
-};
-
-const parseCredential = (
-  credential: string,
-): { accessKeyId: string; scopeDate: string; region: string; service: string } => {
-  const parts = credential.split('/');
-  if (parts.length !== 5) {
-    throw new KvsServiceError(
-      'IncompleteSignatureException',
-      `Credential should have 5 slash-separated parts (AccessKeyId/YYYYMMDD/region/service/aws4_request): '${credential}'.`,
-    );
-  }
-  const [accessKeyId = '', scopeDate = '', region = '', service = '', terminator = ''] = parts;
-  if (terminator !== 'aws4_request') {
-    throw new KvsServiceError(
-      'IncompleteSignatureException',
-      `Credential should be scoped with a valid terminator: 'aws4_request', not '${terminator}'.`,
-    );
-  }
-  return { accessKeyId, scopeDate, region, service };
-};
-
-const parseSignedHeaders = (signedHeaders: string): string[] => {
-  const names = signedHeaders.split(';').map((name) => name.trim().toLowerCase());
-  if (!names.includes('host') && !names.includes(':authority')) {
-    throw new KvsServiceError(
-      'IncompleteSignatureException',
-      "'Host' or ':authority' must be a 'SignedHeader' in the AWS Authorization.",
-    );
-  }
-  return names;
-};
-
-/** Accepts `x-amz-date` (ISO-8601 basic) or an HTTP `Date`, returns ISO-8601 basic. */
-const normalizeDate = (value: string): string => {
-  const trimmed = value.trim();
-  if (AMZ_DATE_PATTERN.test(trimmed)) {
-    return trimmed;
-  }
-  const parsedMs = Date.parse(trimmed);
-  if (/[a-z]/i.test(trimmed) && trimmed.includes(',') && Number.isFinite(parsedMs)) {
-    return toAmzDate(parsedMs);
-  }
-  throw new KvsServiceError(
-    'IncompleteSignatureException',
-    `Date must be in ISO-8601 'basic format'. Got '${trimmed}'. See http://en.wikipedia.org/wiki/ISO_8601`,
-  );
-};
-
-const amzDateToMs = (amzDate: string): number => {
-  const match = AMZ_DATE_PATTERN.exec(amzDate);
-  if (match === null) {
-    throw new KvsServiceError(
-      'IncompleteSignatureException',
-      `Date must be in ISO-8601 'basic format'. Got '${amzDate}'.`,
-    );
-  }
-  const [, year, month, day, hour, minute, second] = match.map(Number) as [
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-    number,
-  ];
-  return Date.UTC(year, month - 1, day, hour, minute, second);
-};
-
 /** The ±5 minute window (and a presigned request's own expiry), with the service's own wording [OBS]. */
-const checkClock = (parsed: ParsedSignature, nowMs: number): void => {
+const checkClock = (parsed: SignatureParts, nowMs: number): void => {
   const now = toAmzDate(nowMs);
   if (parsed.signedAtMs > nowMs + MAX_CLOCK_SKEW_MS) {
     throw new KvsServiceError(
@@ -479,52 +240,9 @@ const payloadHashCandidates = (
   return form === 'query' ? [computed, UNSIGNED_PAYLOAD] : [computed];
 };
 
-/** Header values by lowercase name, every occurrence kept in arrival order. */
-const collectHeaders = (rawHeaders: readonly string[]): Map<string, string[]> => {
-  const headers = new Map<string, string[]>();
-  for (let index = 0; index + 1 < rawHeaders.length; index += 2) {
-    const name = (rawHeaders[index] ?? '').toLowerCase();
-    const value = rawHeaders[index + 1] ?? '';
-    const values = headers.get(name);
-    if (values === undefined) {
-      headers.set(name, [value]);
-    } else {
-      values.push(value);
-    }
-  }
-  return headers;
-};
-
 /** Trimmed, inner whitespace runs collapsed, repeated headers joined with commas. */
 const canonicalHeaderValue = (values: readonly string[] | undefined): string =>
   (values ?? []).map((value) => value.trim().replace(/\s+/g, ' ')).join(',');
-
-const splitUrl = (rawUrl: string): { path: string; rawQuery: string } => {
-  const questionMark = rawUrl.indexOf('?');
-  return questionMark === -1
-    ? { path: rawUrl, rawQuery: '' }
-    : { path: rawUrl.slice(0, questionMark), rawQuery: rawUrl.slice(questionMark + 1) };
-};
-
-const safeDecode = (text: string): string => {
-  try {
-    return decodeURIComponent(text);
-  } catch {
-    return text;
-  }
-};
-
-/** Query parameters decoded (no `+`-as-space: SigV4 clients encode spaces as %20). */
-const parseQuery = (rawQuery: string): [string, string][] =>
-  rawQuery
-    .split('&')
-    .filter((part) => part !== '')
-    .map((part) => {
-      const equals = part.indexOf('=');
-      return equals === -1
-        ? [safeDecode(part), '']
-        : [safeDecode(part.slice(0, equals)), safeDecode(part.slice(equals + 1))];
-    });
 
 const hexEquals = (expected: Buffer, providedHex: string): boolean => {
   if (!/^[0-9a-f]{64}$/i.test(providedHex)) {

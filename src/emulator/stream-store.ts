@@ -1,16 +1,14 @@
 /**
- * The local KVS's streams, per account and region (shared/docs/kvs-api.md §11 item 2), with optional
- * persistence of their metadata to `<dataDir>/streams.json`.
+ * The local KVS's streams, per account and region (shared/docs/kvs-api.md §11 item 2). The table is kept here and
+ * saved whole to a {@link StreamStorage} on every change (in memory, or `<dataDir>/streams.json`).
  *
  * Transitional statuses are evaluated lazily against the injected clock: a stream created with a delay is
  * `CREATING` until `statusUntilMs`, then `ACTIVE`; a `DELETING` stream disappears once its delay has passed. No
  * timers, so tests can move time by moving the clock.
  */
 import { randomBytes } from 'node:crypto';
-import { mkdir, readFile, rename, writeFile } from 'node:fs/promises';
-import { join } from 'node:path';
-import { ErrorCode, KvsPutError } from '../errors.js';
-import type { EmulatorClock } from './emulator-clock.js';
+import type { Clock } from '../util/clock.js';
+import type { StreamStorage } from './storage.js';
 
 export const STREAM_STATUSES = ['CREATING', 'ACTIVE', 'UPDATING', 'DELETING'] as const;
 export type StreamStatus = (typeof STREAM_STATUSES)[number];
@@ -22,11 +20,6 @@ export type StorageTier = (typeof STORAGE_TIERS)[number];
 export const DEFAULT_MAX_STREAMS_PER_ACCOUNT = 10_000;
 /** Length of a stream Version: 20 random alphanumerics, like the real service's `cWNvNr5iIQ1AA8LBuDFE` [OBS]. */
 export const STREAM_VERSION_LENGTH = 20;
-/** File name of the persisted stream metadata inside `dataDir`. */
-export const STREAMS_FILE_NAME = 'streams.json';
-
-const STATE_FORMAT = 'kvs-put-local/streams';
-const STATE_FORMAT_VERSION = 1;
 const VERSION_ALPHABET = 'ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789';
 
 /** Where a stream lives: the service keeps streams per account and region. */
@@ -67,7 +60,8 @@ export type StreamChanges = {
   isVersioned?: boolean;
 };
 
-/** Stream lifecycle notifications, for the data plane (e.g. ERROR 4507 to an open PutMedia on delete). */
+/** Stream lifecycle notifications, for the data plane (e.g. ERROR StreamDeleted to an open PutMedia on
+ * delete). */
 export type StreamEvent =
   | { type: 'created'; stream: StreamRecord }
   | { type: 'updated'; stream: StreamRecord; previous: StreamRecord }
@@ -75,9 +69,10 @@ export type StreamEvent =
   | { type: 'deleted'; stream: StreamRecord };
 
 export type StreamStoreOptions = {
-  clock: EmulatorClock;
-  /** Persist metadata to `<dataDir>/streams.json` (created when missing). In memory only when absent. */
-  dataDir?: string;
+  /** Creation times and the ends of transitional statuses are read from it. */
+  clock: Pick<Clock, 'now'>;
+  /** Where the table is loaded from and saved to. */
+  storage: StreamStorage;
   /** How long a new stream stays CREATING. @default 0 */
   creatingDelayMs?: number;
   /** How long a deleted stream stays DELETING before it disappears. @default 0 */
@@ -98,29 +93,30 @@ export type NewStream = {
 
 /** The local KVS's stream table. */
 export class StreamStore {
-  /** Opens a store, loading `<dataDir>/streams.json` when it exists. */
+  /** Opens a store with the table its storage last saved. */
   public static async open(options: StreamStoreOptions): Promise<StreamStore> {
     const store = new StreamStore(options);
-    if (options.dataDir !== undefined) {
-      await store.load(options.dataDir);
+    const table = await options.storage.loadStreams();
+    for (const stream of table.streams) {
+      store.streams.set(streamKey(stream, stream.streamName), stream);
     }
+    store.nextSequence = Math.max(table.nextSequence, ...table.streams.map((stream) => stream.sequence + 1));
     return store;
   }
 
   public readonly maxStreamsPerAccount: number;
 
-  private readonly clock: EmulatorClock;
-  private readonly dataDir: string | undefined;
+  private readonly clock: Pick<Clock, 'now'>;
+  private readonly storage: StreamStorage;
   private readonly creatingDelayMs: number;
   private readonly deletingDelayMs: number;
   private readonly streams = new Map<string, StreamRecord>();
   private readonly listeners = new Set<(event: StreamEvent) => void>();
   private nextSequence = 1;
-  private writeChain: Promise<void> = Promise.resolve();
 
   private constructor(options: StreamStoreOptions) {
     this.clock = options.clock;
-    this.dataDir = options.dataDir;
+    this.storage = options.storage;
     this.creatingDelayMs = options.creatingDelayMs ?? 0;
     this.deletingDelayMs = options.deletingDelayMs ?? 0;
     this.maxStreamsPerAccount = options.maxStreamsPerAccount ?? DEFAULT_MAX_STREAMS_PER_ACCOUNT;
@@ -235,9 +231,9 @@ export class StreamStore {
     };
   }
 
-  /** Waits for pending writes of `streams.json`. */
+  /** Waits for pending saves of the table (rejects when the last one failed). */
   public async flush(): Promise<void> {
-    await this.writeChain;
+    await this.storage.flushStreams();
   }
 
   /** Applies the transitions whose time has come. */
@@ -268,63 +264,12 @@ export class StreamStore {
     }
   }
 
-  /** Queues an atomic rewrite of `streams.json` (write to a temporary file, then rename). */
+  /** Saves the whole table, in creation order. */
   private persist(): Promise<void> {
-    const dataDir = this.dataDir;
-    if (dataDir === undefined) {
-      return Promise.resolve();
-    }
-    const state = {
-      format: STATE_FORMAT,
-      formatVersion: STATE_FORMAT_VERSION,
+    return this.storage.saveStreams({
       nextSequence: this.nextSequence,
       streams: [...this.streams.values()].sort((a, b) => a.sequence - b.sequence),
-    };
-    const text = `${JSON.stringify(state, null, 2)}\n`;
-    const path = join(dataDir, STREAMS_FILE_NAME);
-    const temporaryPath = `${path}.${process.pid}.tmp`;
-    const write = async (): Promise<void> => {
-      await writeFile(temporaryPath, text, 'utf8');
-      await rename(temporaryPath, path);
-    };
-    this.writeChain = this.writeChain.then(write, write);
-    return this.writeChain;
-  }
-
-  private async load(dataDir: string): Promise<void> {
-    const path = join(dataDir, STREAMS_FILE_NAME);
-    try {
-      await mkdir(dataDir, { recursive: true });
-    } catch (error) {
-      throw new KvsPutError(
-        ErrorCode.Io,
-        `Cannot create the local KVS data directory ${dataDir}: ${describeFsError(error)}`,
-        {
-          context: { dataDir },
-          cause: error,
-        },
-      );
-    }
-    let text: string;
-    try {
-      text = await readFile(path, 'utf8');
-    } catch (error) {
-      if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
-        return;
-      }
-      throw new KvsPutError(ErrorCode.Io, `Cannot read ${path}: ${describeFsError(error)}`, {
-        context: { path },
-        cause: error,
-      });
-    }
-    const streams = parseState(text, path);
-    for (const stream of streams.streams) {
-      this.streams.set(streamKey(stream, stream.streamName), stream);
-    }
-    this.nextSequence = Math.max(
-      streams.nextSequence,
-      ...streams.streams.map((stream) => stream.sequence + 1),
-    );
+    });
   }
 }
 
@@ -352,68 +297,3 @@ export const newStreamVersion = (): string => {
 
 const streamKey = (scope: StreamScope, streamName: string): string =>
   `${scope.accountId}/${scope.region}/${streamName}`;
-
-const describeFsError = (error: unknown): string => {
-  const code = (error as NodeJS.ErrnoException).code;
-  return code === undefined ? String(error) : code;
-};
-
-/** Validates the persisted state file; a corrupt file is a clear error, not a silently empty store. */
-const parseState = (text: string, path: string): { nextSequence: number; streams: StreamRecord[] } => {
-  const fail = (why: string): never => {
-    throw new KvsPutError(ErrorCode.Config, `The local KVS state file ${path} is not valid: ${why}`, {
-      context: { path },
-      suggestion:
-        'Move the file away (the streams it lists are lost) or point --data-dir at another directory.',
-    });
-  };
-  let value: unknown;
-  try {
-    value = JSON.parse(text);
-  } catch (error) {
-    return fail(error instanceof Error ? error.message : String(error));
-  }
-  if (typeof value !== 'object' || value === null) {
-    return fail('not a JSON object');
-  }
-  const state = value as Record<string, unknown>;
-  if (state['format'] !== STATE_FORMAT || state['formatVersion'] !== STATE_FORMAT_VERSION) {
-    return fail(`expected format "${STATE_FORMAT}" version ${STATE_FORMAT_VERSION}`);
-  }
-  const rawStreams = state['streams'];
-  if (!Array.isArray(rawStreams)) {
-    return fail('"streams" is not an array');
-  }
-  const streams = rawStreams.map((raw: unknown, index): StreamRecord => {
-    const record = raw as Partial<Record<keyof StreamRecord, unknown>> | null;
-    const isString = (key: keyof StreamRecord): boolean => typeof record?.[key] === 'string';
-    const isOptionalString = (key: keyof StreamRecord): boolean =>
-      record?.[key] === undefined || isString(key);
-    const isNumber = (key: keyof StreamRecord): boolean => typeof record?.[key] === 'number';
-    const isValid =
-      record !== null &&
-      typeof record === 'object' &&
-      isString('accountId') &&
-      isString('region') &&
-      isString('streamName') &&
-      isString('streamArn') &&
-      isNumber('creationTimeMs') &&
-      isNumber('sequence') &&
-      isOptionalString('deviceName') &&
-      isOptionalString('mediaType') &&
-      isString('kmsKeyId') &&
-      isString('version') &&
-      isNumber('dataRetentionInHours') &&
-      (STORAGE_TIERS as readonly unknown[]).includes(record.storageTier) &&
-      typeof record.tags === 'object' &&
-      record.tags !== null &&
-      (STREAM_STATUSES as readonly unknown[]).includes(record.status) &&
-      (record.statusUntilMs === undefined || isNumber('statusUntilMs'));
-    if (!isValid) {
-      return fail(`streams[${index}] is malformed`);
-    }
-    return record as StreamRecord;
-  });
-  const nextSequence = typeof state['nextSequence'] === 'number' ? state['nextSequence'] : 1;
-  return { nextSequence, streams };
-};

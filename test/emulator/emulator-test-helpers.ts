@@ -3,6 +3,7 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import type { LocalKvs, LocalKvsOptions } from '../../src/emulator/local-kvs.js';
 import { startLocalKvs } from '../../src/emulator/local-kvs.js';
+import type { FakeClock } from '../helpers/fake-clock.js';
 
 /** A manual clock for the local KVS. */
 export type TestClock = { now: () => number; advance: (ms: number) => void; set: (ms: number) => void };
@@ -18,6 +19,30 @@ export const testClock = (startMs = Date.now()): TestClock => {
       nowMs = ms;
     },
   };
+};
+
+/**
+ * Moves a local KVS's FakeClock `stepMs` at a time until `isDone()` holds, letting sockets deliver between steps,
+ * and returns how far it moved. Slow I/O only makes it move further, so tests assert lower bounds on the result:
+ * what the service made wait, measured in the service's own time.
+ */
+export const advanceUntil = async (
+  clock: FakeClock,
+  isDone: () => boolean,
+  options: { stepMs?: number; maxMs?: number } = {},
+): Promise<number> => {
+  const stepMs = options.stepMs ?? 10;
+  const maxMs = options.maxMs ?? 60_000;
+  let movedMs = 0;
+  while (!isDone()) {
+    if (movedMs >= maxMs) {
+      throw new Error(`still waiting after moving the clock ${movedMs} ms`);
+    }
+    await clock.advance(stepMs);
+    movedMs += stepMs;
+    await new Promise((resolve) => setTimeout(resolve, 1));
+  }
+  return movedMs;
 };
 
 /** Starts a local KVS on 127.0.0.1 port 0 that records its log lines. */

@@ -12,10 +12,13 @@ import { afterEach, describe, expect, it } from 'vitest';
 import { ErrorCode, KvsPutError } from '../../src/errors.js';
 import { CONTROL_PLANE_OPERATIONS } from '../../src/emulator/control-plane.js';
 import type { FaultPlan } from '../../src/emulator/fault-plan.js';
-import { FaultInjector, parseFaultPlan } from '../../src/emulator/fault-plan.js';
-import type { LocalKvs } from '../../src/emulator/local-kvs.js';
+import { FaultInjector } from '../../src/emulator/fault-injector.js';
+import { parseFaultPlan } from '../../src/emulator/fault-plan.js';
+import type { LocalKvs, LocalKvsOptions } from '../../src/emulator/local-kvs.js';
 import { startLocalKvs } from '../../src/emulator/local-kvs.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { rejectionOf, sdkClient, startTestKvs } from './emulator-test-helpers.js';
+import { eventually } from './put-media-helpers.js';
 
 let kvs: (LocalKvs & { logLines: string[] }) | undefined;
 
@@ -24,8 +27,11 @@ afterEach(async () => {
   kvs = undefined;
 });
 
-const startWith = async (faults: FaultPlan | string): Promise<LocalKvs & { logLines: string[] }> => {
-  kvs = await startTestKvs({ faults });
+const startWith = async (
+  faults: FaultPlan | string,
+  options: LocalKvsOptions = {},
+): Promise<LocalKvs & { logLines: string[] }> => {
+  kvs = await startTestKvs({ faults, ...options });
   return kvs;
 };
 
@@ -100,20 +106,31 @@ describe('control-plane faults through the SDK', () => {
   });
 
   it('resetConnection drops the socket (the SDK retries it); delayMs slows the answer', async () => {
-    const local = await startWith({
-      controlPlane: [
-        { operations: ['ListStreams'], resetConnection: true },
-        { operations: ['DescribeStream'], delayMs: 300, times: 1 },
-      ],
-    });
+    const clock = new FakeClock(Date.now());
+    const local = await startWith(
+      {
+        controlPlane: [
+          { operations: ['ListStreams'], resetConnection: true },
+          { operations: ['DescribeStream'], delayMs: 300, times: 1 },
+        ],
+      },
+      { clock },
+    );
     const client = sdkClient(local);
     expect((await client.send(new ListStreamsCommand({}))).$metadata.attempts).toBe(2);
     expect(
       local.logLines.some((line) => line.includes(' reset ListStreams ') && line.includes('fault#0')),
     ).toBe(true);
-    const startedAt = performance.now();
-    await rejectionOf(client.send(new DescribeStreamCommand({ StreamName: 'x' })));
-    expect(performance.now() - startedAt).toBeGreaterThanOrEqual(290);
+    let isAnswered = false;
+    const answer = rejectionOf(client.send(new DescribeStreamCommand({ StreamName: 'x' }))).finally(() => {
+      isAnswered = true;
+    });
+    // The call has reached the server and its fault fired: 1 ms short of the delay it is still unanswered.
+    await eventually(() => local.faults.state()[1]?.firedCalls === 1);
+    await clock.advance(299);
+    expect(isAnswered).toBe(false);
+    await clock.advance(1);
+    expect(await answer).toMatchObject({ name: 'ResourceNotFoundException' });
     client.destroy();
 
     const noRetry = sdkClient(local, { maxAttempts: 1 });

@@ -22,8 +22,9 @@ import { SessionWriter } from '../../src/fragment/session-writer.js';
 import { MkvReader, readMkv } from '../../src/mkv/mkv-reader.js';
 import { concatChunks } from '../../src/mkv/mkv-writer.js';
 import { FIXTURES, SHARED_FIXTURES, hasTool } from '../helpers/paths.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import type { TestClock } from './emulator-test-helpers.js';
-import { rejectionOf, startTestKvs, testClock } from './emulator-test-helpers.js';
+import { advanceUntil, rejectionOf, startTestKvs, testClock } from './emulator-test-helpers.js';
 import type { MediaChunk } from './media-read-helpers.js';
 import { mediaClient, readChunks, serviceLayout } from './media-read-helpers.js';
 import type { FragmentSpec } from './put-media-helpers.js';
@@ -66,7 +67,7 @@ const start = async (options: LocalKvsOptions = {}): Promise<LocalKvs> => {
  */
 const uploadSpaced = async (
   local: LocalKvs,
-  clock: TestClock,
+  clock: TestClock | FakeClock,
   streamName: string,
   fragments: FragmentSpec[],
 ): Promise<ClusterFrame[][]> => {
@@ -77,7 +78,7 @@ const uploadSpaced = async (
   for (let k = 1; k < parts.length; k++) {
     await writeBody(call, parts[k]!, { isLeftOpen: true });
     await call.waitFor((acks) => acks.filter((ack) => ack.EventType === 'BUFFERING').length === k);
-    clock.advance(1000);
+    await clock.advance(1000);
   }
   call.request.end();
   await call.closed;
@@ -243,8 +244,8 @@ describe('GetMedia start selectors', () => {
   const first = (chunks: readonly MediaChunk[]): string[] =>
     chunks.map((chunk) => chunk.head['AWS_KINESISVIDEO_FRAGMENT_NUMBER']!);
 
-  const setUp = async (): Promise<void> => {
-    const clock = testClock();
+  /** Five fragments 1 s apart; with a FakeClock, GetMedia answers end only when the test moves it. */
+  const setUp = async (clock: TestClock | FakeClock = testClock()): Promise<void> => {
     local = await start({ clock });
     await createStream(local, 'selectors');
     await uploadSpaced(local, clock, 'selectors', fragmentSpecs(5));
@@ -309,7 +310,9 @@ describe('GetMedia start selectors', () => {
   });
 
   it('NOW: the live tail — only fragments stored after the call, as they arrive', async () => {
-    await setUp();
+    // The server clock moves only when the test says: the answer cannot end on its idle timeout meanwhile.
+    const clock = new FakeClock(Date.now());
+    await setUp(clock);
     const client = await mediaClient(local, 'selectors');
     const output = await client.send(
       new GetMediaCommand({ StreamName: 'selectors', StartSelector: { StartSelectorType: 'NOW' } }),
@@ -341,6 +344,7 @@ describe('GetMedia start selectors', () => {
     expect(isEnded).toBe(false);
     await writeBody(call, later.parts[2]!.subarray(20));
     await call.closed;
+    await advanceUntil(clock, () => isEnded);
     await reading;
     const stored = await storedFragments(local, 'selectors');
     expect(received).toEqual(stored.slice(5).map((fragment) => fragment.fragmentNumber));
@@ -403,14 +407,23 @@ describe('GetMedia limits and the retention-0 buffer', () => {
   });
 
   it('the answer ends after getMediaIdleTimeoutMs without a new fragment', async () => {
-    const local = await start({ getMediaIdleTimeoutMs: 300 });
+    const clock = new FakeClock(Date.now());
+    const local = await start({ getMediaIdleTimeoutMs: 300, clock });
     await createStream(local, 'silent');
-    const startedAt = performance.now();
-    const { chunks } = await getMedia(local, 'silent', { StartSelectorType: 'NOW' });
-    const elapsedMs = performance.now() - startedAt;
-    expect(chunks).toEqual([]);
-    expect(elapsedMs).toBeGreaterThan(250);
-    expect(elapsedMs).toBeLessThan(3000);
+    const client = await mediaClient(local, 'silent');
+    const output = await client.send(
+      new GetMediaCommand({ StreamName: 'silent', StartSelector: { StartSelectorType: 'NOW' } }),
+    );
+    let isEnded = false;
+    const reading = output.Payload!.transformToByteArray().finally(() => {
+      isEnded = true;
+    });
+    // The answer has begun: 1 ms short of the idle timeout it is still open, at the timeout it ends, empty.
+    await clock.advance(299);
+    expect(isEnded).toBe(false);
+    await clock.advance(1);
+    expect(readChunks(await reading)).toEqual([]);
+    client.destroy();
   });
 
   it('retention 0: GetMedia reads the buffer, bounded by bytes and by age', async () => {

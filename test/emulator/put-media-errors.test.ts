@@ -7,6 +7,7 @@ import type { Ack } from '../../src/kvs/ack.js';
 import { KVS_ERROR_IDS } from '../../src/kvs/ack.js';
 import { concatChunks, writeCluster, writeKvsHeader, writeTags } from '../../src/mkv/mkv-writer.js';
 import type { MkvTrack } from '../../src/mkv/mkv-types.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { startTestKvs } from './emulator-test-helpers.js';
 import type { FragmentSpec } from './put-media-helpers.js';
 import {
@@ -106,15 +107,23 @@ describe('PutMedia ERROR acks from real input', () => {
   });
 
   it('4003 MAX_CONNECTION_DURATION_REACHED: a connection older than the maximum (shortened here)', async () => {
-    const local = await setUp({ maxConnectionDurationMs: 300 });
+    const clock = new FakeClock(Date.now());
+    const local = await setUp({ maxConnectionDurationMs: 300, clock });
     const call = await openPutMedia(local, { streamName: 'errors' });
     await call.response;
+    let isClosed = false;
+    void call.closed.then(() => {
+      isClosed = true;
+    });
     const body = session([{ timecode: T }, { timecode: T + 400 }]);
     // Fragment 2 stays open: its end never comes.
     await writeBody(call, body, { isLeftOpen: true });
-    const startedAt = performance.now();
+    await call.waitFor((acks) => acks.some((ack) => ack.EventType === 'PERSISTED'));
+    // 1 ms short of the maximum the connection is still open; at the maximum it gets its ERROR and ends.
+    await clock.advance(299);
+    expect(isClosed).toBe(false);
+    await clock.advance(1);
     const closed = await call.closed;
-    expect(performance.now() - startedAt).toBeGreaterThan(150);
     expect(closed.isComplete).toBe(true);
     expect(acksPerFragment(call.acks, [T, T + 400])).toEqual([
       ['B', 'R', 'P'],

@@ -7,7 +7,8 @@ import { CONTROL_PLANE_OPERATIONS } from '../../src/emulator/control-plane.js';
 import type { FaultPlan } from '../../src/emulator/fault-plan.js';
 import { parseFaultPlan } from '../../src/emulator/fault-plan.js';
 import type { LocalKvs, LocalKvsOptions } from '../../src/emulator/local-kvs.js';
-import { startTestKvs } from './emulator-test-helpers.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { advanceUntil, startTestKvs } from './emulator-test-helpers.js';
 import {
   acksPerFragment,
   buildSession,
@@ -73,7 +74,8 @@ describe('refusing PutMedia', () => {
   });
 
   it('for a time window: 500 then 403 answers until windowMs has passed since the plan was installed', async () => {
-    const local = await start({});
+    const clock = new FakeClock(Date.now());
+    const local = await start({}, { clock });
     const installed = await adminPost(local, {
       putMedia: [
         { streams: ['cam'], refuse: { type: 'InternalFailure', statusCode: 500 }, windowMs: 300 },
@@ -86,7 +88,8 @@ describe('refusing PutMedia', () => {
     const forbidden = await putMedia(local, FIVE.body, { streamName: 'other' });
     expect(forbidden.status).toBe(403);
     expect((await forbidden.call.response).headers['x-amzn-errortype']).toBe('AccessDeniedException');
-    await new Promise((resolve) => setTimeout(resolve, 350));
+    // The window is measured on the server clock: just past it, the next connection is let through.
+    await clock.advance(301);
     expect((await putMedia(local, FIVE.body, { streamName: 'cam' })).status).toBe(200);
   });
 });
@@ -192,11 +195,20 @@ describe('breaking PutMedia connections', () => {
 
 describe('delaying, withholding and stalling', () => {
   it('ackDelayMs: every ack goes out late, in order', async () => {
-    const local = await start({ putMedia: [{ ackDelayMs: 150 }] });
-    const startedAt = performance.now();
-    const result = await putMedia(local, buildSession([{ timecode: T }]).body, { streamName: 'cam' });
-    expect(performance.now() - startedAt).toBeGreaterThan(3 * 150 - 20);
-    expect(result.acks.map((ack) => ack.EventType)).toEqual(['BUFFERING', 'RECEIVED', 'PERSISTED']);
+    const clock = new FakeClock(Date.now());
+    const local = await start({ putMedia: [{ ackDelayMs: 150 }] }, { clock });
+    const call = await openPutMedia(local, { streamName: 'cam' });
+    await call.response;
+    await writeBody(call, buildSession([{ timecode: T }]).body);
+    await eventually(() => local.stats().ingest.fragmentsReceived === 1);
+    // The fragment is in and its three acks are due, but none goes out before the server clock has moved 150 ms,
+    await clock.advance(149);
+    expect(call.acks).toEqual([]);
+    // and each waits 150 ms after the one before it.
+    const movedMs = 149 + (await advanceUntil(clock, () => call.acks.length === 3));
+    expect(movedMs).toBeGreaterThanOrEqual(3 * 150);
+    expect((await call.closed).isComplete).toBe(true);
+    expect(call.acks.map((ack) => ack.EventType)).toEqual(['BUFFERING', 'RECEIVED', 'PERSISTED']);
   });
 
   it('withholdAcks: no acks for fragments K.. (every kind, or the kinds listed), though they are stored', async () => {
@@ -227,19 +239,30 @@ describe('delaying, withholding and stalling', () => {
   });
 
   it('stall after fragment K for D ms: nothing is read meanwhile, no IDLE ack, no idle close', async () => {
+    const clock = new FakeClock(Date.now());
     const local = await start(
       { putMedia: [{ stall: { afterFragment: 1, durationMs: 400 } }] },
-      { idleAckIntervalMs: 100, idleTimeoutMs: 200 },
+      { idleAckIntervalMs: 100, idleTimeoutMs: 200, clock },
     );
     const call = await openPutMedia(local, { streamName: 'cam' });
     await call.response;
+    let isClosed = false;
+    void call.closed.then(() => {
+      isClosed = true;
+    });
     await writeBody(call, FIVE.body, { isLeftOpen: true });
     const received = (count: number) => (acks: readonly { EventType: string }[]) =>
       acks.filter((ack) => ack.EventType === 'RECEIVED').length >= count;
     await call.waitFor(received(1));
-    const firstAt = performance.now();
+    // The stall began as fragment 1 completed. Well past the idle interval and the idle timeout, and 1 ms before its
+    // end, nothing more has been ingested and the quiet connection is still open.
+    await clock.advance(399);
+    expect(local.stats().ingest.fragmentsReceived).toBe(1);
+    expect(isClosed).toBe(false);
+    // Its end, and the moment the session reads the socket before ingesting again (STALL_SETTLE_MS): the clock stops
+    // there, so the rest of the body is ingested without any idle timer coming due.
+    await clock.advance(1 + 50);
     await call.waitFor(received(2));
-    expect(performance.now() - firstAt).toBeGreaterThan(300);
     await call.waitFor((acks) => acks.filter((ack) => ack.EventType === 'PERSISTED').length === 4);
     expect(call.acks.some((ack) => ack.EventType === 'IDLE')).toBe(false);
     call.request.end();

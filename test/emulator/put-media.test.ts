@@ -20,7 +20,8 @@ import { UploadSession } from '../../src/session/upload-session.js';
 import { fragmentMkv } from '../../src/fragment/fragmenter.js';
 import { MkvReader, readMkv } from '../../src/mkv/mkv-reader.js';
 import { FIXTURES, SHARED_FIXTURES } from '../helpers/paths.js';
-import { sdkClient, startTestKvs } from './emulator-test-helpers.js';
+import { FakeClock } from '../helpers/fake-clock.js';
+import { advanceUntil, sdkClient, startTestKvs } from './emulator-test-helpers.js';
 import {
   ackSequence,
   acksPerFragment,
@@ -455,7 +456,8 @@ describe('PutMedia and the stream lifecycle', () => {
 
 describe('PutMedia connection rules', () => {
   it('a second connection while one is sending: 400 ConnectionLimitExceededException; once the first ended its body, a new one is accepted while it drains', async () => {
-    const local = await start({ faults: { putMedia: [{ streams: ['single'], ackDelayMs: 100 }] } });
+    const clock = new FakeClock(Date.now());
+    const local = await start({ faults: { putMedia: [{ streams: ['single'], ackDelayMs: 100 }] }, clock });
     await createStream(local, 'single');
     const first = await openPutMedia(local, { streamName: 'single' });
     await first.response;
@@ -469,20 +471,23 @@ describe('PutMedia connection rules', () => {
     expect((await second.errorBody())['Message']).toContain('one is allowed at a time');
     second.request.destroy();
 
-    // Make-before-break: the first ends its body; its acks are still 100 ms away each.
+    // Make-before-break: the first ends its body; its acks wait 100 ms each on a clock that has not moved yet.
     first.request.end();
     await once(first.request, 'finish');
     const third = await openPutMedia(local, { streamName: 'single' });
     expect((await third.response).statusCode).toBe(200);
     expect(first.acks.length).toBeLessThan(6);
     await writeBody(third, buildSession(fragmentsFrom(START_MS + 800, 1)).body);
-    await Promise.all([first.closed, third.closed]);
+    let openCalls = 2;
+    void Promise.all([first.closed, third.closed].map((closed) => closed.then(() => openCalls--)));
+    await advanceUntil(clock, () => openCalls === 0);
     expect(first.acks).toHaveLength(6);
     expect(third.acks).toHaveLength(3);
   });
 
   it('strict: more than 5 PutMedia calls per second on a stream → ClientLimitExceededException', async () => {
-    const local = await start({ strict: true });
+    // The server clock stands still: all six calls fall within one of its seconds, however slow the machine.
+    const local = await start({ strict: true, clock: new FakeClock(Date.now()) });
     await createStream(local, 'busy');
     const statuses: (number | undefined)[] = [];
     for (let call = 0; call < 6; call++) {
@@ -500,30 +505,53 @@ describe('PutMedia connection rules', () => {
   it('strict: 5 fragments/s and 12.5 MB/s are enforced by throttling the upload, not by failing it', async () => {
     const fragments = fragmentsFrom(START_MS, 9, { frameBytes: 1000 });
     const { body } = buildSession(fragments);
-    const lax = await start();
+    // Not strict: the whole upload is stored while the server clock stands still, so nothing made it wait.
+    const lax = await start({ clock: new FakeClock(Date.now()) });
     await createStream(lax, 'rate');
-    let startedAt = performance.now();
-    await putMedia(lax, body, { streamName: 'rate' });
-    const laxMs = performance.now() - startedAt;
+    const laxResult = await putMedia(lax, body, { streamName: 'rate' });
+    expect(laxResult.acks.filter((ack) => ack.EventType === 'PERSISTED')).toHaveLength(9);
     await lax.close();
 
-    const strict = await start({ strict: true });
+    // Strict, the same upload needs the server clock to move; idle acks are kept out of the way.
+    const clock = new FakeClock(Date.now());
+    const strict = await start({ strict: true, clock, idleAckIntervalMs: 600_000, idleTimeoutMs: 600_000 });
     await createStream(strict, 'rate');
-    startedAt = performance.now();
-    const result = await putMedia(strict, body, { streamName: 'rate' });
-    const strictMs = performance.now() - startedAt;
-    // 9 fragments at 5/s with a 1-second burst: 4 over the burst → about 0.8 s.
-    expect(strictMs).toBeGreaterThan(600);
-    expect(laxMs).toBeLessThan(500);
-    expect(result.acks.filter((ack) => ack.EventType === 'PERSISTED')).toHaveLength(9);
+    const startMs = clock.now();
+    const call = await openPutMedia(strict, { streamName: 'rate' });
+    await call.response;
+    let isClosed = false;
+    void call.closed.then(() => {
+      isClosed = true;
+    });
+    const writing = writeBody(call, body);
+    // A one-second burst: fragments 1-6 begin at once, the sixth going into debt.
+    await call.waitFor((acks) => acks.filter((ack) => ack.EventType === 'BUFFERING').length === 6);
+    const movedMs = await advanceUntil(clock, () => isClosed);
+    await writing;
+    expect(call.acks.filter((ack) => ack.EventType === 'PERSISTED')).toHaveLength(9);
+    // Then 5 fragments a second: fragment k > 6 cannot begin before (k - 6) x 200 ms, nor the body end before 800.
+    const startsMs = (await storedFragments(strict, 'rate')).map((f) => f.serverTimestampMs - startMs);
+    expect(startsMs.slice(0, 6)).toEqual([0, 0, 0, 0, 0, 0]);
+    expect(startsMs[6]).toBeGreaterThanOrEqual(200);
+    expect(startsMs[7]).toBeGreaterThanOrEqual(400);
+    expect(startsMs[8]).toBeGreaterThanOrEqual(600);
+    expect(movedMs).toBeGreaterThanOrEqual(800);
 
-    // 20 MB at 12.5 MiB/s with a one-second burst: about 0.6 s more than unthrottled.
+    // 20 MB at 12.5 MiB/s with a one-second burst: the body cannot all be read before the clock has moved
+    // (20 MB - 12.5 MiB) / 12.5 MiB/s, about 0.53 s.
     await createStream(strict, 'bytes');
     const big = buildSession([{ timecode: START_MS, frameCount: 20, frameBytes: 1_000_000 }]);
-    startedAt = performance.now();
-    const bigResult = await putMedia(strict, big.body, { streamName: 'bytes', chunkSize: 1024 * 1024 });
-    expect(performance.now() - startedAt).toBeGreaterThan(400);
-    expect(bigResult.acks.map((ack) => ack.EventType)).toEqual(['BUFFERING', 'RECEIVED', 'PERSISTED']);
+    const bigCall = await openPutMedia(strict, { streamName: 'bytes' });
+    await bigCall.response;
+    let isBigClosed = false;
+    void bigCall.closed.then(() => {
+      isBigClosed = true;
+    });
+    const bigWriting = writeBody(bigCall, big.body, { chunkSize: 1024 * 1024 });
+    const bigMovedMs = await advanceUntil(clock, () => isBigClosed, { stepMs: 20 });
+    await bigWriting;
+    expect(bigMovedMs).toBeGreaterThanOrEqual(500);
+    expect(bigCall.acks.map((ack) => ack.EventType)).toEqual(['BUFFERING', 'RECEIVED', 'PERSISTED']);
   });
 });
 
@@ -580,19 +608,28 @@ describe('PutMedia over broken and quiet connections', () => {
   });
 
   it('IDLE acks while the body is quiet, and the idle close after idleTimeoutMs', async () => {
-    const local = await start({ idleAckIntervalMs: 100, idleTimeoutMs: 450 });
+    const clock = new FakeClock(Date.now());
+    const local = await start({ idleAckIntervalMs: 100, idleTimeoutMs: 450, clock });
     await createStream(local, 'idle');
     const call = await openPutMedia(local, { streamName: 'idle' });
     await call.response;
+    let isClosed = false;
+    void call.closed.then(() => {
+      isClosed = true;
+    });
     const { body } = buildSession(fragmentsFrom(START_MS, 1));
     await writeBody(call, body, { isLeftOpen: true });
-    const startedAt = performance.now();
+    // Every byte is in: the body is quiet from here. 1 ms short of the idle timeout the connection is still open;
+    // at the timeout it ends, after an IDLE ack every 100 ms.
+    await eventually(() => local.stats().ingest.bodyBytesReceived === body.length);
+    await clock.advance(449);
+    expect(isClosed).toBe(false);
+    await clock.advance(1);
     const closed = await call.closed;
-    const quietMs = performance.now() - startedAt;
     expect(closed.isComplete).toBe(true);
-    expect(quietMs).toBeGreaterThan(350);
     const idle = call.acks.filter((ack) => ack.EventType === 'IDLE');
     expect(idle.length).toBeGreaterThanOrEqual(2);
+    expect(idle).toHaveLength(4);
     expect(idle[0]).toEqual({ EventType: 'IDLE' });
     // The fragment still open at the idle close is not complete: it is not stored.
     expect(await storedFragments(local, 'idle')).toEqual([]);

@@ -9,7 +9,8 @@ import { Hash } from '@smithy/hash-node';
 import { SignatureV4 } from '@smithy/signature-v4';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
 import type { LocalKvs } from '../../src/emulator/local-kvs.js';
-import { EMPTY_PAYLOAD_SHA256, sha256Hex, toAmzDate, verifySigV4 } from '../../src/emulator/sigv4-verify.js';
+import { toAmzDate } from '../../src/emulator/sigv4-signature.js';
+import { EMPTY_PAYLOAD_SHA256, sha256Hex, verifySigV4 } from '../../src/emulator/sigv4-verify.js';
 import type { TestClock } from './emulator-test-helpers.js';
 import {
   rejectionOf,
