@@ -53,7 +53,7 @@ export type PlanCaptureOptions = {
   cwd?: string;
 };
 
-/** ffmpeg silent this long means a dead camera or a hung connection (issue 5: "no frame for 20 s"). */
+/** ffmpeg silent this long means a dead camera or a hung connection. */
 export const DEFAULT_NO_DATA_TIMEOUT_MS = 20_000;
 /** Probing a live source (analyzeduration 5 s) plus libx264 start-up; a file or test pattern starts at once. */
 export const DEFAULT_FIRST_DATA_TIMEOUT_MS = 30_000;

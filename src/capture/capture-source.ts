@@ -4,6 +4,7 @@
  */
 import { ErrorCode, KvsPutError } from '../errors.js';
 import { KvsLimits } from '../fragment/kvs-limits.js';
+import { ErrorId } from '../kvs/ack.js';
 import { redactUrl } from './redact.js';
 
 /** The capture APIs of the three desktop platforms: V4L2, AVFoundation, DirectShow. */
@@ -80,7 +81,9 @@ export type EncodingOptions = {
   transcode?: boolean;
   /**
    * Seconds between key frames when encoding. Every key frame starts a KVS fragment, so this is the
-   * fragment duration: at most 20 s (ErrorId 4002 above), at least 0.2 s (5 fragments/s per stream).
+   * fragment duration: at most {@link KvsLimits.maxFragmentDurationMs} (the service refuses longer
+   * fragments with {@link ErrorId.MaxFragmentDurationReached}), and long enough to stay within
+   * {@link KvsLimits.maxFragmentsPerSecond} fragments a second per stream.
    * @default 2
    */
   keyframeIntervalS?: number;
@@ -137,7 +140,7 @@ export const resolveEncoding = (options: EncodingOptions = {}): EncodingConfig =
   }
   if (keyframeIntervalS > MAX_KEYFRAME_INTERVAL_S) {
     throw usage(
-      `key frame interval ${keyframeIntervalS} s is longer than the ${MAX_KEYFRAME_INTERVAL_S} s KVS allows per fragment (ErrorId 4002)`,
+      `key frame interval ${keyframeIntervalS} s is longer than the ${MAX_KEYFRAME_INTERVAL_S} s KVS allows per fragment (ErrorId ${ErrorId.MaxFragmentDurationReached})`,
       { keyframeIntervalS, maxKeyframeIntervalS: MAX_KEYFRAME_INTERVAL_S },
       `every key frame starts a fragment: use --keyframe-interval ${DEFAULT_KEYFRAME_INTERVAL_S} (the default), at most ${MAX_KEYFRAME_INTERVAL_S}`,
     );

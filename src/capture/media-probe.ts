@@ -3,10 +3,10 @@
  * fluent-ffmpeg, or of ffmpeg itself when no ffprobe is around (@ffmpeg-installer ships ffmpeg only).
  */
 import { execFile } from 'node:child_process';
-import ffmpeg from 'fluent-ffmpeg';
-import type { FfprobeData, FfprobeStream } from 'fluent-ffmpeg';
 import { ErrorCode, KvsPutError } from '../errors.js';
 import { notRunnableError } from './capture-errors.js';
+import { ffprobeFile } from './fluent-ffmpeg-adapter.js';
+import type { FfprobeData, FfprobeStream } from './fluent-ffmpeg-adapter.js';
 import { redactText } from './redact.js';
 
 export type MediaStreamInfo = {
@@ -142,22 +142,6 @@ const probeFailure = (path: string, detail: string, cause?: unknown): KvsPutErro
     cause,
   });
 
-/**
- * fluent-ffmpeg keeps the ffprobe path in one process-wide setting; kvs-put uses one ffmpeg (and the
- * ffprobe beside it) per process, so setting it before each call is safe.
- */
-const ffprobeWithFluent = (path: string, ffprobePath: string): Promise<FfprobeData> =>
-  new Promise((resolve, reject) => {
-    ffmpeg.setFfprobePath(ffprobePath);
-    ffmpeg.ffprobe(path, (error: Error | null | undefined, data: FfprobeData) => {
-      if (error !== null && error !== undefined) {
-        reject(error);
-      } else {
-        resolve(data);
-      }
-    });
-  });
-
 const ffmpegInputInfo = (path: string, ffmpegPath: string, timeoutMs: number): Promise<string> =>
   new Promise((resolve, reject) => {
     // `ffmpeg -i FILE` with no output prints the input's description and exits 1 ("At least one output file
@@ -185,14 +169,10 @@ export const probeMediaFile = async (path: string, options: ProbeMediaOptions): 
   const timeoutMs = options.timeoutMs ?? 30_000;
   if (options.ffprobePath !== undefined) {
     try {
-      return fromFfprobeData(await ffprobeWithFluent(path, options.ffprobePath));
+      return fromFfprobeData(await ffprobeFile(path, options.ffprobePath));
     } catch (error) {
       const message = error instanceof Error ? error.message : String(error);
-      throw probeFailure(
-        path,
-        lastLine(message.replace(/^ffprobe exited with code \d+\s*/, '')) || message,
-        error,
-      );
+      throw probeFailure(path, lastLine(message) || message, error);
     }
   }
   const stderr = await ffmpegInputInfo(path, options.ffmpegPath, timeoutMs);

@@ -6,8 +6,9 @@
  */
 import type { CapturePlan } from '../capture/capture-plan.js';
 import type { CaptureSource } from '../capture/capture-source.js';
-import type { CaptureEvent, CaptureOutput } from '../capture/capture-loop.js';
+import type { CaptureEvent } from '../capture/capture-loop.js';
 import { captureWithRestarts } from '../capture/capture-loop.js';
+import { StdoutQueue } from '../capture/stdout-queue.js';
 import type { Fragment, FragmenterOptions } from '../fragment/fragmenter.js';
 import { StreamingFragmenter } from '../fragment/streaming-fragmenter.js';
 import { LiveTimeline } from '../fragment/live-timeline.js';
@@ -15,6 +16,7 @@ import type { LiveTimelineOptions } from '../fragment/live-timeline.js';
 import { ArenaMkvReader } from '../mkv/arena-mkv-reader.js';
 import type { MkvEvent, MkvTrack } from '../mkv/mkv-types.js';
 import { BufferPool, ChunkArena, onceReleasing } from '../util/buffer-pool.js';
+import type { Clock } from '../util/clock.js';
 
 export type LiveSourceOptions = {
   ffmpegPath: string;
@@ -27,6 +29,8 @@ export type LiveSourceOptions = {
   onStderrLine?: (line: string) => void;
   /** Each run's tracks, as ffmpeg's Matroska header declares them (before kvs-put picks and renumbers). */
   onTracks?: (tracks: readonly MkvTrack[]) => void;
+  /** Times ffmpeg's restarts, its silence watchdog and its stop. @default systemClock */
+  clock?: Clock;
 };
 
 /**
@@ -86,6 +90,7 @@ export async function* liveFragments(
   // The per-read work is synchronous and kept out of the generator below, which only hands fragments on.
   const onBytes = (read: Uint8Array): Fragment[] => {
     reader ??= newReader();
+    // The upload session measures the socket side with performance.now too.
     const arrivedAtMs = performance.now();
     let events: MkvEvent[];
     try {
@@ -140,8 +145,9 @@ export async function* liveFragments(
       }
     },
     ...(options.onStderrLine === undefined ? {} : { onStderrLine: options.onStderrLine }),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
   });
-  let next: IteratorResult<CaptureOutput> | { error: unknown } | undefined;
+  let next: IteratorResult<CaptureEvent> | { error: unknown } | undefined;
   /** Asks the capture for its next event; called only once the previous one is handled (its order). */
   const pull = (): void => {
     capture.next().then(
@@ -178,8 +184,7 @@ export async function* liveFragments(
       if (result.done === true) {
         break;
       }
-      // Bytes never come as items here (they go to onData).
-      const fragments = result.value instanceof Uint8Array ? [] : onEvent(result.value);
+      const fragments = onEvent(result.value);
       pull();
       if (fragments.length > 0) {
         yield fragments;
@@ -202,20 +207,48 @@ const ARENA_BUFFER_BYTES = 1024 * 1024;
 /** Free buffers kept after a backlog (an outage) is sent; more are left to the garbage collector. */
 const MAX_IDLE_ARENA_BUFFERS = 8;
 
-/** The MKV bytes of a one-shot ffmpeg run (a file remuxed or transcoded), without the capture events. */
+/**
+ * The MKV bytes of a one-shot ffmpeg run (a file remuxed or transcoded), without the capture events. The
+ * capture pushes them; a queue hands them to this pull consumer and pauses ffmpeg while it is behind.
+ */
 export async function* captureBytes(
   plan: CapturePlan,
-  options: { ffmpegPath: string; signal: AbortSignal; onCaptureEvent?: (event: CaptureEvent) => void },
+  options: {
+    ffmpegPath: string;
+    signal: AbortSignal;
+    onCaptureEvent?: (event: CaptureEvent) => void;
+    /** Times ffmpeg's silence watchdog and its stop. @default systemClock */
+    clock?: Clock;
+  },
 ): AsyncGenerator<Uint8Array> {
-  for await (const item of captureWithRestarts(plan, {
+  // Leaving early must stop ffmpeg at once: the capture is inside its run, not at a yield.
+  const stop = new AbortController();
+  const onAbort = (): void => stop.abort(options.signal.reason);
+  if (options.signal.aborted) {
+    onAbort();
+  }
+  options.signal.addEventListener('abort', onAbort, { once: true });
+  const chunks = new StdoutQueue({ onReturn: () => stop.abort() });
+  const capture = captureWithRestarts(plan, {
     ffmpegPath: options.ffmpegPath,
-    signal: options.signal,
-  })) {
-    if (item instanceof Uint8Array) {
-      yield item;
-    } else {
-      options.onCaptureEvent?.(item);
+    signal: stop.signal,
+    onData: (chunk, stdout) => chunks.push(chunk, stdout),
+    ...(options.clock === undefined ? {} : { clock: options.clock }),
+  });
+  const captured = (async () => {
+    for await (const event of capture) {
+      options.onCaptureEvent?.(event);
     }
+  })().then(
+    () => chunks.end(),
+    (error: unknown) => chunks.fail(error),
+  );
+  try {
+    yield* chunks;
+  } finally {
+    options.signal.removeEventListener('abort', onAbort);
+    stop.abort();
+    await captured;
   }
 }
 

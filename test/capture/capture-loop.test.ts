@@ -1,16 +1,13 @@
 /**
- * The restart loop around real ffmpeg runs, with short injected delays: it restarts after ffmpeg exits and
- * counts restarts, restarts a silent ffmpeg (watchdog), gives up after maxRestarts, fails once for a
- * non-restartable source, stops on abort, and never leaves an ffmpeg behind.
+ * The restart loop around real ffmpeg runs, on a FakeClock or with short delays: it restarts after ffmpeg
+ * exits and counts restarts, restarts a silent ffmpeg (watchdog) but not one its consumer holds back, gives
+ * up after maxRestarts, fails once for a non-restartable source, stops on abort, and never leaves an ffmpeg
+ * behind. Bytes reach onData in the step that reads them; the generator yields only events.
  */
 import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
-import {
-  DEFAULT_RESTART_POLICY,
-  backoffDelayMs,
-  captureWithRestarts,
-} from '../../src/capture/capture-loop.js';
-import type { CaptureEvent, CaptureLoopOptions, CaptureOutput } from '../../src/capture/capture-loop.js';
+import { DEFAULT_RESTART_POLICY, captureWithRestarts } from '../../src/capture/capture-loop.js';
+import type { CaptureEvent, CaptureLoopOptions } from '../../src/capture/capture-loop.js';
 import { FfmpegError } from '../../src/capture/capture-errors.js';
 import { planCapture } from '../../src/capture/capture-plan.js';
 import type { CapturePlan } from '../../src/capture/capture-plan.js';
@@ -18,11 +15,40 @@ import { resolveEncoding } from '../../src/capture/capture-source.js';
 import { GLOBAL_OPTIONS, buildFileArgs } from '../../src/capture/ffmpeg-args.js';
 import type { FfmpegInvocation } from '../../src/capture/ffmpeg-args.js';
 import { startFfmpeg } from '../../src/capture/ffmpeg-process.js';
-import type { FfmpegProcess } from '../../src/capture/ffmpeg-process.js';
+import type { FfmpegProcess, StdoutFlow } from '../../src/capture/ffmpeg-process.js';
 import { readMkv } from '../../src/mkv/mkv-reader.js';
+import { backoffDelayMs } from '../../src/util/backoff.js';
+import { systemClock } from '../../src/util/clock.js';
+import type { Clock } from '../../src/util/clock.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { FFMPEG, hasFfmpeg } from './capture-test-helpers.js';
 
-const isEvent = (output: CaptureOutput): output is CaptureEvent => !(output instanceof Uint8Array);
+const ignoreBytes = (): void => undefined;
+
+const turn = (): Promise<void> => new Promise((resolve) => setImmediate(resolve));
+
+/** Waits (in event-loop turns, not time) until `clock` has a timer pending. */
+const untilTimerPending = async (clock: FakeClock): Promise<void> => {
+  while (clock.pendingTimers === 0) {
+    await turn();
+  }
+};
+
+/** Waits until the loop's backoff sleeps on `clock`, then ends it; resolves with how long it was, in ms. */
+const endBackoff = async (clock: FakeClock): Promise<number> => {
+  await untilTimerPending(clock);
+  const fromMs = clock.monotonicMs();
+  await clock.runNext();
+  return clock.monotonicMs() - fromMs;
+};
+
+/** Waits until the latest of `processes` has been spawned (has a pid). */
+const untilSpawned = async (processes: FfmpegProcess[], count: number): Promise<FfmpegProcess> => {
+  while (processes.length < count || processes[count - 1]!.pid === undefined) {
+    await turn();
+  }
+  return processes[count - 1]!;
+};
 
 /** A short test pattern (0.3 s) that ends by itself: each run is a clean exit 0. */
 const shortTestsrc = async (): Promise<CapturePlan> =>
@@ -77,12 +103,12 @@ const fastRestarts = { initialDelayMs: 10, maxDelayMs: 40 };
 describe('backoff', () => {
   it('doubles from 1 s to 30 s, with full jitter', () => {
     const policy = DEFAULT_RESTART_POLICY;
-    expect([1, 2, 3, 4, 5, 6, 7, 20].map((attempt) => backoffDelayMs(attempt, policy, () => 1))).toEqual([
+    expect([1, 2, 3, 4, 5, 6, 7, 20].map((attempt) => backoffDelayMs(policy, attempt, () => 1))).toEqual([
       1000, 2000, 4000, 8000, 16000, 30000, 30000, 30000,
     ]);
-    expect(backoffDelayMs(3, policy, () => 0)).toBe(0);
-    expect(backoffDelayMs(3, policy, () => 0.5)).toBe(2000);
-    expect(backoffDelayMs(1000, policy, () => 0.999)).toBe(29970);
+    expect(backoffDelayMs(policy, 3, () => 0)).toBe(0);
+    expect(backoffDelayMs(policy, 3, () => 0.5)).toBe(2000);
+    expect(backoffDelayMs(policy, 1000, () => 0.999)).toBe(29970);
   });
 });
 
@@ -90,23 +116,20 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
   it('restarts after ffmpeg exits, counts restarts, and every run is a whole MKV stream', async () => {
     const plan = { ...(await shortTestsrc()), isRestartable: true };
     const { processes, options } = tracked();
+    // The backoff waits on this clock: the test ends each wait and records how long it was.
+    const clock = new FakeClock();
     const sleeps: number[] = [];
+    const waits: Promise<void>[] = [];
     const runs: Uint8Array[][] = [];
     const events: CaptureEvent[] = [];
     for await (const output of captureWithRestarts(plan, {
       ffmpegPath: FFMPEG,
       restartPolicy: fastRestarts,
       random: () => 1,
-      sleep: async (delayMs) => {
-        sleeps.push(delayMs);
-        await new Promise((resolve) => setTimeout(resolve, delayMs));
-      },
+      clock,
+      onData: (chunk) => runs.at(-1)!.push(chunk),
       ...options,
     })) {
-      if (!isEvent(output)) {
-        runs.at(-1)!.push(output);
-        continue;
-      }
       events.push(output);
       if (output.type === 'start') {
         runs.push([]);
@@ -114,7 +137,11 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
       if (output.type === 'restart' && output.restarts === 3) {
         break;
       }
+      if (output.type === 'restart') {
+        waits.push(endBackoff(clock).then((delayMs) => void sleeps.push(delayMs)));
+      }
     }
+    await Promise.all(waits);
     expect(events.map((event) => event.type)).toEqual([
       'start',
       'restart',
@@ -155,6 +182,9 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
   it('the watchdog stops an ffmpeg that writes nothing, and the loop restarts it', async () => {
     const plan = await silentPlan();
     const { processes, options } = tracked();
+    // The silence is counted on this clock: once each ffmpeg runs, the test lets 300 ms pass on it.
+    const clock = new FakeClock();
+    const silences: Promise<void>[] = [];
     const restarts: CaptureEvent[] = [];
     for await (const output of captureWithRestarts(plan, {
       ffmpegPath: FFMPEG,
@@ -162,15 +192,21 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
       noDataTimeoutMs: 300,
       restartPolicy: fastRestarts,
       random: () => 0,
+      clock,
+      onData: ignoreBytes,
       ...options,
     })) {
-      if (isEvent(output) && output.type === 'restart') {
+      if (output.type === 'start') {
+        silences.push(untilSpawned(processes, output.attempt).then(() => clock.advance(300)));
+      }
+      if (output.type === 'restart') {
         restarts.push(output);
         if (output.restarts === 2) {
           break;
         }
       }
     }
+    await Promise.all(silences);
     expect(restarts).toHaveLength(2);
     expect(restarts[0]).toMatchObject({
       reason: 'no data from ffmpeg for 0.3 s after it started',
@@ -189,10 +225,9 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
       for await (const output of captureWithRestarts(plan, {
         ffmpegPath: FFMPEG,
         restartPolicy: { ...fastRestarts, maxRestarts: 2 },
+        onData: ignoreBytes,
       })) {
-        if (isEvent(output)) {
-          events.push(output);
-        }
+        events.push(output);
       }
     };
     const error = await run().then(
@@ -209,15 +244,19 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
   it('a non-restartable source runs once: its end ends the capture, its failure is thrown', async () => {
     const plan = await shortTestsrc();
     expect(plan.isRestartable).toBe(false);
-    const outputs: CaptureOutput[] = [];
-    for await (const output of captureWithRestarts(plan, { ffmpegPath: FFMPEG })) {
-      outputs.push(output);
+    const events: CaptureEvent[] = [];
+    const chunks: Uint8Array[] = [];
+    for await (const event of captureWithRestarts(plan, {
+      ffmpegPath: FFMPEG,
+      onData: (chunk) => chunks.push(chunk),
+    })) {
+      events.push(event);
     }
-    expect(outputs.filter(isEvent).map((event) => event.type)).toEqual(['start']);
-    expect(outputs.filter((output) => !isEvent(output)).length).toBeGreaterThan(0);
+    expect(events.map((event) => event.type)).toEqual(['start']);
+    expect(chunks.length).toBeGreaterThan(0);
 
     const failing = await failingPlan();
-    const iterator = captureWithRestarts(failing, { ffmpegPath: FFMPEG });
+    const iterator = captureWithRestarts(failing, { ffmpegPath: FFMPEG, onData: ignoreBytes });
     expect((await iterator.next()).value).toMatchObject({ type: 'start', attempt: 1 });
     await expect(iterator.next()).rejects.toBeInstanceOf(FfmpegError);
   });
@@ -225,23 +264,26 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
   it('an abort during the backoff ends the capture at once; one during a run stops ffmpeg', async () => {
     const plan = { ...(await shortTestsrc()), isRestartable: true };
     const controller = new AbortController();
-    const startedAtMs = performance.now();
+    // A minute's backoff on a clock that never moves: the capture can only end by the abort.
+    const clock = new FakeClock();
     const types: string[] = [];
     for await (const output of captureWithRestarts(plan, {
       ffmpegPath: FFMPEG,
       signal: controller.signal,
       restartPolicy: { initialDelayMs: 60_000, maxDelayMs: 60_000 },
       random: () => 1,
+      clock,
+      onData: ignoreBytes,
     })) {
-      if (isEvent(output)) {
-        types.push(output.type);
-        if (output.type === 'restart') {
-          setTimeout(() => controller.abort(), 50);
-        }
+      types.push(output.type);
+      if (output.type === 'restart') {
+        void untilTimerPending(clock).then(() => controller.abort());
       }
     }
     expect(types).toEqual(['start', 'restart']);
-    expect(performance.now() - startedAtMs).toBeLessThan(10_000);
+    // The backoff's timer was cancelled, not run out: no time passed on the capture's clock.
+    expect(clock.pendingTimers).toBe(0);
+    expect(clock.monotonicMs()).toBe(0);
 
     const live = {
       ...(await silentPlan()),
@@ -250,15 +292,66 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
     const during = new AbortController();
     const { processes, options } = tracked();
     let chunks = 0;
-    for await (const output of captureWithRestarts(live, {
+    for await (const _event of captureWithRestarts(live, {
       ffmpegPath: FFMPEG,
       signal: during.signal,
+      onData: () => {
+        if (++chunks === 3) {
+          during.abort();
+        }
+      },
       ...options,
     })) {
-      if (!isEvent(output) && ++chunks === 3) {
-        during.abort();
-      }
+      // Only the start: the abort ends the run and the capture.
     }
+    expect(chunks).toBeGreaterThanOrEqual(3);
+    expect(processes).toHaveLength(1);
+    expect(await processes[0]!.exited).toMatchObject({ isStopped: true });
+  });
+
+  it('a consumer that holds ffmpeg back is not silence: the watchdog waits while stdout is paused', async () => {
+    const live = {
+      ...(await silentPlan()),
+      invocation: (await planCapture({ kind: 'testsrc' }, {}, { ffmpegPath: FFMPEG })).invocation,
+    };
+    const clock = new FakeClock();
+    const controller = new AbortController();
+    const { processes, options } = tracked();
+    let onHeld: (stdout: StdoutFlow) => void = () => undefined;
+    const held = new Promise<StdoutFlow>((resolve) => {
+      onHeld = resolve;
+    });
+    let isHeld = false;
+    let chunksAfterResume = 0;
+    const types: string[] = [];
+    let released: Promise<void> | undefined;
+    for await (const event of captureWithRestarts(live, {
+      ffmpegPath: FFMPEG,
+      signal: controller.signal,
+      firstDataTimeoutMs: 300,
+      noDataTimeoutMs: 300,
+      clock,
+      onData: (_chunk, stdout) => {
+        if (!isHeld) {
+          isHeld = true;
+          stdout.pauseStdout();
+          onHeld(stdout);
+        } else if (++chunksAfterResume === 2) {
+          controller.abort();
+        }
+      },
+      ...options,
+    })) {
+      types.push(event.type);
+      // Held far past both limits on the capture's clock, then let go.
+      released = held.then(async (stdout) => {
+        await clock.advance(10_000);
+        stdout.resumeStdout();
+      });
+    }
+    await released;
+    expect(types).toEqual(['start']);
+    expect(chunksAfterResume).toBeGreaterThanOrEqual(2);
     expect(processes).toHaveLength(1);
     expect(await processes[0]!.exited).toMatchObject({ isStopped: true });
   });
@@ -266,16 +359,18 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with real ffmpeg', () => {
   it('a healthy run resets the backoff (injected clock)', async () => {
     const plan = { ...(await shortTestsrc()), isRestartable: true };
     let clockMs = 0;
+    // Every reading is 61 s after the previous one: each run looks like a long, healthy one. Its timers are
+    // the machine's (the backoff waits 10 ms).
+    const clock: Clock = { ...systemClock, monotonicMs: () => (clockMs += 61_000) };
     const delays: number[] = [];
     for await (const output of captureWithRestarts(plan, {
       ffmpegPath: FFMPEG,
       restartPolicy: { initialDelayMs: 10, maxDelayMs: 1000, resetAfterMs: 60_000 },
       random: () => 1,
-      // Every reading is 61 s after the previous one: each run looks like a long, healthy one.
-      now: () => (clockMs += 61_000),
-      sleep: () => Promise.resolve(),
+      clock,
+      onData: ignoreBytes,
     })) {
-      if (isEvent(output) && output.type === 'restart') {
+      if (output.type === 'restart') {
         delays.push(output.delayMs);
         if (delays.length === 3) {
           break;
@@ -292,7 +387,7 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with onData (bytes pushed as th
     const { processes, options } = tracked();
     const log: string[] = [];
     const runs: Uint8Array[][] = [];
-    const outputs: CaptureOutput[] = [];
+    const outputs: unknown[] = [];
     for await (const output of captureWithRestarts(plan, {
       ffmpegPath: FFMPEG,
       restartPolicy: fastRestarts,
@@ -306,9 +401,6 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with onData (bytes pushed as th
       ...options,
     })) {
       outputs.push(output);
-      if (!isEvent(output)) {
-        continue;
-      }
       log.push(output.type);
       if (output.type === 'start') {
         runs.push([]);
@@ -317,7 +409,7 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with onData (bytes pushed as th
         break;
       }
     }
-    expect(outputs.every(isEvent)).toBe(true);
+    expect(outputs.every((output) => !(output instanceof Uint8Array))).toBe(true);
     expect(log).toEqual(['start', 'bytes', 'restart', 'start', 'bytes', 'restart']);
     for (const run of runs) {
       let frames = 0;
@@ -342,7 +434,7 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with onData (bytes pushed as th
       onData: () => undefined,
       ...options,
     })) {
-      if (isEvent(output) && output.type === 'restart') {
+      if (output.type === 'restart') {
         restarts.push(output);
         break;
       }
@@ -364,7 +456,7 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with onData (bytes pushed as th
         },
         ...options,
       })) {
-        expect(isEvent(output)).toBe(true);
+        expect(output.type).toBe('start');
       }
     };
     await expect(run()).rejects.toBe(broken);
@@ -372,7 +464,7 @@ describe.skipIf(!hasFfmpeg)('captureWithRestarts with onData (bytes pushed as th
     expect(await processes[0]!.exited).toMatchObject({ isStopped: true });
   });
 
-  it('a failed run is reported from its exit, as in the pull mode', async () => {
+  it('a failed run is reported from its exit', async () => {
     const iterator = captureWithRestarts(await failingPlan(), {
       ffmpegPath: FFMPEG,
       onData: () => undefined,

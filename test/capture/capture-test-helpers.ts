@@ -8,6 +8,10 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { afterAll } from 'vitest';
+import { startFfmpeg } from '../../src/capture/ffmpeg-process.js';
+import type { FfmpegProcess, StartFfmpegOptions } from '../../src/capture/ffmpeg-process.js';
+import type { FfmpegInvocation } from '../../src/capture/ffmpeg-args.js';
+import { StdoutQueue } from '../../src/capture/stdout-queue.js';
 import type { CliIo } from '../../src/cli/cli-io.js';
 import { readMkv } from '../../src/mkv/mkv-reader.js';
 import type { MkvFrame, MkvHeader } from '../../src/mkv/mkv-types.js';
@@ -48,6 +52,20 @@ export const makeMedia = (args: string[]): void => {
   if (result.status !== 0) {
     throw new Error(`ffmpeg ${args.join(' ')} failed: ${result.stderr}`);
   }
+};
+
+/**
+ * Starts ffmpeg with its stdout read as a pull consumer reads it, through a {@link StdoutQueue}: it ends when
+ * ffmpeg's output does and then throws the run's FfmpegError, if any; leaving it early stops ffmpeg.
+ */
+export const startReading = (
+  invocation: FfmpegInvocation,
+  options: Omit<StartFfmpegOptions, 'onStdout'>,
+): { process: FfmpegProcess; stdout: StdoutQueue } => {
+  const stdout = new StdoutQueue({ onReturn: () => run.stop() });
+  const run = startFfmpeg(invocation, { ...options, onStdout: (chunk) => stdout.push(chunk, run) });
+  void run.exited.then((exit) => (exit.error === undefined ? stdout.end() : stdout.fail(exit.error)));
+  return { process: run, stdout };
 };
 
 export type MkvSummary = {

@@ -14,7 +14,7 @@ import {
   keyframeIntervalFrames,
   toArgv,
 } from '../../src/capture/ffmpeg-args.js';
-import { buildFluentCommand } from '../../src/capture/ffmpeg-process.js';
+import { buildFluentCommand } from '../../src/capture/fluent-ffmpeg-adapter.js';
 import type { MediaProbe } from '../../src/capture/media-probe.js';
 import { ErrorCode, KvsPutError } from '../../src/errors.js';
 

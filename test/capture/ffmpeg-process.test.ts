@@ -1,7 +1,8 @@
 /**
  * Real ffmpeg runs: what it writes on stdout is read back with our MkvReader (the consumer kvs-put has),
- * the copy-or-transcode decisions are checked on real files, and the process lifecycle (failure, stop,
- * abort, dispose, a binary that cannot run) is exercised on real processes.
+ * through the StdoutQueue a pull consumer uses, the copy-or-transcode decisions are checked on real files,
+ * and the process lifecycle (failure, stop, abort, dispose, a binary that cannot run) is exercised on real
+ * processes, its grace period on a FakeClock.
  */
 import { accessSync, constants, createReadStream } from 'node:fs';
 import { createRequire } from 'node:module';
@@ -17,6 +18,7 @@ import { startFfmpeg } from '../../src/capture/ffmpeg-process.js';
 import { exitCodeFor } from '../../src/exit-codes.js';
 import { ErrorCode } from '../../src/errors.js';
 import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
+import { FakeClock } from '../helpers/fake-clock.js';
 import { FIXTURES } from '../helpers/paths.js';
 import {
   FFMPEG,
@@ -25,6 +27,7 @@ import {
   keyframeTimesMs,
   makeMedia,
   readMkvSummary,
+  startReading,
   tempDir,
   writeScript,
 } from './capture-test-helpers.js';
@@ -33,8 +36,8 @@ const fixture = (name: string): string => join(FIXTURES, name);
 
 /** Runs a plan's ffmpeg to its end and reads its output. */
 const runToEnd = async (invocation: FfmpegInvocation, ffmpegPath = FFMPEG) => {
-  const process = startFfmpeg(invocation, { ffmpegPath });
-  const summary = await readMkvSummary(process.stdout);
+  const { process, stdout } = startReading(invocation, { ffmpegPath });
+  const summary = await readMkvSummary(stdout);
   return { summary, exit: await process.exited, process };
 };
 
@@ -61,10 +64,10 @@ describe.skipIf(!hasFfmpeg)('ffmpeg runs, read back with MkvReader', () => {
       { ffmpegPath: FFMPEG },
     );
     const startedAtMs = performance.now();
-    const process = startFfmpeg(plan.invocation, { ffmpegPath: FFMPEG });
+    const { process, stdout } = startReading(plan.invocation, { ffmpegPath: FFMPEG });
     let firstBytesAfterMs: number | undefined;
     async function* timed(): AsyncGenerator<Uint8Array> {
-      for await (const chunk of process.stdout) {
+      for await (const chunk of stdout) {
         firstBytesAfterMs ??= performance.now() - startedAtMs;
         yield chunk;
       }
@@ -210,11 +213,11 @@ describe.skipIf(!hasFfmpeg)('ffmpeg runs, read back with MkvReader', () => {
 
   it('stdin: MKV piped into ffmpeg comes out as MKV', async () => {
     const invocation = buildCaptureArgs({ kind: 'stdin' }, resolveEncoding({ audio: 'copy' }));
-    const process = startFfmpeg(invocation, {
+    const { process, stdout } = startReading(invocation, {
       ffmpegPath: FFMPEG,
       stdin: createReadStream(fixture('h264-aac.mkv')),
     });
-    const summary = await readMkvSummary(process.stdout);
+    const summary = await readMkvSummary(stdout);
     expect((await process.exited).exitCode).toBe(0);
     expect(summary.headers[0]!.tracks.map((track) => track.codecId)).toEqual([CodecId.H264, CodecId.Aac]);
     expect(() => startFfmpeg(invocation, { ffmpegPath: FFMPEG })).toThrow(TypeError);
@@ -270,8 +273,11 @@ describe.skipIf(!hasFfmpeg)('ffmpeg process lifecycle', () => {
       streams: [{ index: 0, type: 'video', codecName: 'h264' }],
     });
     const lines: string[] = [];
-    const process = startFfmpeg(invocation, { ffmpegPath: FFMPEG, onStderrLine: (line) => lines.push(line) });
-    const error = await readMkvSummary(process.stdout).then(
+    const { process, stdout } = startReading(invocation, {
+      ffmpegPath: FFMPEG,
+      onStderrLine: (line) => lines.push(line),
+    });
+    const error = await readMkvSummary(stdout).then(
       () => undefined,
       (caught: unknown) => caught,
     );
@@ -291,12 +297,16 @@ describe.skipIf(!hasFfmpeg)('ffmpeg process lifecycle', () => {
   });
 
   it('stop() ends a live ffmpeg with SIGINT: a clean, non-failing exit, stdout closed', async () => {
-    const process = startFfmpeg(endlessTestsrc(), { ffmpegPath: FFMPEG });
-    const iterator = process.stdout[Symbol.asyncIterator]();
+    // The grace period runs on a clock that never moves: ffmpeg must end on SIGINT alone, never by SIGKILL.
+    const clock = new FakeClock();
+    const { process, stdout } = startReading(endlessTestsrc(), { ffmpegPath: FFMPEG, clock });
+    const iterator = stdout[Symbol.asyncIterator]();
     expect((await iterator.next()).done).toBe(false);
-    const stoppedAtMs = performance.now();
+    expect(clock.pendingTimers).toBe(0);
     const exit = await process.stop();
-    expect(performance.now() - stoppedAtMs).toBeLessThan(3000);
+    // The SIGKILL timer was set by the stop and cancelled by the exit, unfired.
+    expect(clock.pendingTimers).toBe(0);
+    expect(clock.monotonicMs()).toBe(0);
     expect(exit.isStopped).toBe(true);
     expect(exit.error).toBeUndefined();
     // ffmpeg handled SIGINT itself (no SIGKILL needed): it exits on its own, 255 ("received signal 2").
@@ -314,8 +324,8 @@ describe.skipIf(!hasFfmpeg)('ffmpeg process lifecycle', () => {
     // A stand-in that writes 16 MiB as fast as the pipe takes it, then exits.
     const total = 16 * 1024 * 1024;
     const writer = writeScript(join(dir, 'ffmpeg'), `head -c ${total} /dev/zero`);
-    const process = startFfmpeg(endlessTestsrc(), { ffmpegPath: writer });
-    const iterator = process.stdout[Symbol.asyncIterator]();
+    const { process, stdout } = startReading(endlessTestsrc(), { ffmpegPath: writer });
+    const iterator = stdout[Symbol.asyncIterator]();
     let received = 0;
     const first = await iterator.next();
     received += first.value?.length ?? 0;
@@ -337,25 +347,51 @@ describe.skipIf(!hasFfmpeg)('ffmpeg process lifecycle', () => {
     expect((await quick.stop()).isStopped).toBe(true);
 
     const dir = tempDir();
-    // A stand-in that ignores SIGINT (as a wedged ffmpeg would).
-    const stubborn = writeScript(join(dir, 'ffmpeg'), "trap '' INT\nwhile true; do sleep 0.05; done");
-    const process = startFfmpeg(endlessTestsrc(), { ffmpegPath: stubborn, stopGraceMs: 300 });
-    await new Promise((resolve) => setTimeout(resolve, 200));
-    const exit = await process.stop();
+    // A stand-in that ignores SIGINT (as a wedged ffmpeg would), and says so on stdout once it does.
+    const stubborn = writeScript(
+      join(dir, 'ffmpeg'),
+      "trap '' INT\necho ignoring-sigint\nwhile true; do sleep 0.05; done",
+    );
+    const clock = new FakeClock();
+    const { process, stdout } = startReading(endlessTestsrc(), {
+      ffmpegPath: stubborn,
+      stopGraceMs: 300,
+      clock,
+    });
+    expect((await stdout.next()).done).toBe(false);
+    let hasExited = false;
+    void process.exited.then(() => {
+      hasExited = true;
+    });
+    const stopping = process.stop();
+    // SIGINT is sent and ignored; the grace period runs on the clock, and SIGKILL ends it.
+    await clock.advance(299);
+    expect(hasExited).toBe(false);
+    await clock.advance(1);
+    const exit = await stopping;
     expect(exit).toMatchObject({ signal: 'SIGKILL', isStopped: true });
     expect(exit.error).toBeUndefined();
   });
 
   it('an AbortSignal stops it; leaving the stdout loop stops it; await using disposes it', async () => {
     const controller = new AbortController();
-    const aborted = startFfmpeg(endlessTestsrc(), { ffmpegPath: FFMPEG, signal: controller.signal });
-    setTimeout(() => controller.abort(), 300);
-    const summary = await readMkvSummary(aborted.stdout);
+    const { process: aborted, stdout: abortedStdout } = startReading(endlessTestsrc(), {
+      ffmpegPath: FFMPEG,
+      signal: controller.signal,
+    });
+    // Aborted once its output has begun: what ffmpeg wrote until it stopped is one whole MKV stream.
+    async function* abortingAtFirstRead(): AsyncGenerator<Uint8Array> {
+      for await (const chunk of abortedStdout) {
+        controller.abort();
+        yield chunk;
+      }
+    }
+    const summary = await readMkvSummary(abortingAtFirstRead());
     expect((await aborted.exited).isStopped).toBe(true);
     expect(summary.headers).toHaveLength(1);
 
-    const left = startFfmpeg(endlessTestsrc(), { ffmpegPath: FFMPEG });
-    for await (const chunk of left.stdout) {
+    const { process: left, stdout: leftStdout } = startReading(endlessTestsrc(), { ffmpegPath: FFMPEG });
+    for await (const chunk of leftStdout) {
       expect(chunk.byteLength).toBeGreaterThan(0);
       break;
     }
@@ -378,21 +414,36 @@ describe.skipIf(!hasFfmpeg)('ffmpeg process lifecycle', () => {
   });
 
   it('a binary without the execute bit fails with EACCES and a chmod hint (npm skipped a postinstall)', async () => {
-    // fluent-ffmpeg used to take the whole test process down here (an uncaught TypeError from its end
-    // callback after a failed spawn): the binary is now checked before fluent-ffmpeg sees it.
+    // fluent-ffmpeg takes the whole process down here (an uncaught TypeError from its end callback after a
+    // failed spawn): the adapter checks the binary before fluent-ffmpeg sees it.
     const dir = tempDir();
     const path = writeScript(join(dir, 'ffmpeg'), 'exit 0', false);
-    const process = startFfmpeg(endlessTestsrc(), { ffmpegPath: path });
+    const { process, stdout } = startReading(endlessTestsrc(), { ffmpegPath: path });
     const exit = await process.exited;
     expect(exit.error).toBeInstanceOf(FfmpegError);
     expect(exit.error?.message).toBe(
       `cannot run ffmpeg at ${path}: permission denied (EACCES, not executable)`,
     );
     expect(exit.error?.suggestion).toContain(`chmod +x ${path}`);
-    await expect(readMkvSummary(process.stdout)).rejects.toBe(exit.error);
+    await expect(readMkvSummary(stdout)).rejects.toBe(exit.error);
     const missing = await startFfmpeg(endlessTestsrc(), { ffmpegPath: join(dir, 'nope') }).exited;
     expect(missing.error?.message).toBe(`cannot run ffmpeg at ${join(dir, 'nope')}: no such file`);
     expect(missing.error?.suggestion).toContain('apt-get install ffmpeg');
+  });
+
+  it('regression: an ffmpeg that closes stdout a while before it exits is not killed', async () => {
+    // fluent-ffmpeg SIGTERMs ffmpeg 20 ms after the stream it writes into emits 'close', which came as soon as
+    // stdout ended: an ffmpeg still finishing (a loaded machine, a slow trailer) was killed, and a complete
+    // remux failed with "ffmpeg was killed by SIGTERM". The adapter's sink never emits 'close'.
+    const dir = tempDir();
+    const late = writeScript(join(dir, 'ffmpeg'), 'head -c 1000 /dev/zero\nexec 1>&-\nsleep 0.3\nexit 0');
+    const { process, stdout } = startReading(endlessTestsrc(), { ffmpegPath: late });
+    let bytes = 0;
+    for await (const chunk of stdout) {
+      bytes += chunk.length;
+    }
+    expect(bytes).toBe(1000);
+    expect(await process.exited).toEqual({ exitCode: 0, signal: null, isStopped: false });
   });
 
   it('regression: ffmpeg 7 lists devices with a third flag column, which fluent-ffmpeg cannot parse', async () => {

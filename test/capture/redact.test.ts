@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { captureWithRestarts } from '../../src/capture/capture-loop.js';
-import type { CaptureOutput } from '../../src/capture/capture-loop.js';
+import type { CaptureEvent } from '../../src/capture/capture-loop.js';
 import { planCapture } from '../../src/capture/capture-plan.js';
 import { describeSource } from '../../src/capture/capture-source.js';
 import { startFfmpeg } from '../../src/capture/ffmpeg-process.js';
@@ -117,17 +117,18 @@ describe.skipIf(!hasFfmpeg)('a real ffmpeg failing to connect to rtsp://viewer:â
 
   it('and the restart loop reports the loss without the password', async () => {
     const plan = await planCapture({ kind: 'rtsp', url: URL, transport: 'tcp' }, {}, { ffmpegPath: FFMPEG });
-    const events: CaptureOutput[] = [];
+    const events: CaptureEvent[] = [];
     for await (const output of captureWithRestarts(plan, {
       ffmpegPath: FFMPEG,
       restartPolicy: { initialDelayMs: 5, maxDelayMs: 5 },
+      onData: () => undefined,
     })) {
       events.push(output);
-      if (!(output instanceof Uint8Array) && output.type === 'restart' && output.restarts === 2) {
+      if (output.type === 'restart' && output.restarts === 2) {
         break;
       }
     }
-    const restarts = events.filter((event) => !(event instanceof Uint8Array) && event.type === 'restart');
+    const restarts = events.filter((event) => event.type === 'restart');
     expect(restarts).toHaveLength(2);
     expect(restarts[0]).toMatchObject({
       reason: 'ffmpeg exited with code 1: rtsp://viewer:***@127.0.0.1:1/stream: Connection refused',

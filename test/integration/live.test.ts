@@ -85,9 +85,14 @@ describe.skipIf(!hasFfmpeg)('kvs-put --testsrc: a live test pattern to the local
     // Every 5 s a stats event: counts so far (growing), the interval's latency, the process's memory.
     const stats = ndjson(run.stdout).filter((event) => event['event'] === 'stats');
     expect(stats.length).toBeGreaterThanOrEqual(3);
+    // The intervals follow one another within the run, as its own clock measured it: with at least 3 of
+    // them, each longer than 4 s, they are the 5 s asked for (a loaded machine only makes them later).
+    const intervalsMs = stats.map((event) => event['intervalMs'] as number);
+    expect(intervalsMs.reduce((sum, ms) => sum + ms, 0)).toBeLessThanOrEqual(
+      (summary['seconds'] as number) * 1000,
+    );
     for (const [i, event] of stats.entries()) {
       expect(event['intervalMs']).toBeGreaterThan(4000);
-      expect(event['intervalMs']).toBeLessThan(8000);
       expect(event['sourceToSocketMs']).toMatchObject({ p50: expect.any(Number), p99: expect.any(Number) });
       expect(event['sourceRestarts']).toBe(0);
       const memory = event['process'] as {
@@ -312,13 +317,16 @@ describe.skipIf(!hasRtsp)('kvs-put --rtsp: an IP camera (GStreamer RTSP server o
     let server = await startRtspServer(0);
     const port = server.port;
     let restarted = false;
-    const outage = (async () => {
-      await new Promise((resolve) => setTimeout(resolve, 6000));
+    let persisted = 0;
+    let persistedAfterOutage = 0;
+    let outage: Promise<void> | undefined;
+    // The camera goes away once two fragments are stored (however long the start took), for 3 s.
+    const loseCamera = async (): Promise<void> => {
       await server.stop();
       await new Promise((resolve) => setTimeout(resolve, 3000));
       server = await startRtspServer(port);
       restarted = true;
-    })();
+    };
     const run = await runKvsPut(
       [
         '--stream',
@@ -335,11 +343,23 @@ describe.skipIf(!hasRtsp)('kvs-put --rtsp: an IP camera (GStreamer RTSP server o
         '--stats-interval',
         '5',
       ],
-      { env: localKvsEnv(kvs), timeoutMs: 90_000 },
+      {
+        env: localKvsEnv(kvs),
+        timeoutMs: 90_000,
+        onStdout: (text) => {
+          const acks = text.split('"PERSISTED"').length - 1;
+          persisted += acks;
+          persistedAfterOutage += restarted ? acks : 0;
+          if (persisted >= 2 && outage === undefined) {
+            outage = loseCamera();
+          }
+        },
+      },
     );
     await outage;
     await server.stop();
     expect(restarted).toBe(true);
+    expect(persistedAfterOutage).toBeGreaterThan(0);
     expect(run.code).toBe(ExitCode.Ok);
     // --quiet, as a camera service would run: the source loss (a warning) and the stats lines, no acks.
     expect(run.stderr).toMatch(/^warning: source lost \(.*\): restart 1 in/m);
