@@ -122,33 +122,42 @@ export const fragmentLimits = (options: {
 
 /**
  * A fragment's duration as the service measures it (kvs-api.md §7.2): the last block's time − the cluster's
- * + that frame's duration, or the mean frame interval of the key track when the frame has none. Fed frame
- * by frame, so a fragment sent as it grows is measured as it would be once complete.
+ * + that frame's duration, or, when the frame has none, the mean frame interval of its track in the fragment
+ * (as the local KVS measures it). Fed frame by frame, so a fragment sent as it grows is measured as it would
+ * be once complete.
  */
 export class FragmentSpan {
   /** The latest block time so far (B-frames arrive out of presentation order). */
   public lastMs = -Infinity;
   private lastFrameDurationMs: number | undefined;
-  private keyFirstMs = Infinity;
-  private keyLastMs = -Infinity;
-  private keyFrameCount = 0;
+  private lastTrackNumber = 0;
+  private readonly tracks = new Map<number, { firstMs: number; lastMs: number; frameCount: number }>();
 
-  public add(timestampMs: number, durationMs: number | undefined, isKeyTrack: boolean): void {
+  public add(trackNumber: number, timestampMs: number, durationMs: number | undefined): void {
     if (timestampMs >= this.lastMs) {
       this.lastMs = timestampMs;
       this.lastFrameDurationMs = durationMs;
+      this.lastTrackNumber = trackNumber;
     }
-    if (isKeyTrack) {
-      this.keyFirstMs = Math.min(this.keyFirstMs, timestampMs);
-      this.keyLastMs = Math.max(this.keyLastMs, timestampMs);
-      this.keyFrameCount++;
+    const track = this.tracks.get(trackNumber);
+    if (track === undefined) {
+      this.tracks.set(trackNumber, { firstMs: timestampMs, lastMs: timestampMs, frameCount: 1 });
+    } else {
+      track.firstMs = Math.min(track.firstMs, timestampMs);
+      track.lastMs = Math.max(track.lastMs, timestampMs);
+      track.frameCount++;
     }
   }
 
   public durationMs(clusterMs: number): number {
-    const typicalFrameMs =
-      this.keyFrameCount > 1 ? (this.keyLastMs - this.keyFirstMs) / (this.keyFrameCount - 1) : 0;
-    return this.lastMs - clusterMs + (this.lastFrameDurationMs ?? typicalFrameMs);
+    return this.lastMs - clusterMs + (this.lastFrameDurationMs ?? this.meanFrameIntervalMs());
+  }
+
+  private meanFrameIntervalMs(): number {
+    const track = this.tracks.get(this.lastTrackNumber);
+    return track === undefined || track.frameCount < 2
+      ? 0
+      : (track.lastMs - track.firstMs) / (track.frameCount - 1);
   }
 }
 

@@ -427,7 +427,7 @@ export class Fragmenter {
     let firstMs = Infinity;
     for (const frame of builder.frames) {
       firstMs = Math.min(firstMs, frame.timestampMs);
-      span.add(frame.timestampMs, frame.durationMs, frame.trackNumber === this.keyTrack);
+      span.add(frame.trackNumber, frame.timestampMs, frame.durationMs);
     }
     const lastMs = span.lastMs;
     // Audio re-homed from an open fragment may start a hair before the key frame: the cluster starts at the

@@ -190,7 +190,7 @@ export class StreamingFragmenter {
     }
     const byteLength =
       (isContinuation ? 0 : this.tagsBytes + CLUSTER_HEADER_BYTES) + BLOCK_HEADER_BYTES + frame.data.length;
-    cluster.span.add(timestampMs, frame.durationMs, trackNumber === this.keyTrack);
+    cluster.span.add(trackNumber, timestampMs, frame.durationMs);
     cluster.byteLength += byteLength;
     return {
       // Parts share their fragment's number: acks and logs name fragments, not parts.

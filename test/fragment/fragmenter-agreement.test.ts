@@ -404,6 +404,23 @@ describe('both fragmenters agree on 4001 (size) and 4002 (duration)', () => {
     }
   });
 
+  it("a last frame without a duration lasts its own track's mean interval (audio here, not video)", () => {
+    // Video every 40 ms and audio every 20 ms, no durations: the first fragment's last block is audio at
+    // 19 980 ms, so it lasts 20 000 ms, not over the limit (the video interval would make it 20 020).
+    const events: MkvEvent[] = [headerEvent([videoTrack(), audioTrack()])];
+    for (let ms = 0; ms <= 20_000; ms += 20) {
+      if (ms % 40 === 0) {
+        events.push(frameEvent(1, ms, ms % 20_000 === 0));
+      }
+      events.push(frameEvent(2, ms, true));
+    }
+    for (const [name, run] of BOTH) {
+      expect(limitErrorIds(run(events)), name).toEqual([[], []]);
+    }
+    expect(runFile(events)[0]!.durationMs).toBe(20_000);
+    expect(runFile(events, { maxFragmentDurationMs: 19_999 }).map((f) => f.issues.length)).toEqual([1, 0]);
+  });
+
   it('the streaming fragmenter flags the part that takes the fragment over the limit, once', () => {
     const parts = runStreaming(video(3000, 100, 3000, 300), { maxFragmentBytes: 2500 });
     const flagged = parts.flatMap((part, i) => (part.issues.length > 0 ? [i] : []));
