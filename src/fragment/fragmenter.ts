@@ -11,14 +11,31 @@
  * Producer timestamps are `startTimeMs + media time`: absolute epoch ms by default.
  */
 import type { ClusterFrame } from '../mkv/mkv-writer.js';
-import { MAX_BLOCK_OFFSET } from '../mkv/mkv-writer.js';
 import { CodecId, TrackType } from '../mkv/ebml-ids.js';
 import { normalizeH264CodecPrivate, parseH264SpsFromCodecPrivate } from '../codec/h264.js';
 import { normalizeHevcCodecPrivate, parseHevcSpsFromCodecPrivate } from '../codec/hevc.js';
 import type { MkvEvent, MkvFrame, MkvHeader, MkvSimpleTag, MkvTrack } from '../mkv/mkv-types.js';
+import type { FragmentIssue, FragmentLimits } from './fragment-rules.js';
+import {
+  BLOCK_HEADER_BYTES,
+  CLUSTER_HEADER_BYTES,
+  FragmentSpan,
+  durationIssue,
+  fragmentLimits,
+  isBeyondBlockOffset,
+  isDueForNewFragment,
+  missingTrackIssue,
+  noKeyframeIssue,
+  notAfterPreviousIssue,
+  sameTracks,
+  sizeIssue,
+  startsAfterPrevious,
+  tagsByteLength,
+} from './fragment-rules.js';
 import { KvsLimits } from './kvs-limits.js';
+import type { TimecodeMode } from './kvs-limits.js';
 
-export type TimecodeMode = 'absolute' | 'relative';
+export type { FragmentIssue, TimecodeMode };
 
 export type FragmenterOptions = {
   /**
@@ -35,20 +52,14 @@ export type FragmenterOptions = {
   isProducerTime?: boolean;
   /** A key frame starts a new fragment only this long after the current one began. @default 0 */
   minFragmentDurationMs?: number;
-  /** @default 20 000 (the service's limit, ErrorId 4002) */
+  /** Longer fragments carry ErrorId 4002. @default KvsLimits.maxFragmentDurationMs (the service's limit) */
   maxFragmentDurationMs?: number;
-  /** @default 50 MiB (the service's limit, ErrorId 4001) */
+  /** Larger fragments carry ErrorId 4001. @default KvsLimits.maxFragmentBytes (the service's limit) */
   maxFragmentBytes?: number;
   /** Metadata tags written before every fragment. */
   fragmentTags?: readonly MkvSimpleTag[];
   /** Clock, for tests. @default Date.now */
   now?: () => number;
-};
-
-export type FragmentIssue = {
-  /** The ErrorId the service would answer this fragment with, or 0 for a problem it does not reject. */
-  errorId: number;
-  message: string;
 };
 
 export type Fragment = {
@@ -65,7 +76,10 @@ export type Fragment = {
   /** Block timestamp of the last frame (absolute ms), for the "strictly greater" rule. */
   lastTimestampMs: number;
   frames: ClusterFrame[];
-  /** Bytes the Cluster takes on the wire (element headers + payloads). */
+  /**
+   * Bytes SessionWriter.write() produces for it besides a session header: its metadata Tags and its Cluster
+   * (element headers + payloads), or for a continuation part its blocks alone.
+   */
   byteLength: number;
   startsWithKeyframe: boolean;
   /** True when presentation times go back within a track (B-frames), kept as they are. */
@@ -120,41 +134,6 @@ type Builder = {
   /** Output track numbers that have at least one frame. */
   tracksSeen: Set<number>;
 };
-
-/** What writeCluster adds: Cluster ID + unknown size, Timecode (8 bytes), Position 0. */
-const CLUSTER_OVERHEAD_BYTES = 4 + 1 + (1 + 1 + 8) + (1 + 1 + 1);
-/** Per SimpleBlock: ID, 8-byte size, track, int16 offset, flags. */
-const BLOCK_OVERHEAD_BYTES = 1 + 8 + 1 + 2 + 1;
-
-const sameBytes = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean => {
-  if (a === undefined || b === undefined) {
-    return a === b;
-  }
-  if (a.length !== b.length) {
-    return false;
-  }
-  for (let i = 0; i < a.length; i++) {
-    if (a[i] !== b[i]) {
-      return false;
-    }
-  }
-  return true;
-};
-
-const sameTracks = (a: readonly MkvTrack[], b: readonly MkvTrack[]): boolean =>
-  a.length === b.length &&
-  a.every((track, i) => {
-    const other = b[i]!;
-    return (
-      track.type === other.type &&
-      track.codecId === other.codecId &&
-      sameBytes(track.codecPrivate, other.codecPrivate) &&
-      track.video?.widthPx === other.video?.widthPx &&
-      track.video?.heightPx === other.video?.heightPx &&
-      track.audio?.samplingFrequencyHz === other.audio?.samplingFrequencyHz &&
-      track.audio?.channels === other.audio?.channels
-    );
-  });
 
 /**
  * KVS playback needs H.264/H.265 CodecPrivate as an avcC/hvcC record (producer-sdk.md §4.6): an Annex-B one
@@ -230,9 +209,9 @@ export class Fragmenter {
 
   private readonly timecodeMode: TimecodeMode;
   private readonly minFragmentDurationMs: number;
-  private readonly maxFragmentDurationMs: number;
-  private readonly maxFragmentBytes: number;
+  private readonly limits: FragmentLimits;
   private readonly fragmentTags: readonly MkvSimpleTag[];
+  private readonly tagsBytes: number;
   private readonly now: () => number;
   private startTimeMs: number | undefined;
   private readonly isProducerTime: boolean;
@@ -251,9 +230,9 @@ export class Fragmenter {
   public constructor(options: FragmenterOptions = {}) {
     this.timecodeMode = options.timecodeMode ?? 'absolute';
     this.minFragmentDurationMs = options.minFragmentDurationMs ?? 0;
-    this.maxFragmentDurationMs = options.maxFragmentDurationMs ?? KvsLimits.maxFragmentDurationMs;
-    this.maxFragmentBytes = options.maxFragmentBytes ?? KvsLimits.maxFragmentBytes;
+    this.limits = fragmentLimits(options);
     this.fragmentTags = options.fragmentTags ?? [];
+    this.tagsBytes = tagsByteLength(this.fragmentTags);
     this.now = options.now ?? Date.now;
     this.startTimeMs = options.startTimeMs;
     this.isProducerTime = options.isProducerTime ?? false;
@@ -349,7 +328,7 @@ export class Fragmenter {
       isFragmentStart && ts <= current.startMs && current.frames.some((frame) => frame.timestampMs > ts);
     if (
       isTimeJump ||
-      (isFragmentStart && ts - current.startMs >= this.minFragmentDurationMs && ts > current.startMs)
+      (isFragmentStart && isDueForNewFragment(current.startMs, ts, this.minFragmentDurationMs))
     ) {
       this.flushPrevious(out);
       const next = this.startBuilder(pending);
@@ -371,8 +350,8 @@ export class Fragmenter {
       this.current = next;
       return out;
     }
-    if (ts - current.startMs > MAX_BLOCK_OFFSET) {
-      // The signed 16-bit block offset cannot reach this frame: a cluster must end here, key frame or not.
+    if (isBeyondBlockOffset(current.startMs, ts)) {
+      // A cluster must end here, key frame or not.
       this.flushPrevious(out);
       this.previous = current;
       this.current = this.startBuilder(pending);
@@ -443,23 +422,20 @@ export class Fragmenter {
     const issues: FragmentIssue[] = [];
     const hasBFrames = hasDecreasingTimestamps(builder.frames);
     const frames: ClusterFrame[] = new Array<ClusterFrame>(builder.frames.length);
-    let byteLength = CLUSTER_OVERHEAD_BYTES;
+    const span = new FragmentSpan();
+    let byteLength = this.tagsBytes + CLUSTER_HEADER_BYTES;
     let firstMs = Infinity;
-    let lastMs = -Infinity;
-    let last: PendingFrame | undefined;
     for (const frame of builder.frames) {
       firstMs = Math.min(firstMs, frame.timestampMs);
-      if (frame.timestampMs >= lastMs) {
-        lastMs = frame.timestampMs;
-        last = frame;
-      }
+      span.add(frame.trackNumber, frame.timestampMs, frame.durationMs);
     }
+    const lastMs = span.lastMs;
     // Audio re-homed from an open fragment may start a hair before the key frame: the cluster starts at the
     // earliest block so no offset is negative (PIC never writes negative offsets).
     const clusterMs = Math.min(builder.startMs, firstMs);
     for (let i = 0; i < builder.frames.length; i++) {
       const frame = builder.frames[i]!;
-      byteLength += BLOCK_OVERHEAD_BYTES + frame.data.length;
+      byteLength += BLOCK_HEADER_BYTES + frame.data.length;
       frames[i] = {
         trackNumber: frame.trackNumber,
         relativeTimecode: frame.timestampMs - clusterMs,
@@ -469,37 +445,24 @@ export class Fragmenter {
         data: frame.data,
       };
     }
-    const durationMs = lastMs - clusterMs + (last?.durationMs ?? this.typicalFrameMs(builder));
+    const durationMs = span.durationMs(clusterMs);
     if (!builder.startsWithKeyframe) {
-      issues.push({
-        errorId: 0,
-        message: 'fragment does not start with a key frame: players cannot decode it on its own',
-      });
+      issues.push(noKeyframeIssue());
     }
-    if (durationMs > this.maxFragmentDurationMs) {
-      issues.push({
-        errorId: 4002,
-        message: `fragment lasts ${(durationMs / 1000).toFixed(1)} s, over the ${this.maxFragmentDurationMs / 1000} s limit: the key frame interval is too long`,
-      });
+    const tooLong = durationIssue(durationMs, this.limits);
+    if (tooLong !== undefined) {
+      issues.push(tooLong);
     }
-    if (byteLength > this.maxFragmentBytes) {
-      issues.push({
-        errorId: 4001,
-        message: `fragment is ${(byteLength / 1048576).toFixed(1)} MiB, over the ${(this.maxFragmentBytes / 1048576).toFixed(0)} MiB limit`,
-      });
+    const tooLarge = sizeIssue(byteLength, this.limits);
+    if (tooLarge !== undefined) {
+      issues.push(tooLarge);
     }
-    if (clusterMs <= this.lastEmittedTimestampMs) {
-      issues.push({
-        errorId: 4004,
-        message: `fragment starts at ${clusterMs} ms, not after the previous fragment's last frame at ${this.lastEmittedTimestampMs} ms`,
-      });
+    if (!startsAfterPrevious(clusterMs, this.lastEmittedTimestampMs)) {
+      issues.push(notAfterPreviousIssue(clusterMs, this.lastEmittedTimestampMs));
     }
     for (const track of this.tracks) {
       if (!builder.tracksSeen.has(track.number)) {
-        issues.push({
-          errorId: 4011,
-          message: `track ${track.number} (${track.codecId}) has no frame in this fragment`,
-        });
+        issues.push(missingTrackIssue(track));
       }
     }
     // The service compares with the previous fragment's last frame (kvs-api.md §7.2), not the latest ever.
@@ -526,21 +489,6 @@ export class Fragmenter {
       tags: this.fragmentTags,
       issues,
     };
-  }
-
-  /** Mean frame interval of the key track in this fragment: the last frame's duration when none is given. */
-  private typicalFrameMs(builder: Builder): number {
-    let first = Infinity;
-    let last = -Infinity;
-    let count = 0;
-    for (const frame of builder.frames) {
-      if (frame.trackNumber === this.keyTrack) {
-        first = Math.min(first, frame.timestampMs);
-        last = Math.max(last, frame.timestampMs);
-        count++;
-      }
-    }
-    return count > 1 ? (last - first) / (count - 1) : 0;
   }
 }
 

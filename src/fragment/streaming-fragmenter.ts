@@ -9,17 +9,42 @@
  * Input timestamps are producer epoch ms already (a LiveTimeline made them).
  */
 import { TrackType } from '../mkv/ebml-ids.js';
-import { MAX_BLOCK_OFFSET } from '../mkv/mkv-writer.js';
-import type { MkvEvent, MkvFrame, MkvTrack } from '../mkv/mkv-types.js';
-import type { Fragment, FragmenterStats } from './fragmenter.js';
+import type { MkvEvent, MkvFrame, MkvSimpleTag, MkvTrack } from '../mkv/mkv-types.js';
+import type { FragmentIssue, FragmentLimits } from './fragment-rules.js';
+import {
+  BLOCK_HEADER_BYTES,
+  CLUSTER_HEADER_BYTES,
+  FragmentSpan,
+  durationIssue,
+  fragmentLimits,
+  isBeyondBlockOffset,
+  isDueForNewFragment,
+  sameTracks,
+  sizeIssue,
+  startsAfterPrevious,
+  tagsByteLength,
+} from './fragment-rules.js';
+import type { Fragment, FragmenterOptions, FragmenterStats } from './fragmenter.js';
 import { createFragmenterStats, selectKvsTracks } from './fragmenter.js';
+
+/** The file fragmenter's options that mean the same here (timestamps are producer time already). */
+export type StreamingFragmenterOptions = Pick<
+  FragmenterOptions,
+  'minFragmentDurationMs' | 'maxFragmentDurationMs' | 'maxFragmentBytes' | 'fragmentTags'
+>;
 
 type Held = { trackNumber: number; timestampMs: number; frame: MkvFrame };
 
-type OpenCluster = { timecode: number; lastMs: number; tracksSeen: Set<number>; startsWithKeyframe: boolean };
-
-const BLOCK_OVERHEAD_BYTES = 13;
-const CLUSTER_OVERHEAD_BYTES = 18;
+type OpenCluster = {
+  timecode: number;
+  startsWithKeyframe: boolean;
+  span: FragmentSpan;
+  /** Bytes of all its parts so far. */
+  byteLength: number;
+  /** A limit already reported on an earlier part is not reported again. */
+  isOverDuration: boolean;
+  isOverSize: boolean;
+};
 
 export class StreamingFragmenter {
   public readonly stats: FragmenterStats = createFragmenterStats();
@@ -33,16 +58,21 @@ export class StreamingFragmenter {
   private previousLastMs = -Infinity;
   private sequence = 0;
   private readonly minFragmentDurationMs: number;
+  private readonly limits: FragmentLimits;
+  private readonly fragmentTags: readonly MkvSimpleTag[];
+  private readonly tagsBytes: number;
 
-  public constructor(options: { minFragmentDurationMs?: number } = {}) {
+  public constructor(options: StreamingFragmenterOptions = {}) {
     this.minFragmentDurationMs = options.minFragmentDurationMs ?? 0;
+    this.limits = fragmentLimits(options);
+    this.fragmentTags = options.fragmentTags ?? [];
+    this.tagsBytes = tagsByteLength(this.fragmentTags);
   }
 
   public push(event: MkvEvent): Fragment[] {
     if (event.type === 'header') {
       const { tracks, inputToOutput } = selectKvsTracks(event.header);
-      const isSame =
-        tracks.length === this.tracks.length && tracks.every((t, i) => sameTrack(t, this.tracks[i]!));
+      const isSame = sameTracks(tracks, this.tracks);
       // A new track set needs a new session header: close what is open first. The same set keeps its
       // identity, so the session writes no second header.
       const out = isSame ? [] : this.end();
@@ -90,7 +120,7 @@ export class StreamingFragmenter {
       out,
     );
     if (this.cluster !== undefined) {
-      this.previousLastMs = this.cluster.lastMs;
+      this.previousLastMs = this.cluster.span.lastMs;
       this.cluster = undefined;
     }
     return out;
@@ -120,17 +150,20 @@ export class StreamingFragmenter {
       const isKeyStart = trackNumber === this.keyTrack && frame.isKeyframe;
       if (
         isKeyStart &&
-        timestampMs > this.previousLastMs &&
-        (cluster === undefined || this.isDueForNewCluster(cluster, timestampMs))
+        startsAfterPrevious(timestampMs, this.previousLastMs) &&
+        (cluster === undefined ||
+          isDueForNewFragment(cluster.timecode, timestampMs, this.minFragmentDurationMs))
       ) {
         if (cluster !== undefined) {
-          this.previousLastMs = cluster.lastMs;
+          this.previousLastMs = cluster.span.lastMs;
         }
         this.cluster = {
           timecode: timestampMs,
-          lastMs: timestampMs,
-          tracksSeen: new Set([trackNumber]),
           startsWithKeyframe: true,
+          span: new FragmentSpan(),
+          byteLength: 0,
+          isOverDuration: false,
+          isOverSize: false,
         };
         out.push(this.part(this.cluster, item, false));
         continue;
@@ -139,39 +172,34 @@ export class StreamingFragmenter {
         this.stats.skippedLeadingFrames++;
         continue;
       }
-      const offset = timestampMs - cluster.timecode;
-      if (offset < 0 || offset > MAX_BLOCK_OFFSET) {
+      if (timestampMs < cluster.timecode || isBeyondBlockOffset(cluster.timecode, timestampMs)) {
         // Before its cluster (late) or beyond the int16 block offset: it cannot be placed in this cluster.
         this.stats.skippedLateFrames++;
         continue;
       }
-      cluster.lastMs = Math.max(cluster.lastMs, timestampMs);
-      cluster.tracksSeen.add(trackNumber);
       out.push(this.part(cluster, item, true));
     }
   }
 
-  private isDueForNewCluster(cluster: OpenCluster, timestampMs: number): boolean {
-    return timestampMs - cluster.timecode >= this.minFragmentDurationMs && timestampMs > cluster.timecode;
-  }
-
   private part(cluster: OpenCluster, item: Held, isContinuation: boolean): Fragment {
-    const { frame } = item;
+    const { frame, trackNumber, timestampMs } = item;
     this.stats.framesOut++;
     if (!isContinuation) {
       this.stats.fragments++;
-    }
-    if (!isContinuation) {
       this.sequence++;
     }
+    const byteLength =
+      (isContinuation ? 0 : this.tagsBytes + CLUSTER_HEADER_BYTES) + BLOCK_HEADER_BYTES + frame.data.length;
+    cluster.span.add(trackNumber, timestampMs, frame.durationMs);
+    cluster.byteLength += byteLength;
     return {
       // Parts share their fragment's number: acks and logs name fragments, not parts.
       sequence: this.sequence - 1,
       tracks: this.tracks,
       timecode: cluster.timecode,
-      producerTimestampMs: item.timestampMs,
+      producerTimestampMs: timestampMs,
       durationMs: frame.durationMs ?? 0,
-      lastTimestampMs: cluster.lastMs,
+      lastTimestampMs: cluster.span.lastMs,
       frames: [
         {
           trackNumber: item.trackNumber,
@@ -182,21 +210,45 @@ export class StreamingFragmenter {
           data: frame.data,
         },
       ],
-      byteLength: (isContinuation ? 0 : CLUSTER_OVERHEAD_BYTES) + BLOCK_OVERHEAD_BYTES + frame.data.length,
+      byteLength,
       startsWithKeyframe: cluster.startsWithKeyframe,
       hasBFrames: false,
-      tags: [],
-      issues: [],
+      // Tags between parts would end the unknown-size cluster: they go before its start only.
+      tags: isContinuation ? NO_TAGS : this.fragmentTags,
+      issues: this.limitIssues(cluster),
       isContinuation,
       // Set by the live source: present from the start, so that every part has one shape.
       arrivedAtMs: undefined,
       release: undefined,
     };
   }
+
+  /**
+   * The service checks a fragment as it arrives: the part that takes it over a limit carries the issue the
+   * file fragmenter gives the whole fragment, since the parts before it are already sent.
+   */
+  private limitIssues(cluster: OpenCluster): FragmentIssue[] {
+    const issues: FragmentIssue[] = [];
+    const hadIssue = cluster.isOverDuration || cluster.isOverSize;
+    if (!cluster.isOverDuration) {
+      const issue = durationIssue(cluster.span.durationMs(cluster.timecode), this.limits);
+      if (issue !== undefined) {
+        cluster.isOverDuration = true;
+        issues.push(issue);
+      }
+    }
+    if (!cluster.isOverSize) {
+      const issue = sizeIssue(cluster.byteLength, this.limits);
+      if (issue !== undefined) {
+        cluster.isOverSize = true;
+        issues.push(issue);
+      }
+    }
+    if (!hadIssue && issues.length > 0) {
+      this.stats.fragmentsWithIssues++;
+    }
+    return issues;
+  }
 }
 
-const sameTrack = (a: MkvTrack, b: MkvTrack): boolean =>
-  a.type === b.type && a.codecId === b.codecId && bytesEqual(a.codecPrivate, b.codecPrivate);
-
-const bytesEqual = (a: Uint8Array | undefined, b: Uint8Array | undefined): boolean =>
-  a === undefined || b === undefined ? a === b : a.length === b.length && a.every((byte, i) => byte === b[i]);
+const NO_TAGS: readonly MkvSimpleTag[] = [];

@@ -2,6 +2,7 @@
  * The PutMedia acknowledgement vocabulary (kvs-api.md §6.2–6.3, producer-sdk.md §2.4), shared by the
  * uploader, the local KVS and `inspect`. Only types and data live here: no I/O.
  */
+import { KvsLimits } from '../fragment/kvs-limits.js';
 
 export const AckEventType = {
   Buffering: 'BUFFERING',
@@ -84,19 +85,19 @@ export const KVS_ERROR_IDS: Readonly<Record<number, ErrorIdInfo>> = {
   ),
   [ErrorId.MaxFragmentSizeReached]: entry(
     'MAX_FRAGMENT_SIZE_REACHED',
-    'fragment larger than 50 MB',
+    `fragment larger than ${KvsLimits.maxFragmentBytes / (1024 * 1024)} MiB`,
     false,
     false,
   ),
   [ErrorId.MaxFragmentDurationReached]: entry(
     'MAX_FRAGMENT_DURATION_REACHED',
-    'fragment longer than 20 s',
+    `fragment longer than ${KvsLimits.maxFragmentDurationMs / 1000} s`,
     false,
     false,
   ),
   [ErrorId.MaxConnectionDurationReached]: entry(
     'MAX_CONNECTION_DURATION_REACHED',
-    'connection open longer than 45 min',
+    `connection open longer than ${KvsLimits.maxConnectionDurationMs / 60_000} min`,
     true,
     true,
   ),
@@ -140,7 +141,7 @@ export const KVS_ERROR_IDS: Readonly<Record<number, ErrorIdInfo>> = {
   ),
   [ErrorId.MoreThanAllowedTracksFound]: entry(
     'MORE_THAN_ALLOWED_TRACKS_FOUND',
-    'more than 3 tracks',
+    `more than ${KvsLimits.maxTracks} tracks`,
     false,
     false,
   ),

@@ -367,10 +367,11 @@ const layoutOf = (bytes: Uint8Array) => {
 };
 
 describe.skipIf(!hasSharedFixtures)("the session has the layout of AWS's C producer", () => {
-  const official = readBytes(sharedCapture('official-c-producer-session.mkv'));
+  // Read when a test runs: a skipped describe still runs its body, where a missing capture would throw.
+  const official = (): Uint8Array => readBytes(sharedCapture('official-c-producer-session.mkv'));
 
   it('the walker reads the C producer capture as documented', () => {
-    const layout = layoutOf(official);
+    const layout = layoutOf(official());
     expect(layout).toEqual({
       level0: ['EBML(w1)', 'Segment(unknown)'],
       level1Grammar: true,
@@ -386,7 +387,7 @@ describe.skipIf(!hasSharedFixtures)("the session has the layout of AWS's C produ
   it.each(NAMES)(
     '%s: EBML, Segment(unknown), Info, Tracks, Cluster(unknown){Timecode 8 B, Position 0, SimpleBlock w8}, Tags between',
     (name) => {
-      expect(layoutOf(session(name).bytes)).toEqual(layoutOf(official));
+      expect(layoutOf(session(name).bytes)).toEqual(layoutOf(official()));
       expect(basename(session(name).path)).toMatch(/\.session\.mkv$/);
     },
   );
