@@ -115,8 +115,9 @@ const ourPipeline = () => {
   let out = 0;
   const onEvents = (events) => {
     for (const event of events) {
-      for (const fragment of fragmenter.push(event)) {
-        for (const chunk of writer.write(fragment)) {
+      // Session headers and fragments: the writer writes each header with the fragment after it.
+      for (const item of fragmenter.push(event)) {
+        for (const chunk of writer.write(item)) {
           out += chunk.length;
         }
       }

@@ -17,12 +17,15 @@ const source = clipFragments(
   { stdin: process.stdin, cwd: process.cwd(), openFfmpeg: () => [] },
   { onRefused: () => undefined, stats },
 );
-for await (const fragment of source) {
-  for (const chunk of writer.write(fragment)) {
+for await (const item of source) {
+  for (const chunk of writer.write(item)) {
     out += chunk.length;
   }
-  fragment.release?.();
-  fragments++;
+  // Session headers are written with the fragment after them and hold no memory.
+  if (item.type === 'fragment') {
+    item.release?.();
+    fragments++;
+  }
 }
 const seconds = Number(process.hrtime.bigint() - start) / 1e9;
 console.log(

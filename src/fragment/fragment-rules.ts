@@ -198,3 +198,13 @@ export const noKeyframeIssue = (): FragmentIssue => ({
   errorId: NO_ERROR_ID,
   message: 'fragment does not start with a key frame: players cannot decode it on its own',
 });
+
+/** ErrorIds the fragmenter can predict and that make sending pointless: the service refuses the fragment. */
+const REFUSED_BEFORE_SENDING: ReadonlySet<number> = new Set([
+  ErrorId.MaxFragmentSizeReached,
+  ErrorId.MaxFragmentDurationReached,
+]);
+
+/** The issue the service refuses a fragment for whatever is sent around it (4001, 4002), if it has one. */
+export const refusalIssue = (issues: readonly FragmentIssue[]): FragmentIssue | undefined =>
+  issues.find((issue) => REFUSED_BEFORE_SENDING.has(issue.errorId));

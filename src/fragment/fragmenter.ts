@@ -27,6 +27,7 @@ import {
   missingTrackIssue,
   noKeyframeIssue,
   notAfterPreviousIssue,
+  refusalIssue,
   sameTracks,
   sizeIssue,
   startsAfterPrevious,
@@ -58,47 +59,89 @@ export type FragmenterOptions = {
   maxFragmentBytes?: number;
   /** Metadata tags written before every fragment. */
   fragmentTags?: readonly MkvSimpleTag[];
+  /**
+   * The sequence of the first fragment: a source that chains fragmenters (one per clip) numbers across them.
+   * @default 0
+   */
+  firstSequence?: number;
+  /**
+   * Each fragment's {@link Fragment.release}, made from its frames: a source reading into pooled buffers
+   * hands back the memory they view. @default none (the fragment has no release hook)
+   */
+  releaseOf?: (frames: readonly ClusterFrame[]) => () => void;
+  /**
+   * When given, a fragment the service would refuse whatever is sent around it (over its duration or size
+   * limit, {@link refusalIssue}) is handed here instead of being output: it takes no sequence number (it
+   * carries the next fragment's), and it is released once this returns. @default every fragment is output
+   */
+  onRefused?: (fragment: Fragment, issue: FragmentIssue) => void;
   /** Clock, for tests. @default Date.now */
   now?: () => number;
 };
 
+/**
+ * A KVS fragment (one Cluster), or a part of one: immutable once made, built complete by its fragmenter.
+ * Which tracks it belongs to is not its own field: the {@link SessionHeader} before it in the stream says.
+ */
 export type Fragment = {
+  readonly type: 'fragment';
   /** 0-based position in the output. */
-  sequence: number;
-  /** The output tracks (numbered 1..n) this fragment belongs to; a new array means a new session header. */
-  tracks: readonly MkvTrack[];
+  readonly sequence: number;
   /** Cluster Timecode in ms: epoch ms (absolute) or ms since the start time (relative). */
-  timecode: number;
+  readonly timecode: number;
   /** Epoch ms of the first frame. */
-  producerTimestampMs: number;
+  readonly producerTimestampMs: number;
   /** Last frame's timestamp − first + that frame's duration. */
-  durationMs: number;
+  readonly durationMs: number;
   /** Block timestamp of the last frame (absolute ms), for the "strictly greater" rule. */
-  lastTimestampMs: number;
-  frames: ClusterFrame[];
+  readonly lastTimestampMs: number;
+  readonly frames: readonly ClusterFrame[];
   /**
    * Bytes SessionWriter.write() produces for it besides a session header: its metadata Tags and its Cluster
    * (element headers + payloads), or for a continuation part its blocks alone.
    */
-  byteLength: number;
-  startsWithKeyframe: boolean;
+  readonly byteLength: number;
+  readonly startsWithKeyframe: boolean;
   /** True when presentation times go back within a track (B-frames), kept as they are. */
-  hasBFrames: boolean;
-  tags: readonly MkvSimpleTag[];
-  issues: FragmentIssue[];
+  readonly hasBFrames: boolean;
+  readonly tags: readonly MkvSimpleTag[];
+  readonly issues: readonly FragmentIssue[];
   /**
    * More frames of the cluster the previous part opened (a live fragment sent as it grows, see
    * StreamingFragmenter): no Cluster header, same timecode, acknowledged as that cluster.
    */
-  isContinuation?: boolean;
+  readonly isContinuation: boolean;
   /** performance.now() when the source bytes that completed this fragment (part) arrived: for latency stats. */
-  arrivedAtMs?: number;
+  readonly arrivedAtMs: number | undefined;
   /**
    * Called once, when the fragment's bytes are no longer needed (acknowledged as stored, skipped or dropped):
    * a source reading into pooled buffers reuses the memory its frames view. Its frames must not be read after.
    */
-  release?: () => void;
+  readonly release: (() => void) | undefined;
 };
+
+/**
+ * "A new session header starts here" (EBML header, Segment, Info, Tracks): the stream begins, or its output
+ * track set changed. Every fragment after this item, up to the next one, goes under a header of these
+ * tracks; the upload session begins each connection with the header of its first fragment.
+ */
+export type SessionHeader = {
+  readonly type: 'session-header';
+  readonly tracks: readonly MkvTrack[];
+};
+
+/** What the fragmenters (and the sources around them) yield: session headers and the fragments after them. */
+export type SessionItem = SessionHeader | Fragment;
+
+/** The item that starts a session of these tracks. */
+export const sessionHeader = (tracks: readonly MkvTrack[]): SessionHeader => ({
+  type: 'session-header',
+  tracks,
+});
+
+/** The fragments of a list of items, without the session headers between them. */
+export const fragmentsOf = (items: readonly SessionItem[]): Fragment[] =>
+  items.filter((item): item is Fragment => item.type === 'fragment');
 
 export type FragmenterStats = {
   framesIn: number;
@@ -225,7 +268,9 @@ export class Fragmenter {
   /** The previous fragment, held open for late frames of other tracks until every track has moved past it. */
   private previous: Builder | undefined;
   private lastEmittedTimestampMs = -Infinity;
-  private sequence = 0;
+  private sequence: number;
+  private readonly releaseOf: ((frames: readonly ClusterFrame[]) => () => void) | undefined;
+  private readonly onRefused: ((fragment: Fragment, issue: FragmentIssue) => void) | undefined;
 
   public constructor(options: FragmenterOptions = {}) {
     this.timecodeMode = options.timecodeMode ?? 'absolute';
@@ -236,6 +281,9 @@ export class Fragmenter {
     this.now = options.now ?? Date.now;
     this.startTimeMs = options.startTimeMs;
     this.isProducerTime = options.isProducerTime ?? false;
+    this.sequence = options.firstSequence ?? 0;
+    this.releaseOf = options.releaseOf;
+    this.onRefused = options.onRefused;
     if (this.isProducerTime) {
       this.startTimeMs = 0;
       this.mediaOriginMs = 0;
@@ -247,7 +295,13 @@ export class Fragmenter {
     return this.tracks;
   }
 
-  public push(event: MkvEvent): Fragment[] {
+  /** The sequence the next fragment output gets. */
+  public get nextSequence(): number {
+    return this.sequence;
+  }
+
+  /** Finished fragments, and a {@link SessionHeader} before the first and wherever the track set changes. */
+  public push(event: MkvEvent): SessionItem[] {
     if (event.type === 'header') {
       return this.onHeader(event.header);
     }
@@ -262,27 +316,28 @@ export class Fragmenter {
     const out: Fragment[] = [];
     this.flushPrevious(out);
     if (this.current !== undefined) {
-      out.push(this.finish(this.current));
+      this.output(this.finish(this.current), out);
       this.current = undefined;
     }
     return out;
   }
 
-  private onHeader(header: MkvHeader): Fragment[] {
+  private onHeader(header: MkvHeader): SessionItem[] {
     const { tracks, inputToOutput } = selectKvsTracks(header);
     this.inputToOutput = inputToOutput;
     if (sameTracks(tracks, this.tracks)) {
       return [];
     }
     // A different track set needs a new session header: close what we have first.
-    const out = this.end();
+    const out: SessionItem[] = this.end();
     this.tracks = tracks;
     const video = tracks.find((track) => track.type === TrackType.Video);
     this.keyTrack = video?.number ?? tracks[0]?.number ?? 0;
+    out.push(sessionHeader(tracks));
     return out;
   }
 
-  private onFrame(frame: MkvFrame): Fragment[] {
+  private onFrame(frame: MkvFrame): SessionItem[] {
     this.stats.framesIn++;
     const trackNumber = this.inputToOutput.get(frame.trackNumber);
     if (trackNumber === undefined) {
@@ -413,9 +468,23 @@ export class Fragmenter {
 
   private flushPrevious(out: Fragment[]): void {
     if (this.previous !== undefined) {
-      out.push(this.finish(this.previous));
+      this.output(this.finish(this.previous), out);
       this.previous = undefined;
     }
+  }
+
+  /** Outputs a finished fragment, unless the service would refuse it and the caller asked to hear of that. */
+  private output(fragment: Fragment, out: Fragment[]): void {
+    if (this.onRefused !== undefined) {
+      const refusal = refusalIssue(fragment.issues);
+      if (refusal !== undefined) {
+        this.onRefused(fragment, refusal);
+        fragment.release?.();
+        return;
+      }
+    }
+    this.sequence++;
+    out.push(fragment);
   }
 
   private finish(builder: Builder): Fragment {
@@ -476,8 +545,9 @@ export class Fragmenter {
       this.stats.fragmentsWithIssues++;
     }
     return {
-      sequence: this.sequence++,
-      tracks: this.tracks,
+      type: 'fragment',
+      // Taken by output(): a refused fragment carries the number the next one gets.
+      sequence: this.sequence,
       timecode: this.timecodeMode === 'absolute' ? clusterMs : clusterMs - this.startTimeMs!,
       producerTimestampMs: clusterMs,
       durationMs,
@@ -488,6 +558,9 @@ export class Fragmenter {
       hasBFrames,
       tags: this.fragmentTags,
       issues,
+      isContinuation: false,
+      arrivedAtMs: undefined,
+      release: this.releaseOf?.(frames),
     };
   }
 }
@@ -510,10 +583,10 @@ export async function* fragmentMkv(
   events: AsyncIterable<MkvEvent>,
   options: FragmenterOptions = {},
   fragmenter: Fragmenter = new Fragmenter(options),
-): AsyncGenerator<Fragment> {
+): AsyncGenerator<SessionItem> {
   for await (const event of events) {
-    for (const fragment of fragmenter.push(event)) {
-      yield fragment;
+    for (const item of fragmenter.push(event)) {
+      yield item;
     }
   }
   for (const fragment of fragmenter.end()) {

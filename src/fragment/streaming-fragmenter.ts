@@ -9,6 +9,7 @@
  * Input timestamps are producer epoch ms already (a LiveTimeline made them).
  */
 import { TrackType } from '../mkv/ebml-ids.js';
+import type { ClusterFrame } from '../mkv/mkv-writer.js';
 import type { MkvEvent, MkvFrame, MkvSimpleTag, MkvTrack } from '../mkv/mkv-types.js';
 import type { FragmentIssue, FragmentLimits } from './fragment-rules.js';
 import {
@@ -24,13 +25,13 @@ import {
   startsAfterPrevious,
   tagsByteLength,
 } from './fragment-rules.js';
-import type { Fragment, FragmenterOptions, FragmenterStats } from './fragmenter.js';
-import { createFragmenterStats, selectKvsTracks } from './fragmenter.js';
+import type { Fragment, FragmenterOptions, FragmenterStats, SessionItem } from './fragmenter.js';
+import { createFragmenterStats, selectKvsTracks, sessionHeader } from './fragmenter.js';
 
 /** The file fragmenter's options that mean the same here (timestamps are producer time already). */
 export type StreamingFragmenterOptions = Pick<
   FragmenterOptions,
-  'minFragmentDurationMs' | 'maxFragmentDurationMs' | 'maxFragmentBytes' | 'fragmentTags'
+  'minFragmentDurationMs' | 'maxFragmentDurationMs' | 'maxFragmentBytes' | 'fragmentTags' | 'releaseOf'
 >;
 
 type Held = { trackNumber: number; timestampMs: number; frame: MkvFrame };
@@ -61,23 +62,30 @@ export class StreamingFragmenter {
   private readonly limits: FragmentLimits;
   private readonly fragmentTags: readonly MkvSimpleTag[];
   private readonly tagsBytes: number;
+  private readonly releaseOf: ((frames: readonly ClusterFrame[]) => () => void) | undefined;
 
   public constructor(options: StreamingFragmenterOptions = {}) {
     this.minFragmentDurationMs = options.minFragmentDurationMs ?? 0;
     this.limits = fragmentLimits(options);
     this.fragmentTags = options.fragmentTags ?? [];
     this.tagsBytes = tagsByteLength(this.fragmentTags);
+    this.releaseOf = options.releaseOf;
   }
 
-  public push(event: MkvEvent): Fragment[] {
+  /**
+   * The parts an event completes, and a {@link SessionHeader} before the first and wherever the track set
+   * changes. `arrivedAtMs` (performance.now() when the bytes of the event arrived) goes on each part.
+   */
+  public push(event: MkvEvent, arrivedAtMs?: number): SessionItem[] {
     if (event.type === 'header') {
       const { tracks, inputToOutput } = selectKvsTracks(event.header);
       const isSame = sameTracks(tracks, this.tracks);
-      // A new track set needs a new session header: close what is open first. The same set keeps its
-      // identity, so the session writes no second header.
-      const out = isSame ? [] : this.end();
+      // A new track set needs a new session header: close what is open first. The same set (a restarted
+      // camera) continues under the header it has.
+      const out: SessionItem[] = isSame ? [] : this.end();
       if (!isSame) {
         this.tracks = tracks;
+        out.push(sessionHeader(tracks));
       }
       this.inputToOutput = inputToOutput;
       const video = tracks.find((track) => track.type === TrackType.Video);
@@ -101,14 +109,14 @@ export class StreamingFragmenter {
       if (this.hasOrderedTracks) {
         this.held.push(item);
       } else {
-        this.place([item], out);
+        this.place([item], out, arrivedAtMs);
       }
       return out;
     }
     // The key track moves time forward: what is older than this frame can go out first, in order.
     const due = this.takeHeld((ms) => ms < item.timestampMs);
-    this.place(due, out);
-    this.place([item], out);
+    this.place(due, out, arrivedAtMs);
+    this.place([item], out, arrivedAtMs);
     return out;
   }
 
@@ -118,6 +126,7 @@ export class StreamingFragmenter {
     this.place(
       this.takeHeld(() => true),
       out,
+      undefined,
     );
     if (this.cluster !== undefined) {
       this.previousLastMs = this.cluster.span.lastMs;
@@ -143,7 +152,7 @@ export class StreamingFragmenter {
   }
 
   /** Sends frames into the open cluster, or starts one at a key frame of the key track. */
-  private place(items: readonly Held[], out: Fragment[]): void {
+  private place(items: readonly Held[], out: Fragment[], arrivedAtMs: number | undefined): void {
     for (const item of items) {
       const { frame, trackNumber, timestampMs } = item;
       const cluster = this.cluster;
@@ -165,7 +174,7 @@ export class StreamingFragmenter {
           isOverDuration: false,
           isOverSize: false,
         };
-        out.push(this.part(this.cluster, item, false));
+        out.push(this.part(this.cluster, item, false, arrivedAtMs));
         continue;
       }
       if (cluster === undefined) {
@@ -177,11 +186,16 @@ export class StreamingFragmenter {
         this.stats.skippedLateFrames++;
         continue;
       }
-      out.push(this.part(cluster, item, true));
+      out.push(this.part(cluster, item, true, arrivedAtMs));
     }
   }
 
-  private part(cluster: OpenCluster, item: Held, isContinuation: boolean): Fragment {
+  private part(
+    cluster: OpenCluster,
+    item: Held,
+    isContinuation: boolean,
+    arrivedAtMs: number | undefined,
+  ): Fragment {
     const { frame, trackNumber, timestampMs } = item;
     this.stats.framesOut++;
     if (!isContinuation) {
@@ -192,24 +206,25 @@ export class StreamingFragmenter {
       (isContinuation ? 0 : this.tagsBytes + CLUSTER_HEADER_BYTES) + BLOCK_HEADER_BYTES + frame.data.length;
     cluster.span.add(trackNumber, timestampMs, frame.durationMs);
     cluster.byteLength += byteLength;
+    const frames: readonly ClusterFrame[] = [
+      {
+        trackNumber: item.trackNumber,
+        relativeTimecode: item.timestampMs - cluster.timecode,
+        isKeyframe: frame.isKeyframe,
+        isInvisible: frame.isInvisible === true,
+        isDiscardable: frame.isDiscardable === true,
+        data: frame.data,
+      },
+    ];
     return {
+      type: 'fragment',
       // Parts share their fragment's number: acks and logs name fragments, not parts.
       sequence: this.sequence - 1,
-      tracks: this.tracks,
       timecode: cluster.timecode,
       producerTimestampMs: timestampMs,
       durationMs: frame.durationMs ?? 0,
       lastTimestampMs: cluster.span.lastMs,
-      frames: [
-        {
-          trackNumber: item.trackNumber,
-          relativeTimecode: item.timestampMs - cluster.timecode,
-          isKeyframe: frame.isKeyframe,
-          isInvisible: frame.isInvisible === true,
-          isDiscardable: frame.isDiscardable === true,
-          data: frame.data,
-        },
-      ],
+      frames,
       byteLength,
       startsWithKeyframe: cluster.startsWithKeyframe,
       hasBFrames: false,
@@ -217,9 +232,8 @@ export class StreamingFragmenter {
       tags: isContinuation ? NO_TAGS : this.fragmentTags,
       issues: this.limitIssues(cluster),
       isContinuation,
-      // Set by the live source: present from the start, so that every part has one shape.
-      arrivedAtMs: undefined,
-      release: undefined,
+      arrivedAtMs,
+      release: this.releaseOf?.(frames),
     };
   }
 

@@ -263,13 +263,13 @@ export const END_OF_FRAGMENT_BYTES: Uint8Array = writeTags([{ name: END_OF_FRAGM
 
 /** A frame as the cluster writer takes it. */
 export type ClusterFrame = {
-  trackNumber: number;
+  readonly trackNumber: number;
   /** Block timecode relative to the cluster, in ticks: a signed 16-bit integer. */
-  relativeTimecode: number;
-  isKeyframe: boolean;
-  isInvisible?: boolean;
-  isDiscardable?: boolean;
-  data: Uint8Array;
+  readonly relativeTimecode: number;
+  readonly isKeyframe: boolean;
+  readonly isInvisible?: boolean;
+  readonly isDiscardable?: boolean;
+  readonly data: Uint8Array;
 };
 
 const CLUSTER_HEADER_BYTES = 4 + 1 + (1 + 1 + 8) + (1 + 1 + 1);

@@ -47,7 +47,7 @@ export class AckTracker {
 
   /** Records a fragment (part) written to this connection. */
   public track(entry: BufferEntry): void {
-    if (entry.fragment.isContinuation !== true) {
+    if (!entry.fragment.isContinuation) {
       // Acks name the cluster by its timecode: they belong to the start entry.
       this.byTimecode.set(entry.fragment.timecode, entry);
     }
@@ -147,7 +147,7 @@ export class AckTracker {
     }
     const isWaiting = this.sent.some(
       (entry) =>
-        entry.fragment.isContinuation !== true &&
+        !entry.fragment.isContinuation &&
         entry.stats.state === 'sent' &&
         entry.sentAtMonotonicMs !== undefined &&
         nowMs - entry.sentAtMonotonicMs > stalenessMs,
@@ -183,7 +183,7 @@ export class AckTracker {
       entry ??
       this.sent.find(
         (candidate) =>
-          candidate.fragment.isContinuation !== true &&
+          !candidate.fragment.isContinuation &&
           (candidate.stats.state === 'sent' || candidate.stats.state === 'buffering'),
       );
     let skipped: ErrorAckOutcome['skipped'];

@@ -4,7 +4,7 @@
  * oldest unsent fragment (live) or makes the source wait (files) — and keeps sent fragments until their
  * final ack, since a retry replays from the first one the service does not hold.
  */
-import type { Fragment } from '../fragment/fragmenter.js';
+import type { Fragment, SessionHeader } from '../fragment/fragmenter.js';
 import { Notifier } from '../util/notifier.js';
 import type { FragmentState, FragmentStats } from './session-stats.js';
 import { isFinalState, newFragmentStats } from './session-stats.js';
@@ -17,7 +17,12 @@ export type BufferPolicy = 'block' | 'drop-oldest';
  * continuation entries (its later frames): they share the start's fate, since acks name only the cluster.
  */
 export type BufferEntry = {
-  fragment: Fragment;
+  readonly fragment: Fragment;
+  /**
+   * The header the fragment goes under: a connection begins with its first fragment's, and a fragment under
+   * another one needs a new connection (see SessionConnection.stream).
+   */
+  readonly header: SessionHeader;
   stats: FragmentStats;
   /** A start entry's continuation parts. */
   parts: BufferEntry[] | undefined;
@@ -78,12 +83,14 @@ export class FragmentBuffer {
   }
 
   /**
-   * Puts a fragment from the source at the end of the buffer. A continuation part joins its cluster's stats;
-   * any other entry is a fragment of its own (`entry.start` undefined), whose stats the caller counts.
+   * Puts a fragment from the source at the end of the buffer, under the session header the source gave
+   * last. A continuation part joins its cluster's stats; any other entry is a fragment of its own
+   * (`entry.start` undefined), whose stats the caller counts.
    */
-  public add(fragment: Fragment, queuedAtMs: number): BufferEntry {
+  public add(fragment: Fragment, header: SessionHeader, queuedAtMs: number): BufferEntry {
     const entry: BufferEntry = {
       fragment,
+      header,
       stats: newFragmentStats(fragment, queuedAtMs),
       parts: undefined,
       start: undefined,
@@ -92,7 +99,7 @@ export class FragmentBuffer {
       sentAtMonotonicMs: undefined,
     };
     const start = this.lastStart;
-    if (fragment.isContinuation === true && start !== undefined) {
+    if (fragment.isContinuation && start !== undefined) {
       entry.start = start;
       (start.parts ??= []).push(entry);
       if (start.stats.state === 'skipped') {
@@ -234,7 +241,7 @@ export class FragmentBuffer {
   private dropOldestUnsent(): boolean {
     const index = this.entries.findIndex(
       (entry) =>
-        entry.fragment.isContinuation !== true &&
+        !entry.fragment.isContinuation &&
         entry !== this.lastStart &&
         entry.stats.state === 'queued' &&
         entry.stats.retries === 0,

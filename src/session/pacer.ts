@@ -37,7 +37,7 @@ export class Pacer {
     const { maxBytesPerSecond, maxFragmentsPerSecond } = this.config;
     const waitUntilMs = Math.max(
       maxBytesPerSecond > 0 ? this.nextByteAtMs - BYTE_BURST_MS : -Infinity,
-      maxFragmentsPerSecond > 0 && fragment.isContinuation !== true ? this.nextFragmentAtMs : -Infinity,
+      maxFragmentsPerSecond > 0 && !fragment.isContinuation ? this.nextFragmentAtMs : -Infinity,
     );
     return Math.max(0, waitUntilMs - nowMs);
   }
@@ -50,7 +50,7 @@ export class Pacer {
       this.nextByteAtMs =
         Math.max(nowMs - BYTE_BURST_MS, this.nextByteAtMs) + (fragment.byteLength / maxBytesPerSecond) * 1000;
     }
-    if (maxFragmentsPerSecond > 0 && fragment.isContinuation !== true) {
+    if (maxFragmentsPerSecond > 0 && !fragment.isContinuation) {
       this.nextFragmentAtMs = Math.max(nowMs, this.nextFragmentAtMs) + 1000 / maxFragmentsPerSecond;
     }
   }

@@ -4,7 +4,7 @@
  * with the end-of-fragment marker and a bounded wait for the last acks.
  */
 import type { AwsCredentialIdentity } from '@smithy/types';
-import type { Fragment } from '../fragment/fragmenter.js';
+import type { SessionHeader } from '../fragment/fragmenter.js';
 import { SessionWriter } from '../fragment/session-writer.js';
 import type { Ack } from '../kvs/ack.js';
 import { PutMediaHttpError } from '../kvs/kvs-errors.js';
@@ -126,8 +126,9 @@ export class SessionConnection {
 
   /**
    * Writes fragments until the source is exhausted ('end') or a new connection is due ('rotate': connection
-   * age, expiring credentials, or a new track set, which needs a new session header). Fragments (parts) ready
-   * together go out in one {@link WriteBatch}.
+   * age, expiring credentials, or a fragment under another session header). The body begins with the header
+   * of its first fragment, whichever that is after a reconnect. Fragments (parts) ready together go out in
+   * one {@link WriteBatch}.
    */
   public async stream(): Promise<'end' | 'rotate'> {
     const { config, pacer, options } = this.context;
@@ -140,7 +141,8 @@ export class SessionConnection {
       clock,
       onWrite: options.onWrite,
     });
-    let tracks: Fragment['tracks'] | undefined;
+    /** The session header this connection's body is under, once its first fragment is chosen. */
+    let header: SessionHeader | undefined;
     for (;;) {
       let entry = this.readyToSend();
       if (entry === undefined && !batch.isEmpty) {
@@ -160,18 +162,19 @@ export class SessionConnection {
         return 'end';
       }
       // A session can only change at a fragment boundary: continuation parts go where their cluster went.
-      const isStart = entry.fragment.isContinuation !== true;
+      const isStart = !entry.fragment.isContinuation;
       if (!isStart && !this.acks.holdsClusterOf(entry)) {
         // Its cluster did not open on this connection (it was refused, or went out on another).
         entry.stats.state = 'skipped';
         this.buffer.prune();
         continue;
       }
-      if (isStart && tracks !== undefined && entry.fragment.tracks !== tracks) {
+      if (isStart && header !== undefined && entry.header !== header) {
+        // One Segment per PutMedia body (kvs-api.md §7.1): a new session header goes on a connection of its own.
         await batch.flush();
         return 'rotate';
       }
-      if (isStart && tracks !== undefined && this.isRotationDue()) {
+      if (isStart && header !== undefined && this.isRotationDue()) {
         await batch.flush();
         this.context.emit({
           type: 'rotate',
@@ -180,7 +183,11 @@ export class SessionConnection {
         });
         return 'rotate';
       }
-      tracks = entry.fragment.tracks;
+      if (header === undefined) {
+        header = entry.header;
+        // Written with the fragment below: the body starts with it.
+        writer.write(header);
+      }
       const waitMs = pacer.waitMs(entry.fragment, clock.monotonicMs());
       if (waitMs > 0) {
         await batch.flush();

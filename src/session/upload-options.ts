@@ -3,7 +3,7 @@
  * and the resolved, defaulted {@link UploadConfig} the session's parts read.
  */
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
-import type { Fragment, TimecodeMode } from '../fragment/fragmenter.js';
+import type { SessionItem, TimecodeMode } from '../fragment/fragmenter.js';
 import type { Ack } from '../kvs/ack.js';
 import { DEFAULT_BACKOFF } from '../kvs/retry-policy.js';
 import type { BackoffPolicy } from '../util/backoff.js';
@@ -161,5 +161,8 @@ export const resolveUploadConfig = (options: UploadOptions): UploadConfig => {
   };
 };
 
-/** What the source may yield: fragments one by one, or lists of what it has ready at once. */
-export type FragmentSource = AsyncIterable<Fragment | readonly Fragment[]>;
+/**
+ * What the source may yield: items one by one, or lists of what it has ready at once. Each fragment goes
+ * under the latest {@link SessionHeader} before it, so a source begins with one.
+ */
+export type FragmentSource = AsyncIterable<SessionItem | readonly SessionItem[]>;

@@ -5,9 +5,10 @@
  * wait and timestamp comes from the injected clock.
  */
 import { ErrorCode, KvsPutError } from '../errors.js';
-import type { Fragment } from '../fragment/fragmenter.js';
+import type { SessionHeader, SessionItem } from '../fragment/fragmenter.js';
 import { AckError, PutMediaHttpError } from '../kvs/kvs-errors.js';
 import { backoffDelayMs } from '../util/backoff.js';
+import { assert } from '../util/assert.js';
 import { sleep } from '../util/clock.js';
 import { isStreamGoneErrorId } from './ack-tracker.js';
 import type { BufferEntry } from './fragment-buffer.js';
@@ -62,7 +63,8 @@ export class UploadSession {
 
   /**
    * Uploads every fragment of `source`; resolves with the summary once each is acknowledged, skipped or lost.
-   * A source may yield fragments one by one or in lists (a live source yields what one read completed).
+   * A source may yield items one by one or in lists (a live source yields what one read completed), and
+   * yields a session header before its first fragment and wherever its tracks change.
    */
   public async run(source: FragmentSource): Promise<UploadSummary> {
     const pump = this.pump(source);
@@ -133,21 +135,30 @@ export class UploadSession {
     return this.stats.interval(this.config.clock.monotonicMs(), this.isAborted());
   }
 
-  /** Moves the source's fragments into the buffer, under its policy; a source error ends the source. */
+  /**
+   * Moves the source's fragments into the buffer, each with the session header it goes under, under the
+   * buffer's policy; a source error ends the source.
+   */
   private async pump(source: FragmentSource): Promise<void> {
     const { buffer, stats } = this;
     const clock = this.config.clock;
     const isStopping = (): boolean => this.isStopping();
+    let header: SessionHeader | undefined;
     try {
-      reading: for await (const item of source) {
+      reading: for await (const next of source) {
         // A list is all the source has ready now: the connection need not wait for more before writing.
-        const isList = isFragmentList(item);
+        const isList = isItemList(next);
         this.isSourceListing = isList;
-        for (const fragment of isList ? item : [item]) {
+        for (const item of isList ? next : [next]) {
+          if (item.type === 'session-header') {
+            header = item;
+            continue;
+          }
           if (this.isStopping()) {
             break reading;
           }
-          const entry = buffer.add(fragment, clock.now());
+          assert(header !== undefined, 'a fragment source yields a session header before its first fragment');
+          const entry = buffer.add(item, header, clock.now());
           if (entry.start === undefined) {
             stats.add(entry.stats);
           }
@@ -232,7 +243,7 @@ const isFatal = (error: unknown): boolean => {
   return error instanceof KvsPutError && error.code !== ErrorCode.Upload;
 };
 
-const isFragmentList = (item: Fragment | readonly Fragment[]): item is readonly Fragment[] =>
+const isItemList = (item: SessionItem | readonly SessionItem[]): item is readonly SessionItem[] =>
   Array.isArray(item);
 
 const errorMessage = (error: unknown): string => (error instanceof Error ? error.message : String(error));

@@ -8,7 +8,7 @@ import { readdir } from 'node:fs/promises';
 import { basename, join, resolve } from 'node:path';
 import type { Readable } from 'node:stream';
 import { ErrorCode, KvsPutError } from '../errors.js';
-import type { Fragment, FragmenterOptions, FragmenterStats } from '../fragment/fragmenter.js';
+import type { Fragment, FragmenterOptions, FragmenterStats, SessionItem } from '../fragment/fragmenter.js';
 import { Fragmenter, selectKvsTracks } from '../fragment/fragmenter.js';
 import { CodecId, TrackType } from '../mkv/ebml-ids.js';
 import type { MkvEvent, MkvHeader } from '../mkv/mkv-types.js';
@@ -18,7 +18,6 @@ import { FILE_READ_BYTES, openMediaInput } from './media-input.js';
 import { BufferPool, onceReleasing } from '../util/buffer-pool.js';
 import type { CapturePlan } from '../capture/capture-plan.js';
 import { toError } from '../util/to-error.js';
-import { ErrorId } from '../kvs/ack.js';
 import { fileErrorReason } from '../util/media-file.js';
 
 export type Clip = {
@@ -204,20 +203,15 @@ const checkPlayableCodecs = (path: string, header: MkvHeader): void => {
   }
 };
 
-/** ErrorIds the fragmenter can predict and that make sending pointless. */
-const REFUSED_BEFORE_SENDING: ReadonlySet<number> = new Set([
-  ErrorId.MaxFragmentSizeReached,
-  ErrorId.MaxFragmentDurationReached,
-]);
-
 /**
- * The fragments of every clip, in order, numbered across clips; refused fragments are reported, not yielded.
- * Files are read into pooled buffers: each fragment's `release()` hands the buffers its frames view back
- * (the upload session calls it when the fragment is acknowledged), so memory stays flat however long the file.
+ * The fragments of every clip, in order, numbered across clips, each clip's after its session header (a
+ * new fragmenter per clip: a new header); refused fragments are reported, not yielded. Files are read into
+ * pooled buffers: each fragment's `release()` hands the buffers its frames view back (the upload session
+ * calls it when the fragment is acknowledged), so memory stays flat however long the file.
  */
 export async function* clipFragments(
   clips: readonly Clip[],
-  fragmenterOptions: Omit<FragmenterOptions, 'startTimeMs'>,
+  fragmenterOptions: Omit<FragmenterOptions, 'startTimeMs' | 'firstSequence' | 'releaseOf' | 'onRefused'>,
   io: {
     stdin: Readable;
     cwd: string;
@@ -226,40 +220,37 @@ export async function* clipFragments(
     pool?: BufferPool;
   },
   report: ClipSourceReport,
-): AsyncGenerator<Fragment> {
+): AsyncGenerator<SessionItem> {
   const pool = io.pool ?? new BufferPool(FILE_READ_BYTES);
-  let sequence = 0;
+  const releaseOf = (frames: readonly { data: Uint8Array }[]): (() => void) => onceReleasing(pool, frames);
+  let firstSequence = 0;
   for (const clip of clips) {
     report.onClipStart?.(clip);
-    const fragmenter = new Fragmenter({ ...fragmenterOptions, startTimeMs: clip.startTimeMs });
+    const fragmenter = new Fragmenter({
+      ...fragmenterOptions,
+      startTimeMs: clip.startTimeMs,
+      firstSequence,
+      releaseOf,
+      onRefused: (fragment, issue) => report.onRefused(fragment, issue.message),
+    });
     report.stats.push(fragmenter.stats);
     const source =
       clip.plan === undefined
         ? await openMediaInput(clip.path, io.stdin, io.cwd, pool)
         : io.openFfmpeg(clip.plan);
-    const emit = function* (fragments: Fragment[]): Generator<Fragment> {
-      for (const fragment of fragments) {
-        const release = onceReleasing(pool, fragment.frames);
-        const refusal = fragment.issues.find((issue) => REFUSED_BEFORE_SENDING.has(issue.errorId));
-        if (refusal !== undefined) {
-          report.onRefused(fragment, refusal.message);
-          release();
-          continue;
-        }
-        yield { ...fragment, sequence: sequence++, release };
-      }
-    };
     let failure: unknown;
     try {
       // Chunk by chunk (not event by event): one await per read, not per frame.
       const reader = new MkvReader();
-      const onEvents = (events: MkvEvent[]): Fragment[] => {
-        const out: Fragment[] = [];
+      const onEvents = (events: MkvEvent[]): SessionItem[] => {
+        const out: SessionItem[] = [];
         for (const event of events) {
           if (event.type === 'header' && clip.plan === undefined) {
             checkPlayableCodecs(clip.path, event.header);
           }
-          out.push(...fragmenter.push(event));
+          for (const item of fragmenter.push(event)) {
+            out.push(item);
+          }
         }
         return out;
       };
@@ -273,14 +264,15 @@ export async function* clipFragments(
           }
         }
         pool.release(chunk);
-        yield* emit(onEvents(events));
+        yield* onEvents(events);
       }
-      yield* emit(onEvents(reader.end()));
+      yield* onEvents(reader.end());
     } catch (error) {
       failure = error;
     }
     // Everything read before a failure still goes up: nothing captured is lost.
-    yield* emit(fragmenter.end());
+    yield* fragmenter.end();
+    firstSequence = fragmenter.nextSequence;
     if (failure !== undefined) {
       throw toError(failure);
     }

@@ -9,7 +9,7 @@ import type { CaptureSource } from '../capture/capture-source.js';
 import type { CaptureEvent } from '../capture/capture-loop.js';
 import { captureWithRestarts } from '../capture/capture-loop.js';
 import { StdoutQueue } from '../capture/stdout-queue.js';
-import type { Fragment, FragmenterOptions } from '../fragment/fragmenter.js';
+import type { FragmenterOptions, SessionItem } from '../fragment/fragmenter.js';
 import { StreamingFragmenter } from '../fragment/streaming-fragmenter.js';
 import { LiveTimeline } from '../fragment/live-timeline.js';
 import type { LiveTimelineOptions } from '../fragment/live-timeline.js';
@@ -21,7 +21,7 @@ import type { Clock } from '../util/clock.js';
 export type LiveSourceOptions = {
   ffmpegPath: string;
   signal: AbortSignal;
-  fragmenter?: Omit<FragmenterOptions, 'isProducerTime' | 'startTimeMs' | 'timecodeMode'>;
+  fragmenter?: Pick<FragmenterOptions, 'minFragmentDurationMs'>;
   onCaptureEvent?: (event: CaptureEvent) => void;
   onReanchor?: LiveTimelineOptions['onReanchor'];
   /** A run's output ended mid-element (ffmpeg was stopped or died): what was complete is kept. */
@@ -35,60 +35,65 @@ export type LiveSourceOptions = {
 
 /**
  * The fragments of a live capture, in lists: what each read of ffmpeg's output completed (one step of the
- * generator per read, not per frame). Returns when the signal aborts, after closing the last fragment.
+ * generator per read, not per frame), with a session header first and wherever a restart brings other
+ * tracks. Returns when the signal aborts, after closing the last fragment.
  */
 export async function* liveFragments(
   plan: CapturePlan,
   options: LiveSourceOptions,
-): AsyncGenerator<Fragment[]> {
+): AsyncGenerator<SessionItem[]> {
   const timeline = new LiveTimeline({
     ...(options.onReanchor === undefined ? {} : { onReanchor: options.onReanchor }),
-  });
-  // Sent as they grow: a frame goes out as soon as it leaves ffmpeg, not when its fragment is complete.
-  const fragmenter = new StreamingFragmenter({
-    ...(options.fragmenter?.minFragmentDurationMs === undefined
-      ? {}
-      : { minFragmentDurationMs: options.fragmenter.minFragmentDurationMs }),
   });
   // ffmpeg's reads are copied into pooled memory (see ArenaMkvReader); each frame holds its buffer until its
   // fragment is released.
   const arena = new ChunkArena(new BufferPool(ARENA_BUFFER_BYTES, MAX_IDLE_ARENA_BUFFERS));
   const pool = arena.pool;
+  // Sent as they grow: a frame goes out as soon as it leaves ffmpeg, not when its fragment is complete. Each
+  // part hands its frames' pool memory back when the upload session releases it.
+  const fragmenter = new StreamingFragmenter({
+    ...(options.fragmenter?.minFragmentDurationMs === undefined
+      ? {}
+      : { minFragmentDurationMs: options.fragmenter.minFragmentDurationMs }),
+    releaseOf: (frames) => onceReleasing(pool, frames),
+  });
   let reader: ArenaMkvReader | undefined;
   const newReader = (): ArenaMkvReader => new ArenaMkvReader(arena);
-  /** Fragments hand their frames' pool memory back when the upload session releases them. */
-  const releasing = (fragments: Fragment[]): Fragment[] => {
-    for (const fragment of fragments) {
-      fragment.release = onceReleasing(pool, fragment.frames);
-    }
-    return fragments;
-  };
-  const feed = (events: readonly MkvEvent[], out: Fragment[]): Fragment[] => {
+  /** `arrivedAtMs`: when the read the events come from arrived (none for what a run's end completes). */
+  const feed = (
+    events: readonly MkvEvent[],
+    out: SessionItem[],
+    arrivedAtMs: number | undefined,
+  ): SessionItem[] => {
     for (const event of events) {
       if (event.type === 'header') {
         options.onTracks?.(event.header.tracks);
       }
-      out.push(...releasing(fragmenter.push(timeline.map(event))));
+      for (const item of fragmenter.push(timeline.map(event), arrivedAtMs)) {
+        out.push(item);
+      }
     }
     return out;
   };
   /** Ends a run: its last complete frames count, a torn element does not. */
-  const endRun = (): Fragment[] => {
-    const out: Fragment[] = [];
+  const endRun = (): SessionItem[] => {
+    const out: SessionItem[] = [];
     if (reader !== undefined) {
       try {
-        feed(reader.end(), out);
+        feed(reader.end(), out, undefined);
       } catch (error) {
         options.onTruncatedRun?.(error);
       }
       reader.close();
       reader = undefined;
     }
-    out.push(...releasing(fragmenter.end()));
+    for (const fragment of fragmenter.end()) {
+      out.push(fragment);
+    }
     return out;
   };
   // The per-read work is synchronous and kept out of the generator below, which only hands fragments on.
-  const onBytes = (read: Uint8Array): Fragment[] => {
+  const onBytes = (read: Uint8Array): SessionItem[] => {
     reader ??= newReader();
     // The upload session measures the socket side with performance.now too.
     const arrivedAtMs = performance.now();
@@ -100,13 +105,9 @@ export async function* liveFragments(
       options.onTruncatedRun?.(error);
       return endRun();
     }
-    const fragments = feed(events, []);
-    for (const fragment of fragments) {
-      fragment.arrivedAtMs = arrivedAtMs;
-    }
-    return fragments;
+    return feed(events, [], arrivedAtMs);
   };
-  const onEvent = (event: CaptureEvent): Fragment[] => {
+  const onEvent = (event: CaptureEvent): SessionItem[] => {
     options.onCaptureEvent?.(event);
     if (event.type !== 'start') {
       return [];
@@ -118,7 +119,7 @@ export async function* liveFragments(
   };
   // ffmpeg's reads are parsed and fragmented in the step that reads them (onData): the generator below only
   // hands on what they completed, and the capture's events in their place among them.
-  let ready: Fragment[] = [];
+  let ready: SessionItem[] = [];
   let wake: (() => void) | undefined;
   const wakeUp = (): void => {
     const resolve = wake;
@@ -136,10 +137,10 @@ export async function* liveFragments(
     ffmpegPath: options.ffmpegPath,
     signal: stop.signal,
     onData: (read) => {
-      const fragments = onBytes(read);
-      if (fragments.length > 0) {
-        for (const fragment of fragments) {
-          ready.push(fragment);
+      const items = onBytes(read);
+      if (items.length > 0) {
+        for (const item of items) {
+          ready.push(item);
         }
         wakeUp();
       }
@@ -184,10 +185,10 @@ export async function* liveFragments(
       if (result.done === true) {
         break;
       }
-      const fragments = onEvent(result.value);
+      const items = onEvent(result.value);
       pull();
-      if (fragments.length > 0) {
-        yield fragments;
+      if (items.length > 0) {
+        yield items;
       }
     }
     const last = endRun();

@@ -5,7 +5,8 @@
 import { stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import type { CapturePlan } from '../capture/capture-plan.js';
-import type { Fragment, FragmenterStats } from '../fragment/fragmenter.js';
+import type { FragmenterStats } from '../fragment/fragmenter.js';
+import type { FragmentSource } from '../session/upload-options.js';
 import { trackSummary } from '../mkv/track-summary.js';
 import type { Clip } from '../source/clip-source.js';
 import { clipFragments, expandClipPaths, planClips } from '../source/clip-source.js';
@@ -102,7 +103,7 @@ export const totalClipBytes = async (clips: readonly Clip[], cwd: string): Promi
 };
 
 export type FragmentFeed = {
-  fragments: AsyncIterable<Fragment | readonly Fragment[]>;
+  fragments: FragmentSource;
   /** Fragments not sent because the service would refuse them. */
   refused: () => number;
   /** The live source's restarts so far, and the reason of the last loss. */

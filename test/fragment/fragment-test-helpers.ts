@@ -8,7 +8,12 @@ import { createHash } from 'node:crypto';
 import { existsSync, readFileSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { Fragmenter } from '../../src/fragment/fragmenter.js';
-import type { Fragment, FragmenterOptions } from '../../src/fragment/fragmenter.js';
+import type {
+  Fragment,
+  FragmenterOptions,
+  SessionHeader,
+  SessionItem,
+} from '../../src/fragment/fragmenter.js';
 import { SessionWriter } from '../../src/fragment/session-writer.js';
 import { MkvReader } from '../../src/mkv/mkv-reader.js';
 import { concatChunks } from '../../src/mkv/mkv-writer.js';
@@ -93,6 +98,10 @@ export const framesOf = (events: readonly MkvEvent[]): MkvFrame[] =>
 
 export type PipelineResult = ReadResult & {
   fragments: Fragment[];
+  /** The session headers the fragmenter yielded, in order (one per track set). */
+  headers: SessionHeader[];
+  /** Headers and fragments, as the fragmenter yielded them. */
+  items: SessionItem[];
   fragmenter: Fragmenter;
   /** The session as the writer returned it (header, tags, cluster chunks, end-of-fragment). */
   chunks: Uint8Array[];
@@ -114,14 +123,22 @@ export const runPipeline = (
   const writer = new SessionWriter({ segmentUid });
   const events: MkvEvent[] = [];
   const fragments: Fragment[] = [];
+  const headers: SessionHeader[] = [];
+  const items: SessionItem[] = [];
   const out: Uint8Array[] = [];
+  const add = (item: SessionItem): void => {
+    items.push(item);
+    if (item.type === 'fragment') {
+      fragments.push(item);
+    } else {
+      headers.push(item);
+    }
+    out.push(...writer.write(item));
+  };
   const take = (input: MkvEvent[]): void => {
     for (const event of input) {
       events.push(event);
-      for (const fragment of fragmenter.push(event)) {
-        fragments.push(fragment);
-        out.push(...writer.write(fragment));
-      }
+      fragmenter.push(event).forEach(add);
     }
   };
   let error: unknown;
@@ -133,12 +150,9 @@ export const runPipeline = (
   } catch (caught) {
     error = caught;
   }
-  for (const fragment of fragmenter.end()) {
-    fragments.push(fragment);
-    out.push(...writer.write(fragment));
-  }
+  fragmenter.end().forEach(add);
   out.push(...writer.end());
-  return { events, error, fragments, fragmenter, chunks: out, bytes: concatChunks(out) };
+  return { events, error, fragments, headers, items, fragmenter, chunks: out, bytes: concatChunks(out) };
 };
 
 // ---- external tools -------------------------------------------------------------------------------------

@@ -12,8 +12,8 @@ import { basename, join } from 'node:path';
 import { describe, expect, it } from 'vitest';
 import type { FragmentLimits } from '../../src/fragment/fragment-rules.js';
 import { sameTracks } from '../../src/fragment/fragment-rules.js';
-import { Fragmenter, selectKvsTracks } from '../../src/fragment/fragmenter.js';
-import type { Fragment } from '../../src/fragment/fragmenter.js';
+import { Fragmenter, fragmentsOf, selectKvsTracks } from '../../src/fragment/fragmenter.js';
+import type { Fragment, SessionHeader, SessionItem } from '../../src/fragment/fragmenter.js';
 import { KvsLimits } from '../../src/fragment/kvs-limits.js';
 import { SessionWriter } from '../../src/fragment/session-writer.js';
 import { StreamingFragmenter } from '../../src/fragment/streaming-fragmenter.js';
@@ -39,23 +39,35 @@ const TIME_GOES_BACK: ReadonlySet<string> = new Set([
 ]);
 
 /** The file fragmenter on timestamps used as they are (producer time), as the streaming one takes them. */
-const runFile = (events: readonly MkvEvent[], options: Options = {}): Fragment[] => {
+const fileItems = (events: readonly MkvEvent[], options: Options = {}): SessionItem[] => {
   const fragmenter = new Fragmenter({ ...options, isProducerTime: true });
-  const fragments = events.flatMap((event) => fragmenter.push(event));
-  fragments.push(...fragmenter.end());
-  return fragments;
+  const items = events.flatMap((event) => fragmenter.push(event));
+  items.push(...fragmenter.end());
+  return items;
 };
 
-const runStreaming = (events: readonly MkvEvent[], options: Options = {}): Fragment[] => {
+const streamingItems = (events: readonly MkvEvent[], options: Options = {}): SessionItem[] => {
   const fragmenter = new StreamingFragmenter(options);
-  const parts = events.flatMap((event) => fragmenter.push(event));
-  parts.push(...fragmenter.end());
-  return parts;
+  const items = events.flatMap((event) => fragmenter.push(event));
+  items.push(...fragmenter.end());
+  return items;
 };
+
+const runFile = (events: readonly MkvEvent[], options: Options = {}): Fragment[] =>
+  fragmentsOf(fileItems(events, options));
+
+const runStreaming = (events: readonly MkvEvent[], options: Options = {}): Fragment[] =>
+  fragmentsOf(streamingItems(events, options));
 
 const BOTH = [
   ['Fragmenter', runFile],
   ['StreamingFragmenter', runStreaming],
+] as const;
+
+/** Both fragmenters' whole output: session headers and fragments (parts). */
+const BOTH_ITEMS = [
+  ['Fragmenter', fileItems],
+  ['StreamingFragmenter', streamingItems],
 ] as const;
 
 /** Fragment (part) lists grouped by fragment: the streaming fragmenter's parts share their sequence. */
@@ -69,17 +81,18 @@ const bySequence = (fragments: readonly Fragment[]): Fragment[][] => {
   return [...groups.values()];
 };
 
-/** For each fragment, which session header it goes under (0, 1, …): a new tracks identity is a new one. */
-const headerIndexes = (fragments: readonly Fragment[]): number[] => {
+/** For each fragment, which session header item it goes under (0, 1, …). */
+const headerIndexes = (items: readonly SessionItem[]): number[] => {
   let index = -1;
-  let tracks: Fragment['tracks'] | undefined;
-  return bySequence(fragments).map((group) => {
-    if (group[0]!.tracks !== tracks) {
-      tracks = group[0]!.tracks;
+  const indexes = new Map<number, number>();
+  for (const item of items) {
+    if (item.type === 'session-header') {
       index++;
+    } else if (!indexes.has(item.sequence)) {
+      indexes.set(item.sequence, index);
     }
-    return index;
-  });
+  }
+  return [...indexes.values()];
 };
 
 /** For each fragment, the ErrorIds of its issues (all its parts'), sorted. */
@@ -98,17 +111,23 @@ const limitErrorIds = (fragments: readonly Fragment[]): number[][] =>
  * What SessionWriter writes for each fragment (part), the session header aside: its byteLength must be
  * exactly that, or byte pacing, the upload buffer and the 4001 check count wrong.
  */
-const writtenBytes = (fragments: readonly Fragment[]): number[] => {
+const writtenBytes = (items: readonly SessionItem[]): number[] => {
   const writer = new SessionWriter({ segmentUid: SEGMENT_UID });
-  let tracks: Fragment['tracks'] | undefined;
-  return fragments.map((fragment) => {
+  let header: SessionHeader | undefined;
+  const bytes: number[] = [];
+  for (const item of items) {
+    const written = chunksByteLength(writer.write(item));
+    if (item.type === 'session-header') {
+      header = item;
+      continue;
+    }
+    // The header goes out with the first fragment after it.
     const headerBytes =
-      fragment.tracks === tracks
-        ? 0
-        : writeKvsHeader({ tracks: fragment.tracks, segmentUid: SEGMENT_UID }).length;
-    tracks = fragment.tracks;
-    return chunksByteLength(writer.write(fragment)) - headerBytes;
-  });
+      header === undefined ? 0 : writeKvsHeader({ tracks: header.tracks, segmentUid: SEGMENT_UID }).length;
+    header = undefined;
+    bytes.push(written - headerBytes);
+  }
+  return bytes;
 };
 
 // ---- synthetic input --------------------------------------------------------------------------------------
@@ -255,9 +274,8 @@ describe('both fragmenters agree on track sameness (a new session header or not)
       headerEvent(after),
       ...av(2000, 4000, 1000, videoAfter, audioAfter),
     ];
-    for (const [name, run] of BOTH) {
-      const fragments = run(events);
-      expect(headerIndexes(fragments), name).toEqual(isNewHeader ? [0, 0, 1, 1] : [0, 0, 0, 0]);
+    for (const [name, run] of BOTH_ITEMS) {
+      expect(headerIndexes(run(events)), name).toEqual(isNewHeader ? [0, 0, 1, 1] : [0, 0, 0, 0]);
     }
   });
 
@@ -314,14 +332,14 @@ describe('both fragmenters report the bytes the writer produces', () => {
     for (const options of [{}, { fragmentTags: TAGS }]) {
       const file = runFile(events, options);
       const parts = runStreaming(events, options);
-      for (const [name, fragments] of [
-        ['Fragmenter', file],
-        ['StreamingFragmenter', parts],
+      for (const [name, items] of [
+        ['Fragmenter', fileItems(events, options)],
+        ['StreamingFragmenter', streamingItems(events, options)],
       ] as const) {
         expect(
-          fragments.map((f) => f.byteLength),
+          fragmentsOf(items).map((f) => f.byteLength),
           name,
-        ).toEqual(writtenBytes(fragments));
+        ).toEqual(writtenBytes(items));
       }
       // A fragment sent in parts takes as many bytes as the same fragment sent whole.
       expect(bySequence(parts).map((group) => group.reduce((sum, part) => sum + part.byteLength, 0))).toEqual(
@@ -334,12 +352,12 @@ describe('both fragmenters report the bytes the writer produces', () => {
     '%s',
     (_name, path) => {
       const { events } = readEvents([readBytes(path)]);
-      for (const [name, run] of BOTH) {
-        const fragments = run(events, { fragmentTags: TAGS });
+      for (const [name, run] of BOTH_ITEMS) {
+        const items = run(events, { fragmentTags: TAGS });
         expect(
-          fragments.map((f) => f.byteLength),
+          fragmentsOf(items).map((f) => f.byteLength),
           name,
-        ).toEqual(writtenBytes(fragments));
+        ).toEqual(writtenBytes(items));
       }
     },
   );

@@ -1,6 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { Fragmenter } from '../../src/fragment/fragmenter.js';
-import type { Fragment, FragmenterOptions } from '../../src/fragment/fragmenter.js';
+import { Fragmenter, fragmentsOf } from '../../src/fragment/fragmenter.js';
+import type {
+  Fragment,
+  FragmenterOptions,
+  SessionHeader,
+  SessionItem,
+} from '../../src/fragment/fragmenter.js';
 import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
 import type { MkvEvent, MkvHeader } from '../../src/mkv/mkv-types.js';
 
@@ -55,11 +60,12 @@ const events = (frames: F[], withAudio = false): MkvEvent[] => [
 const run = (
   input: MkvEvent[],
   options: FragmenterOptions = {},
-): { fragments: Fragment[]; fragmenter: Fragmenter } => {
+): { fragments: Fragment[]; headers: SessionHeader[]; items: SessionItem[]; fragmenter: Fragmenter } => {
   const fragmenter = new Fragmenter({ startTimeMs: START_MS, ...options });
-  const fragments = input.flatMap((event) => fragmenter.push(event));
-  fragments.push(...fragmenter.end());
-  return { fragments, fragmenter };
+  const items = input.flatMap((event) => fragmenter.push(event));
+  items.push(...fragmenter.end());
+  const headers = items.filter((item): item is SessionHeader => item.type === 'session-header');
+  return { fragments: fragmentsOf(items), headers, items, fragmenter };
 };
 
 /** Block times of a fragment, relative to the start time, as `track@ms`. */
@@ -70,7 +76,7 @@ const layout = (fragment: Fragment): string[] =>
 
 describe('Fragmenter', () => {
   it('starts a fragment at every key frame, skips leading non-key frames and maps to absolute epoch ms', () => {
-    const { fragments, fragmenter } = run(
+    const { fragments, headers, fragmenter } = run(
       events([
         ['v', 0],
         ['v', 40],
@@ -96,7 +102,7 @@ describe('Fragmenter', () => {
       skippedLeadingFrames: 2,
       skippedTrackFrames: 1,
     });
-    expect(fragments[0]!.tracks.map((t) => [t.number, t.codecId, t.name])).toEqual([
+    expect(headers[0]!.tracks.map((t) => [t.number, t.codecId, t.name])).toEqual([
       [1, CodecId.H264, 'kvs_video_track'],
     ]);
   });
@@ -254,7 +260,7 @@ describe('Fragmenter', () => {
       ]),
     );
     expect(fragments.map((f) => f.issues.map((i) => i.errorId))).toEqual([[], [4004]]);
-    const { fragments: jumped } = run([
+    const { fragments: jumped, items: jumpedItems } = run([
       ...events([
         ['v', 0, true],
         ['v', 100],
@@ -272,7 +278,13 @@ describe('Fragmenter', () => {
       ...events([['v', 50, true]]).slice(1),
     ]);
     expect(jumped.map((f) => f.issues.map((i) => i.errorId))).toEqual([[], [4004]]);
-    expect(jumped[0]!.tracks).not.toBe(jumped[1]!.tracks);
+    // The new track set puts a session header between the two fragments.
+    expect(jumpedItems.map((item) => item.type)).toEqual([
+      'session-header',
+      'fragment',
+      'session-header',
+      'fragment',
+    ]);
   });
 
   it('attaches fragment metadata tags to every fragment', () => {
@@ -315,5 +327,99 @@ describe('selectKvsTracks: CodecPrivate as KVS playback needs it', () => {
     });
     expect(Buffer.from(tracks[0]!.codecPrivate!).toString('hex')).toBe(Buffer.from(avcC).toString('hex'));
     expect(tracks[0]!.video).toEqual({ widthPx: 320, heightPx: 240 });
+  });
+
+  it('yields one session header at the start and one where the track set changes, none for the same set', () => {
+    const { items } = run([
+      ...events([
+        ['v', 0, true],
+        ['v', 40, true],
+      ]),
+      // The same tracks again (a second Segment of one recording): no header, the fragments go on.
+      { type: 'header', header: header(), byteOffset: 0 },
+      ...events([['v', 80, true]]).slice(1),
+      { type: 'header', header: header(true), byteOffset: 0 },
+      ...events(
+        [
+          ['v', 120, true],
+          ['a', 130],
+          ['v', 160, true],
+          ['a', 170],
+        ],
+        true,
+      ).slice(1),
+    ]);
+    expect(
+      items.map((item) =>
+        item.type === 'session-header' ? `header of ${item.tracks.length}` : item.sequence,
+      ),
+    ).toEqual(['header of 1', 0, 1, 2, 'header of 2', 3, 4]);
+  });
+
+  it('builds each fragment complete: its sequence and release hook come from the options', () => {
+    const released: number[] = [];
+    const { fragments } = run(
+      events([
+        ['v', 0, true],
+        ['v', 40, true],
+      ]),
+      { firstSequence: 7, releaseOf: (frames) => () => released.push(frames.length) },
+    );
+    expect(fragments.map((f) => f.sequence)).toEqual([7, 8]);
+    expect(fragments.map((f) => [f.isContinuation, f.arrivedAtMs])).toEqual([
+      [false, undefined],
+      [false, undefined],
+    ]);
+    fragments.forEach((f) => f.release!());
+    expect(released).toEqual([1, 1]);
+  });
+
+  it('onRefused: a fragment the service would refuse is handed over and released, and takes no number', () => {
+    const refused: [number, number][] = [];
+    const released: number[] = [];
+    const { fragments, fragmenter } = run(
+      events([
+        ['v', 0, true],
+        ['v', 100],
+        ['v', 200, true],
+        ['v', 240, true],
+      ]),
+      {
+        maxFragmentDurationMs: 150,
+        releaseOf: (frames) => () => released.push(frames.length),
+        onRefused: (fragment, issue) => refused.push([fragment.sequence, issue.errorId]),
+      },
+    );
+    // The first fragment lasts 200 ms (4002): reported with the number the next fragment then gets.
+    expect(refused).toEqual([[0, 4002]]);
+    expect(released).toEqual([2]);
+    expect(fragments.map((f) => [f.sequence, f.timecode - START_MS])).toEqual([
+      [0, 200],
+      [1, 240],
+    ]);
+    expect(fragmenter.nextSequence).toBe(2);
+    expect(fragmenter.stats.fragments).toBe(3);
+  });
+
+  it('fragments and session headers are readonly data', () => {
+    const { fragments, headers } = run(events([['v', 0, true]]));
+    const fragment = fragments[0]!;
+    const mutate = (): void => {
+      // @ts-expect-error a fragment is made complete: no field is assigned later
+      fragment.release = () => undefined;
+      // @ts-expect-error the sequence is given when it is made
+      fragment.sequence = 1;
+      // @ts-expect-error the arrival time is given when it is made
+      fragment.arrivedAtMs = 0;
+      // @ts-expect-error its frames are a readonly list
+      fragment.frames.push(fragment.frames[0]!);
+      // @ts-expect-error and each frame is readonly
+      fragment.frames[0]!.relativeTimecode = 1;
+      // @ts-expect-error issues are a readonly list
+      fragment.issues.push({ errorId: 0, message: '' });
+      // @ts-expect-error a header's tracks are a readonly list
+      headers[0]!.tracks.push(headers[0]!.tracks[0]!);
+    };
+    expect(mutate).toBeTypeOf('function');
   });
 });

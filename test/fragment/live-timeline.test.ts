@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Fragmenter } from '../../src/fragment/fragmenter.js';
+import { Fragmenter, fragmentsOf } from '../../src/fragment/fragmenter.js';
 import { LiveTimeline } from '../../src/fragment/live-timeline.js';
 import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
 import type { MkvEvent } from '../../src/mkv/mkv-types.js';
@@ -75,6 +75,6 @@ describe('LiveTimeline', () => {
       return fragmenter.push(timeline.map(event));
     });
     fragments.push(...fragmenter.end());
-    expect(fragments.map((f) => f.timecode)).toEqual([1_700_000_000_002, 1_700_000_000_082]);
+    expect(fragmentsOf(fragments).map((f) => f.timecode)).toEqual([1_700_000_000_002, 1_700_000_000_082]);
   });
 });

@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { StreamingFragmenter } from '../../src/fragment/streaming-fragmenter.js';
-import type { Fragment } from '../../src/fragment/fragmenter.js';
+import { fragmentsOf } from '../../src/fragment/fragmenter.js';
+import type { SessionItem } from '../../src/fragment/fragmenter.js';
 import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
 import type { MkvEvent } from '../../src/mkv/mkv-types.js';
 
@@ -22,9 +23,9 @@ const frame = (track: 1 | 2, ms: number, key = track === 2): MkvEvent => ({
   byteOffset: 0,
   frame: { trackNumber: track, timecode: ms, timestampMs: ms, isKeyframe: key, data: new Uint8Array(4) },
 });
-/** `S1@0` starts a cluster, `+2@21` continues it. */
-const parts = (fragments: Fragment[]): string[] =>
-  fragments.map(
+/** `S1@0` starts a cluster, `+2@21` continues it (session headers left out). */
+const parts = (items: readonly SessionItem[]): string[] =>
+  fragmentsOf(items).map(
     (f) =>
       `${f.isContinuation === true ? '+' : 'S'}${f.frames[0]!.trackNumber}@${f.timecode + f.frames[0]!.relativeTimecode}`,
   );
@@ -72,5 +73,40 @@ describe('StreamingFragmenter', () => {
     fragmenter.end();
     expect(parts(fragmenter.push(frame(1, 40, true)))).toEqual([]);
     expect(parts(fragmenter.push(frame(1, 41, true)))).toEqual(['S1@41']);
+  });
+
+  it('yields a session header first, none for the same tracks again (a restart), one for other tracks', () => {
+    const fragmenter = new StreamingFragmenter();
+    const kinds = (items: readonly SessionItem[]): string[] =>
+      items.map((item) => (item.type === 'session-header' ? `H${item.tracks.length}` : parts([item])[0]!));
+    expect(kinds(fragmenter.push(header(false)))).toEqual(['H1']);
+    expect(kinds(fragmenter.push(frame(1, 0, true)))).toEqual(['S1@0']);
+    // A restarted camera with the same tracks: no new header, and the open fragment is not closed.
+    expect(kinds(fragmenter.push(header(false)))).toEqual([]);
+    expect(kinds(fragmenter.push(frame(1, 40)))).toEqual(['+1@40']);
+    // Other tracks: the open fragment closes, and one header goes before the next cluster.
+    expect(kinds(fragmenter.push(header(true)))).toEqual(['H2']);
+    expect(kinds(fragmenter.push(frame(1, 80)))).toEqual([]);
+    expect(kinds(fragmenter.push(frame(1, 120, true)))).toEqual(['S1@120']);
+  });
+
+  it('builds each part complete: its arrival time and its release hook are given when it is made', () => {
+    const released: number[] = [];
+    const fragmenter = new StreamingFragmenter({
+      releaseOf: (frames) => () => released.push(frames[0]!.relativeTimecode),
+    });
+    fragmenter.push(header(false));
+    const [start] = fragmentsOf(fragmenter.push(frame(1, 0, true), 1234.5));
+    const [next] = fragmentsOf(fragmenter.push(frame(1, 40), 1300));
+    expect(start).toMatchObject({ arrivedAtMs: 1234.5, isContinuation: false });
+    expect(next).toMatchObject({ arrivedAtMs: 1300, isContinuation: true });
+    next!.release!();
+    start!.release!();
+    expect(released).toEqual([40, 0]);
+    // What a run's end completes has no arrival time (no read completed it).
+    fragmenter.push(header(true));
+    fragmenter.push(frame(1, 80, true), 1400);
+    fragmenter.push(frame(2, 90), 1410);
+    expect(fragmentsOf(fragmenter.end()).map((part) => part.arrivedAtMs)).toEqual([undefined]);
   });
 });

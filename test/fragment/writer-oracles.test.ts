@@ -9,7 +9,7 @@ import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { basename, join } from 'node:path';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import type { Fragment } from '../../src/fragment/fragmenter.js';
+import type { Fragment, SessionHeader } from '../../src/fragment/fragmenter.js';
 import { CodecId } from '../../src/mkv/ebml-ids.js';
 import { END_OF_FRAGMENT_TAG } from '../../src/mkv/mkv-writer.js';
 import { FIXTURES, hasTool } from '../helpers/paths.js';
@@ -32,7 +32,7 @@ const FRAGMENT_TAG = { name: 'KVS_PUT_ORACLE', value: 'fragment' };
 const NAMES = ['h264.mkv', 'h264-aac.mkv', 'hevc.mkv', 'bframes.mkv'] as const;
 type Name = (typeof NAMES)[number];
 
-type Session = { path: string; bytes: Uint8Array; fragments: Fragment[] };
+type Session = { path: string; bytes: Uint8Array; fragments: Fragment[]; headers: SessionHeader[] };
 const sessions = new Map<Name, Session>();
 let dir = '';
 
@@ -43,7 +43,7 @@ beforeAll(() => {
     expect(result.error).toBeUndefined();
     const path = join(dir, name.replace('.mkv', '.session.mkv'));
     writeFileSync(path, result.bytes);
-    sessions.set(name, { path, bytes: result.bytes, fragments: result.fragments });
+    sessions.set(name, { path, bytes: result.bytes, fragments: result.fragments, headers: result.headers });
   }
 });
 
@@ -206,7 +206,7 @@ describe.skipIf(!hasFfprobe)('ffprobe -v error -count_frames decodes every frame
     const probe = ffprobeCountFrames(session(name).path);
     expect(probe.stderr).toBe('');
     expect(probe.status).toBe(0);
-    const tracks = session(name).fragments[0]!.tracks;
+    const tracks = session(name).headers[0]!.tracks;
     expect(probe.streams.map((stream) => [stream.codec_name, Number(stream.nb_read_frames)])).toEqual(
       tracks.map((track) => [CODEC_NAMES[track.codecId], framesOfTrack(name, track.number)]),
     );

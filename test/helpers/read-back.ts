@@ -3,7 +3,7 @@ import { readFileSync } from 'node:fs';
 import type { Readable } from 'node:stream';
 import { GetDataEndpointCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video';
 import { GetMediaCommand, KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
-import { Fragmenter } from '../../src/fragment/fragmenter.js';
+import { Fragmenter, fragmentsOf } from '../../src/fragment/fragmenter.js';
 import { MkvReader, readMkv } from '../../src/mkv/mkv-reader.js';
 
 export type FrameFact = { track: number; ms: number; key: boolean; sha1: string };
@@ -14,11 +14,11 @@ const sha1 = (bytes: Uint8Array): string => createHash('sha1').update(bytes).dig
 export const expectedFrames = (path: string, startTimeMs: number): FrameFact[] => {
   const reader = new MkvReader();
   const fragmenter = new Fragmenter({ startTimeMs });
-  const fragments = [...reader.push(readFileSync(path)), ...reader.end()].flatMap((event) =>
+  const items = [...reader.push(readFileSync(path)), ...reader.end()].flatMap((event) =>
     fragmenter.push(event),
   );
-  fragments.push(...fragmenter.end());
-  return fragments.flatMap((fragment) =>
+  items.push(...fragmenter.end());
+  return fragmentsOf(items).flatMap((fragment) =>
     fragment.frames.map((frame) => ({
       track: frame.trackNumber,
       ms: fragment.timecode + frame.relativeTimecode,

@@ -23,7 +23,7 @@ import { clipFragments } from '../../src/source/clip-source.js';
 import type { ClipSourceReport } from '../../src/source/clip-source.js';
 import { LOCAL_KVS_CREDENTIALS, startLocalKvs } from '../../src/emulator/local-kvs.js';
 import type { LocalKvs } from '../../src/emulator/local-kvs.js';
-import type { Fragment } from '../../src/fragment/fragmenter.js';
+import type { SessionItem } from '../../src/fragment/fragmenter.js';
 import { AckEventType } from '../../src/kvs/ack.js';
 import { PutMediaConnection } from '../../src/kvs/put-media-connection.js';
 import type { UploadEvent, UploadOptions } from '../../src/session/upload-session.js';
@@ -96,12 +96,16 @@ type Released = {
  * fragment's bytes still as they were read.
  */
 async function* tap(
-  source: AsyncIterable<Fragment>,
+  source: AsyncIterable<SessionItem>,
   pool: BufferPool,
   acked: ReadonlySet<number>,
   out: Released,
-): AsyncGenerator<Fragment> {
+): AsyncGenerator<SessionItem> {
   for await (const fragment of source) {
+    if (fragment.type === 'session-header') {
+      yield fragment;
+      continue;
+    }
     const record = {
       sums: fragment.frames.map((frame) => sha1(frame.data)),
       releases: 0,
@@ -271,7 +275,7 @@ describe.skipIf(!hasFfmpeg)('connectBeforeData (live sources)', () => {
         setTimeout(() => resolve(false), 1500).unref();
       });
       let wasConnectedFirst: boolean | undefined;
-      const source = async function* (): AsyncGenerator<Fragment> {
+      const source = async function* (): AsyncGenerator<SessionItem> {
         // A camera that takes a while to deliver its first frame.
         wasConnectedFirst = await connected;
         yield* clipSource();

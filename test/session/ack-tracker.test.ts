@@ -5,7 +5,7 @@ import { AckError } from '../../src/kvs/kvs-errors.js';
 import { AckTracker, isStreamGoneErrorId } from '../../src/session/ack-tracker.js';
 import type { BufferEntry } from '../../src/session/fragment-buffer.js';
 import { FragmentBuffer } from '../../src/session/fragment-buffer.js';
-import { makeFragment } from './session-test-helpers.js';
+import { HEADER, makeFragment } from './session-test-helpers.js';
 
 /** One connection's tracker over a buffer, and the moves a connection makes on it. */
 const setup = (isPersistedAckExpected = true) => {
@@ -22,7 +22,7 @@ const setup = (isPersistedAckExpected = true) => {
   const tracker = new AckTracker(buffer, isPersistedAckExpected, 0);
   /** Sends fragment `sequence` (a continuation part of it, with `isPart`) at monotonic `atMs`. */
   const send = (sequence: number, atMs = 0, isPart = false): BufferEntry => {
-    const entry = buffer.add(makeFragment(sequence, isPart ? { isContinuation: true } : {}), 0);
+    const entry = buffer.add(makeFragment(sequence, isPart ? { isContinuation: true } : {}), HEADER, 0);
     buffer.markSent(entry);
     entry.stats.sentAtMs = atMs;
     entry.sentAtMonotonicMs = atMs;

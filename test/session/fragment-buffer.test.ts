@@ -2,7 +2,7 @@ import { describe, expect, it } from 'vitest';
 import type { Fragment } from '../../src/fragment/fragmenter.js';
 import type { BufferEntry, FragmentBufferConfig } from '../../src/session/fragment-buffer.js';
 import { FragmentBuffer, releaseIfUnused } from '../../src/session/fragment-buffer.js';
-import { makeFragment } from './session-test-helpers.js';
+import { HEADER, makeFragment } from './session-test-helpers.js';
 
 /** A buffer of 100-byte fragments, with what it drops and releases recorded. */
 const setup = (overrides: Partial<FragmentBufferConfig> = {}) => {
@@ -29,6 +29,7 @@ const setup = (overrides: Partial<FragmentBufferConfig> = {}) => {
         release: () => released.push(name),
         ...extra,
       }),
+      HEADER,
       0,
     );
     if (overrides.onBufferFull !== 'block') {

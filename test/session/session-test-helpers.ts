@@ -1,7 +1,8 @@
 import { startLocalKvs } from '../../src/emulator/local-kvs.js';
 import type { LocalKvs } from '../../src/emulator/local-kvs.js';
 import type { FaultPlan } from '../../src/emulator/fault-plan.js';
-import type { Fragment } from '../../src/fragment/fragmenter.js';
+import { sessionHeader } from '../../src/fragment/fragmenter.js';
+import type { Fragment, SessionHeader, SessionItem } from '../../src/fragment/fragmenter.js';
 import { END_OF_FRAGMENT_BYTES } from '../../src/mkv/mkv-writer.js';
 import { UploadSession } from '../../src/session/upload-session.js';
 import type { UploadEvent, UploadOptions, UploadSummary } from '../../src/session/upload-session.js';
@@ -15,8 +16,10 @@ import {
 import { FakeClock } from '../helpers/fake-clock.js';
 
 export const START_MS = Date.parse('2026-01-02T03:04:05Z');
-/** One track set for every fragment: a new array would mean a new session header. */
+/** One track set for every fragment. */
 export const TRACKS = [VIDEO_TRACK] as const;
+/** The session header every synthetic stream begins with. */
+export const HEADER: SessionHeader = sessionHeader(TRACKS);
 /** Each synthetic fragment lasts this long (10 frames of 40 ms). */
 export const FRAGMENT_MS = 400;
 
@@ -29,8 +32,8 @@ export const makeFragment = (sequence: number, overrides: Partial<Fragment> = {}
   const frames = framesOf({ timecode }, sequence + 1);
   sequenceOfPayload.set(frames[0]!.data, sequence);
   return {
+    type: 'fragment',
     sequence,
-    tracks: TRACKS,
     timecode,
     producerTimestampMs: timecode,
     durationMs: FRAGMENT_MS,
@@ -41,18 +44,24 @@ export const makeFragment = (sequence: number, overrides: Partial<Fragment> = {}
     hasBFrames: false,
     tags: [],
     issues: [],
+    isContinuation: false,
+    arrivedAtMs: undefined,
+    release: undefined,
     ...overrides,
   };
 };
 
-/** A source the test feeds by hand: fragments go out as pushed, and it ends when told. */
-export class FragmentChannel implements AsyncIterable<Fragment> {
-  readonly #queue: Fragment[] = [];
+/**
+ * A source the test feeds by hand: it begins with {@link HEADER}, items go out as pushed, and it ends when
+ * told.
+ */
+export class FragmentChannel implements AsyncIterable<SessionItem> {
+  readonly #queue: SessionItem[] = [HEADER];
   #isEnded = false;
   #wake: (() => void) | undefined;
 
-  public push(...fragments: Fragment[]): void {
-    this.#queue.push(...fragments);
+  public push(...items: SessionItem[]): void {
+    this.#queue.push(...items);
     this.#notify();
   }
 
@@ -61,7 +70,7 @@ export class FragmentChannel implements AsyncIterable<Fragment> {
     this.#notify();
   }
 
-  public async *[Symbol.asyncIterator](): AsyncGenerator<Fragment> {
+  public async *[Symbol.asyncIterator](): AsyncGenerator<SessionItem> {
     for (;;) {
       const next = this.#queue.shift();
       if (next !== undefined) {
@@ -97,6 +106,8 @@ export type Harness = {
   writes: { connection: number; isEndMarker: boolean }[];
   /** The sequences of the fragments written, in order (again when resent). */
   sent: number[];
+  /** Each connection's body as written, chunk by chunk. */
+  bodies: Map<number, Uint8Array[]>;
   /** How often the session asked for credentials (once per connection attempt). */
   credentialCalls: () => number;
   /** `session.run(source)`, started by {@link startHarness}. */
@@ -121,6 +132,7 @@ export const startHarness = async (
   const events: UploadEvent[] = [];
   const writes: Harness['writes'] = [];
   const sent: number[] = [];
+  const bodies = new Map<number, Uint8Array[]>();
   let credentialCalls = 0;
   const credentials = setup.credentials?.(clock) ?? (() => Promise.resolve({ ...kvs.credentials }));
   const session = new UploadSession({
@@ -141,6 +153,9 @@ export const startHarness = async (
     onEvent: (event) => events.push(event),
     onWrite: (connection, chunks) => {
       writes.push({ connection, isEndMarker: chunks.length === 1 && chunks[0] === END_OF_FRAGMENT_BYTES });
+      const body = bodies.get(connection) ?? [];
+      bodies.set(connection, body);
+      body.push(...chunks);
       for (const chunk of chunks) {
         const sequence = sequenceOfPayload.get(chunk);
         if (sequence !== undefined) {
@@ -164,6 +179,7 @@ export const startHarness = async (
     events,
     writes,
     sent,
+    bodies,
     credentialCalls: () => credentialCalls,
     run,
     isDone: () => isDone,

@@ -6,7 +6,14 @@
 import { describe, expect, it } from 'vitest';
 import { LOCAL_KVS_CREDENTIALS } from '../../src/emulator/local-kvs.js';
 import { ErrorCode, KvsPutError } from '../../src/errors.js';
+import { sessionHeader } from '../../src/fragment/fragmenter.js';
+import { MkvReader } from '../../src/mkv/mkv-reader.js';
+import { concatChunks, kvsVideoTrack } from '../../src/mkv/mkv-writer.js';
+import { UploadSession } from '../../src/session/upload-session.js';
+import { VIDEO_TRACK } from '../emulator/put-media-helpers.js';
 import {
+  FRAGMENT_MS,
+  START_MS,
   advanceThroughBackoff,
   eventsOf,
   hasAck,
@@ -306,5 +313,91 @@ describe('UploadSession: pacing', () => {
     const summary = await h.run;
     const startMs = summary.stats[0]!.sentAtMs!;
     expect(summary.stats.map((stats) => stats.sentAtMs! - startMs)).toEqual([0, 0, 0, 1000]);
+  });
+});
+
+describe('UploadSession: session headers', () => {
+  /** The harness's tracks with another video size: the same codec, another session header. */
+  const SMALLER = sessionHeader([
+    kvsVideoTrack({ codecPrivate: VIDEO_TRACK.codecPrivate!, widthPx: 640, heightPx: 360 }),
+  ]);
+
+  /**
+   * Each connection's body as it went out: the video size of each session header in it, and the sequence of
+   * each cluster (from its timecode), in order.
+   */
+  const bodiesOf = (h: Harness): Record<number, (string | number)[]> => {
+    const out: Record<number, (string | number)[]> = {};
+    for (const [connection, chunks] of h.bodies) {
+      const reader = new MkvReader();
+      out[connection] = [...reader.push(concatChunks(chunks)), ...reader.end()].flatMap(
+        (event): (string | number)[] => {
+          if (event.type === 'header') {
+            const video = event.header.tracks[0]!.video!;
+            return [`${video.widthPx}x${video.heightPx}`];
+          }
+          return event.type === 'cluster' ? [(event.timecode - START_MS) / FRAGMENT_MS] : [];
+        },
+      );
+    }
+    return out;
+  };
+
+  it('a tracks change mid-stream: the next fragment goes on a new connection that starts with the new header', async () => {
+    await using h = await startHarness();
+    h.source.push(makeFragment(0), makeFragment(1), SMALLER, makeFragment(2), makeFragment(3));
+    h.source.end();
+    await advanceThroughBackoff(h, h.isDone);
+    const summary = await h.run;
+    expect(summary).toMatchObject({ fragments: 4, persisted: 4, retries: 0, connections: 2 });
+    // One Segment per PutMedia body: the first body ends before the fragment under the new header.
+    expect(bodiesOf(h)).toEqual({ 1: ['640x480', 0, 1], 2: ['640x360', 2, 3] });
+    expect(h.writes.filter((write) => write.isEndMarker).map((write) => write.connection)).toEqual([1, 2]);
+    expect(await storedCount(h)).toBe(4);
+  });
+
+  it('a reconnect after a tracks change replays each fragment under the header it was yielded under', async () => {
+    await using h = await startHarness({
+      // The first connection breaks once fragment 0 is acknowledged: fragment 1 went out unacknowledged.
+      faults: { putMedia: [{ resetAfterFragment: 1, times: 1 }] },
+    });
+    h.source.push(makeFragment(0), makeFragment(1), SMALLER, makeFragment(2));
+    h.source.end();
+    await advanceThroughBackoff(h, h.isDone);
+    const summary = await h.run;
+    expect(summary).toMatchObject({ fragments: 3, persisted: 3, unacknowledged: 0 });
+    const bodies = Object.values(bodiesOf(h));
+    // Whichever connection replays fragment 1, it begins with fragment 1's header, not with the newer one
+    // the source moved on to; fragment 2 goes out under its own.
+    const withFragment1 = bodies.filter((body) => body.includes(1));
+    expect(withFragment1).toHaveLength(2);
+    expect(withFragment1[1]!.slice(0, 2)).toEqual(['640x480', 1]);
+    expect(bodies.filter((body) => body.includes(2))).toEqual([['640x360', 2]]);
+    // Every body is one session: one header, first.
+    for (const body of bodies) {
+      expect(body.filter((item) => typeof item === 'string')).toEqual([body[0]]);
+    }
+    expect(summary.stats.map((stats) => stats.retries)).toEqual([0, 1, 0]);
+  });
+
+  it('a source that yields a fragment before any session header fails: nothing is sent', async () => {
+    await using h = await startHarness();
+    // The harness's channel begins with a header; this source does not.
+    const session = new UploadSession({
+      streamName: 'never-connected',
+      region: h.kvs.region,
+      credentials: () => Promise.resolve({ ...h.kvs.credentials }),
+      endpoint: () => Promise.resolve(h.kvs.url),
+      producerStartTimestampMs: START_MS,
+      isPersistedAckExpected: true,
+    });
+    const summary = await session.run(
+      (async function* () {
+        await Promise.resolve();
+        yield makeFragment(0);
+      })(),
+    );
+    expect(String(summary.sourceError)).toMatch(/session header before its first fragment/);
+    expect(summary.fragments).toBe(0);
   });
 });

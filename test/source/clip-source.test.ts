@@ -9,7 +9,7 @@ import { Readable } from 'node:stream';
 import { describe, expect, it } from 'vitest';
 import type { Clip, ClipSourceReport } from '../../src/source/clip-source.js';
 import { clipFragments } from '../../src/source/clip-source.js';
-import type { Fragment } from '../../src/fragment/fragmenter.js';
+import type { Fragment, SessionItem } from '../../src/fragment/fragmenter.js';
 import { BufferPool } from '../../src/util/buffer-pool.js';
 import { expectedFrames } from '../helpers/read-back.js';
 import type { FrameFact } from '../helpers/read-back.js';
@@ -49,12 +49,12 @@ const readsOf = (clips: readonly Clip[], bufferBytes: number): number =>
 
 const newReport = (): ClipSourceReport => ({ onRefused: () => undefined, stats: [] });
 
-const fragmentsOf = (
+const itemsOf = (
   clips: readonly Clip[],
   pool: BufferPool | undefined,
   report = newReport(),
   stdin: Readable = process.stdin,
-): AsyncGenerator<Fragment> =>
+): AsyncGenerator<SessionItem> =>
   clipFragments(
     clips,
     {},
@@ -68,6 +68,15 @@ const fragmentsOf = (
     },
     report,
   );
+
+/** The clips' fragments, without the session header each clip's begin with. */
+async function* fragmentsOf(...args: Parameters<typeof itemsOf>): AsyncGenerator<Fragment> {
+  for await (const item of itemsOf(...args)) {
+    if (item.type === 'fragment') {
+      yield item;
+    }
+  }
+}
 
 /** A fragment as it arrived: its frames' facts, with the hashes taken then. */
 type Held = { fragment: Fragment; facts: FrameFact[] };
@@ -260,5 +269,32 @@ describe('clipFragments with pooled reads: edges', () => {
     expect(changed).toEqual([]);
     expect(frames[0]).toEqual(expectedOf(clipsOf(path, 2)));
     expect(frames[1]).toEqual(expectedOf(clipsOf(fixture('bframes.mkv'), 2)));
+  });
+});
+
+describe('clipFragments: the items it yields', () => {
+  it('a session header before each clip, fragments numbered across clips, refused ones reported and not numbered', async () => {
+    const refused: [number, string][] = [];
+    const report: ClipSourceReport = {
+      onRefused: (fragment, reason) => refused.push([fragment.timecode, reason]),
+      stats: [],
+    };
+    const clips = clipsOf(fixture('long-gop.mkv'), 2);
+    const items: SessionItem[] = [];
+    for await (const item of itemsOf(clips, new BufferPool(4096), report)) {
+      items.push(item);
+      if (item.type === 'fragment') {
+        item.release!();
+      }
+    }
+    // long-gop.mkv: a first fragment of 25 s (4002, not sent) and a second one.
+    expect(items.map((item) => (item.type === 'session-header' ? 'header' : item.sequence))).toEqual([
+      'header',
+      0,
+      'header',
+      1,
+    ]);
+    expect(refused.map(([timecode]) => timecode)).toEqual(clips.map((clip) => clip.startTimeMs));
+    expect(refused[0]![1]).toMatch(/key frame interval/);
   });
 });

@@ -12,6 +12,7 @@ import type { CaptureEvent } from '../../src/capture/capture-loop.js';
 import { captureBytes, liveFragments, videoSizeNote } from '../../src/source/live-source.js';
 import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
 import type { MkvTrack } from '../../src/mkv/mkv-types.js';
+import { fragmentsOf } from '../../src/fragment/fragmenter.js';
 import type { Fragment } from '../../src/fragment/fragmenter.js';
 import { FFMPEG, hasFfmpeg, readMkvSummary, tempDir, writeScript } from '../capture/capture-test-helpers.js';
 
@@ -46,6 +47,7 @@ describe.skipIf(!hasFfmpeg)('liveFragments', () => {
     const controller = new AbortController();
     const events: CaptureEvent[] = [];
     const parts: Fragment[] = [];
+    let headers = 0;
     for await (const list of liveFragments(plan, {
       ffmpegPath: FFMPEG,
       signal: controller.signal,
@@ -57,11 +59,14 @@ describe.skipIf(!hasFfmpeg)('liveFragments', () => {
       },
     })) {
       expect(list.length).toBeGreaterThan(0);
-      parts.push(...list);
+      parts.push(...fragmentsOf(list));
+      headers += list.filter((item) => item.type === 'session-header').length;
     }
     expect(events.map((event) => event.type).slice(0, 4)).toEqual(['start', 'restart', 'start', 'restart']);
     const starts = parts.filter((part) => part.isContinuation !== true);
     expect(starts.length).toBeGreaterThanOrEqual(4);
+    // The restarted run delivers the same tracks: it continues under the first run's session header.
+    expect(headers).toBe(1);
     // One clock across the runs: the second run's fragments come after the first's.
     const timestamps = parts.map((part) => part.producerTimestampMs);
     expect(timestamps).toEqual([...timestamps].sort((a, b) => a - b));
@@ -84,7 +89,7 @@ describe.skipIf(!hasFfmpeg)('liveFragments', () => {
       ffmpegPath: FFMPEG,
       signal: new AbortController().signal,
     })) {
-      for (const part of list) {
+      for (const part of fragmentsOf(list)) {
         part.release?.();
       }
       if (++lists === 3) {

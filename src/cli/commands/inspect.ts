@@ -3,7 +3,7 @@ import { open } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ErrorCode, KvsPutError } from '../../errors.js';
 import { Fragmenter } from '../../fragment/fragmenter.js';
-import type { Fragment, FragmenterStats } from '../../fragment/fragmenter.js';
+import type { Fragment, FragmenterStats, SessionItem } from '../../fragment/fragmenter.js';
 import { SessionWriter } from '../../fragment/session-writer.js';
 import { errorIdInfo } from '../../kvs/ack.js';
 import { readMkv } from '../../mkv/mkv-reader.js';
@@ -96,7 +96,13 @@ const runInspect = async (input: string, options: InspectOptions, io: CliIo): Pr
       io.stdout.write(`${line}\n`);
     }
   };
-  const onFragment = async (fragment: Fragment): Promise<void> => {
+  const onItem = async (item: SessionItem): Promise<void> => {
+    if (item.type === 'session-header') {
+      // The writer puts it before the next fragment.
+      writer.write(item);
+      return;
+    }
+    const fragment = item;
     fragments.push(fragment);
     const issues = fragment.issues.length === 0 ? '' : `  ! ${issueText(fragment)}`;
     print(
@@ -138,8 +144,8 @@ const runInspect = async (input: string, options: InspectOptions, io: CliIo): Pr
           print('fragments (as kvs-put would send them):');
         }
       }
-      for (const fragment of fragmenter.push(event)) {
-        await onFragment(fragment);
+      for (const item of fragmenter.push(event)) {
+        await onItem(item);
       }
     }
   } catch (error) {
@@ -151,7 +157,7 @@ const runInspect = async (input: string, options: InspectOptions, io: CliIo): Pr
   }
   try {
     for (const fragment of fragmenter.end()) {
-      await onFragment(fragment);
+      await onItem(fragment);
     }
     if (output !== undefined) {
       await output.writev(writer.end());
