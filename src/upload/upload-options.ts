@@ -67,6 +67,37 @@ export type UploadOptions = {
   env?: Readonly<Record<string, string | undefined>>;
 };
 
+/** The options that are numbers (they must not be negative). */
+const NUMBER_OPTIONS = [
+  'retentionHours',
+  'minFragmentDuration',
+  'maxRate',
+  'maxFragmentRate',
+  'maxRetries',
+  'bufferMb',
+  'stalenessTimeout',
+  'stopTimeout',
+  'statsInterval',
+  'duration',
+  'rotateAfter',
+  'retryDelay',
+] as const satisfies readonly (keyof UploadOptions)[];
+
+/** The options that are the `put` command's flags under the same name, in camelCase. */
+export const FLAG_OPTIONS = [
+  'stream',
+  'streamArn',
+  'region',
+  'endpointUrl',
+  'profile',
+  'create',
+  'mediaType',
+  'kmsKeyId',
+  'dumpDir',
+  'verify',
+  ...NUMBER_OPTIONS,
+] as const satisfies readonly (keyof UploadOptions)[];
+
 /** The defaults of {@link UploadOptions}: shown by `--help`, applied by {@link resolveUploadConfig}. */
 export const UPLOAD_DEFAULTS = {
   maxRateMiBps: KvsLimits.maxBytesPerSecond / (1024 * 1024),
@@ -124,20 +155,7 @@ export const resolveUploadConfig = (options: UploadOptions, isLive: boolean): Up
       context: { stream: options.stream },
     });
   }
-  for (const name of [
-    'retentionHours',
-    'minFragmentDuration',
-    'maxRate',
-    'maxFragmentRate',
-    'maxRetries',
-    'bufferMb',
-    'stalenessTimeout',
-    'stopTimeout',
-    'statsInterval',
-    'duration',
-    'rotateAfter',
-    'retryDelay',
-  ] as const) {
+  for (const name of NUMBER_OPTIONS) {
     checkNonNegative(name, options[name]);
   }
   const bufferMb = options.bufferMb ?? (isLive ? UPLOAD_DEFAULTS.liveBufferMb : UPLOAD_DEFAULTS.fileBufferMb);
