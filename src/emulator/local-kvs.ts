@@ -16,6 +16,7 @@
  * const client = new KinesisVideoClient({ endpoint: kvs.url, region: kvs.region, credentials: kvs.credentials });
  * ```
  */
+import { PUT_MEDIA_PATH } from '../kvs/kvs-protocol.js';
 import { ADMIN_FAULTS_PATH, HEALTH_PATH, INTROSPECTION_PREFIX, STATS_PATH } from './admin-routes.js';
 import { getMediaForFragmentListRoute, listFragmentsRoute } from './archived-media.js';
 import { CONTROL_PLANE_OPERATIONS, controlPlaneRoutes } from './control-plane.js';
@@ -38,7 +39,7 @@ import {
 import type { MediaStoreStats } from './media-store.js';
 import { MediaStore } from './media-store.js';
 import { MemoryStorage } from './memory-storage.js';
-import { PUT_MEDIA_PATH, putMediaRoute } from './put-media.js';
+import { putMediaRoute } from './put-media.js';
 import { createRequestHandler } from './request-router.js';
 import type { SigV4Credentials } from './sigv4-verify.js';
 import type { MediaStorage, StreamStorage } from './storage.js';

@@ -21,9 +21,6 @@ import { PutMediaSession } from './put-media-session.js';
 import { findStreamByArn } from './stream-reference.js';
 import type { StreamRecord } from './stream-store.js';
 
-/** Where PutMedia is served; it answers its 200 instead of `100 Continue` (see the module doc). */
-export const PUT_MEDIA_PATH = '/putMedia';
-
 /** The `POST /putMedia` route. */
 export const putMediaRoute = (plane: DataPlane): StreamingRoute => ({
   kind: 'streaming',

@@ -5,6 +5,7 @@ import {
   DEFAULT_LOCAL_KVS_HOST,
   DEFAULT_LOCAL_KVS_REGION,
   LOCAL_KVS_CREDENTIALS,
+  REGION_PATTERN,
 } from '../../emulator/local-kvs-defaults.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../../exit-codes.js';
@@ -54,7 +55,7 @@ const parsePositiveMs = (value: string): number => {
 };
 
 const parseRegion = (value: string): string => {
-  if (!/^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/.test(value)) {
+  if (!REGION_PATTERN.test(value)) {
     throw new InvalidArgumentError('expected a region name such as us-east-1.');
   }
   return value;
