@@ -4,8 +4,8 @@
  *
  * 1. The headers are validated before anything is answered (put-media-headers.ts): problems are 400
  *    InvalidArgumentException; an unknown stream is 404; a stream that already has a PutMedia connection sending is
- *    400 ConnectionLimitExceededException; in strict mode, more than 5 calls a second on a stream is 400
- *    ClientLimitExceededException. The fault plan may refuse the call here too.
+ *    400 ConnectionLimitExceededException; in strict mode, more calls a second on a stream than the service
+ *    allows is 400 ClientLimitExceededException. The fault plan may refuse the call here too.
  * 2. The 200 goes out at once (`Transfer-Encoding: chunked`, `Content-Type: application/json`), without a
  *    `100 Continue` even when the client asked for one: the embedded-C producer reads the status line before
  *    sending any body and needs it to be 200 (§6.2).
