@@ -178,7 +178,7 @@ export const localCommand: CommandFactory = (io, setExitCode) => {
       parseRegion,
       DEFAULT_LOCAL_KVS_REGION,
     )
-    .option('--faults <file>', 'fault plan (JSON) to start with; see src/emulator/fault-plan.ts')
+    .option('--faults <file>', 'fault plan (JSON) to start with; its format is in docs/local-kvs.md')
     .option('--access-key-id <id>', 'the access key id to accept')
     .option('--secret-access-key <secret>', 'the secret access key to accept')
     .option('--no-auth', 'accept unsigned requests (never the default)')
