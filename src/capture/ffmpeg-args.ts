@@ -2,11 +2,10 @@
  * Pure builders of ffmpeg command lines, one per source kind: no process is started here, so every argv is
  * testable byte for byte. Every command writes Matroska to stdout (`pipe:1`) shaped for streaming: clusters
  * closed every `clusterMs` (EncodingConfig) and flushed at once. ffmpeg's Matroska muxer holds a whole
- * cluster in memory before writing it, so the cluster length *is* the latency ffmpeg adds, and the rate at
- * which kvs-put is woken: 100 ms clusters cost a 1080p30 RTSP copy ~1.2× its ffmpeg's CPU in the first
- * minute, 500 ms ~0.9× (README, Benchmarks).
+ * cluster in memory before writing it, so the cluster length *is* the latency ffmpeg adds, and it sets how
+ * often kvs-put is woken: a trade of latency against CPU (docs/architecture.md, "Live clusters of 500 ms").
  *
- * Encoding policy (issue 5): copy H.264/H.265 video and AAC audio when the source delivers them, unless
+ * Encoding policy: copy H.264/H.265 video and AAC audio when the source delivers them, unless
  * `transcode`; otherwise libx264 tuned for low latency, no B-frames, a key frame every `keyframeIntervalS`
  * (each one starts a KVS fragment), and AAC audio.
  *

@@ -262,8 +262,8 @@ const parseRtspTimeoutOption = (rtspHelp: string): RtspTimeoutOption =>
  * doctor` asks for the whole list ({@link probeFfmpegCapabilities}).
  *
  * With a `cacheDirectory` (src/util/user-cache.ts) the answer is kept per binary, keyed by its path, size,
- * modification time and inode: a camera box restarting kvs-put does not spawn that ffmpeg again (~20 ms of
- * CPU and a fork of the whole process), and a replaced or upgraded binary is asked again.
+ * modification time and inode: a camera box restarting kvs-put does not spawn that ffmpeg again (a fork of
+ * the whole process and ffmpeg's own start-up), and a replaced or upgraded binary is asked again.
  * @throws KvsPutError (code Capture) when the binary cannot run.
  */
 export const probeRtspTimeoutOption = async (

@@ -9,8 +9,8 @@
  * fragments are served in the order asked, with the GetMedia tag names (no MILLIS_BEHIND_NOW or
  * CONTINUATION_TOKEN).
  */
+import { KvsLimits } from '../fragment/kvs-limits.js';
 import type { DataPlane } from './data-plane.js';
-import { MAX_FRAGMENT_LIST_CONNECTIONS } from './data-plane.js';
 import { startStreamedAnswer } from './emulator-http.js';
 import { KvsServiceError } from './emulator-errors.js';
 import type { JsonRoute, StreamingRoute } from './emulator-routes.js';
@@ -129,12 +129,12 @@ export const getMediaForFragmentListRoute = (plane: DataPlane): StreamingRoute =
     const release = plane.acquireReader(
       'GetMediaForFragmentList',
       stream.streamArn,
-      MAX_FRAGMENT_LIST_CONNECTIONS,
+      KvsLimits.maxGetMediaForFragmentListConnections,
     );
     if (release === undefined) {
       throw new KvsServiceError(
         'ConnectionLimitExceededException',
-        `Stream ${stream.streamName} already has ${MAX_FRAGMENT_LIST_CONNECTIONS} GetMediaForFragmentList connections.`,
+        `Stream ${stream.streamName} already has ${KvsLimits.maxGetMediaForFragmentListConnections} GetMediaForFragmentList connections.`,
       );
     }
     const response = exchange.response;

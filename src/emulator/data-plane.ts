@@ -2,13 +2,13 @@
  * What the local KVS's data plane (PutMedia, GetMedia, ListFragments, GetMediaForFragmentList; kvs-api.md §6–§9)
  * shares: its configuration, the media store, open connections per stream, and the per-stream limits of §10.
  *
- * Limits (kvs-api.md §10, [EMU] choices):
+ * Limits (kvs-api.md §10, their values in KvsLimits; [EMU] choices):
  * - always on: one PutMedia connection per stream whose body is still being sent (a connection that ended its
  *   body and only waits for its last acks does not count, so make-before-break rotation works as with the real
- *   service); 3 concurrent GetMedia and 5 concurrent GetMediaForFragmentList per stream
+ *   service); the concurrent GetMedia and GetMediaForFragmentList connections per stream
  *   (ConnectionLimitExceededException);
- * - `strict` only: 5 PutMedia and 5 GetMedia calls per second per stream (ClientLimitExceededException), and the
- *   PutMedia throughput limits, 12.5 MB/s and 5 fragments/s per stream, enforced by **throttling**: the server
+ * - `strict` only: the PutMedia and GetMedia calls per second per stream (ClientLimitExceededException), and the
+ *   PutMedia throughput limits, bytes and fragments per second per stream, enforced by **throttling**: the server
  *   stops reading the body until the stream is back under the rate (TCP backpressure slows the producer), rather
  *   than failing the session; a producer that paces itself never notices, one that does not sees its upload take
  *   as long as the service would let it.
@@ -47,7 +47,11 @@ export type DataPlaneConfig = {
   lingerMs: number;
 };
 
-/** Defaults of {@link DataPlaneConfig} (the service's values where it has one). */
+/**
+ * Defaults of {@link DataPlaneConfig}: the service's values where it has one (KvsLimits), else the local KVS's
+ * choices. The service does not document how far into the future a producer timestamp may be (kvs-api.md §6.3,
+ * 4007): the tolerance here is wide enough to refuse only a producer clock that is plainly wrong.
+ */
 export const DEFAULT_DATA_PLANE_CONFIG: DataPlaneConfig = {
   isStrict: false,
   idleAckIntervalMs: 3_000,
@@ -60,13 +64,6 @@ export const DEFAULT_DATA_PLANE_CONFIG: DataPlaneConfig = {
   maxPendingWriteBytes: 16 * 1024 * 1024,
   lingerMs: 2_000,
 };
-
-/** GetMedia calls per second per stream (strict mode; the producer's limits in KvsLimits have no reader side). */
-export const MAX_GET_MEDIA_CALLS_PER_SECOND = 5;
-/** Concurrent GetMedia connections per stream. */
-export const MAX_GET_MEDIA_CONNECTIONS = 3;
-/** Concurrent GetMediaForFragmentList connections per stream. */
-export const MAX_FRAGMENT_LIST_CONNECTIONS = 5;
 
 /** A PutMedia connection as the connection rules see it. */
 export type PutMediaConnectionSlot = {

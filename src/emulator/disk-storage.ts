@@ -1,9 +1,10 @@
 /**
  * The local KVS's storage under `--data-dir` (the layout is in disk-format.ts). The stream table is rewritten
  * atomically on every change: a temporary file, then a rename. Fragments are appended to their stream's files and
- * only their facts stay in memory, so a 1 GB upload costs a few hundred KB of heap. An index line is written after
- * the bytes it points to, so a crash never leaves an entry without its data. Space held by expired fragments is
- * given back when the stream is deleted, or at the next start when none of its fragments is left.
+ * only their facts stay in memory, so the heap grows with the number of fragments, never with their bytes. An
+ * index line is written after the bytes it points to, so a crash never leaves an entry without its data. Space
+ * held by expired fragments is given back when the stream is deleted, or at the next start when none of its
+ * fragments is left.
  */
 import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';

@@ -4,6 +4,7 @@
  * (`x-amzn-RequestId`, `Date`; kvs-api.md §1.2–1.3, §11 item 8).
  */
 import type { IncomingMessage, ServerResponse } from 'node:http';
+import { ResponseHeader } from '../kvs/kvs-protocol.js';
 import { KvsServiceError } from './emulator-errors.js';
 import type { JsonObject } from './input-validator.js';
 
@@ -15,7 +16,7 @@ export type AnswerStamp = { readonly requestId: string; readonly dateMs: number 
 
 /** Headers every response carries. */
 export const commonHeaders = (stamp: AnswerStamp): Record<string, string> => ({
-  'x-amzn-RequestId': stamp.requestId,
+  [ResponseHeader.RequestId]: stamp.requestId,
   Date: new Date(stamp.dateMs).toUTCString(),
 });
 
@@ -44,7 +45,7 @@ export const sendServiceError = (
 ): void => {
   sendJson(response, error.toBody(), stamp, {
     statusCode: error.statusCode,
-    headers: { 'x-amzn-ErrorType': error.errorType },
+    headers: { [ResponseHeader.ErrorType]: error.errorType },
   });
 };
 

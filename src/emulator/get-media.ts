@@ -2,7 +2,7 @@
  * GetMedia on the local KVS (kvs-api.md §8): `POST /getMedia` with a JSON body, answered by a `video/webm` stream of
  * chunks, one per fragment in fragment-number order, laid out as the real captures are (see kvs-chunk.ts). The
  * answer keeps following the stream while fragments keep arriving (the live tail) and ends after
- * `getMediaIdleTimeoutMs` (3 s) without a new one.
+ * `getMediaIdleTimeoutMs` without a new one.
  *
  * Start selectors: `NOW` (fragments stored after the call), `EARLIEST` (the oldest readable: the archive, or the
  * retention-0 buffer), `FRAGMENT_NUMBER` and `CONTINUATION_TOKEN` (the fragment after the one named; a number the
@@ -11,8 +11,8 @@
  * the live tail). [EMU] Errors after the 200 (a stream deleted mid-answer) end the answer; no error chunk is sent.
  */
 import type { ServerResponse } from 'node:http';
+import { KvsLimits } from '../fragment/kvs-limits.js';
 import type { DataPlane } from './data-plane.js';
-import { MAX_GET_MEDIA_CALLS_PER_SECOND, MAX_GET_MEDIA_CONNECTIONS } from './data-plane.js';
 import { startStreamedAnswer } from './emulator-http.js';
 import { KvsServiceError } from './emulator-errors.js';
 import type { OperationContext, StreamingExchange, StreamingRoute } from './emulator-routes.js';
@@ -95,17 +95,17 @@ const getMedia = async (
   }
   v.finish();
   const stream = resolveStream(context, reference, { isDeletingVisible: false });
-  if (plane.isCallRateExceeded('GetMedia', stream.streamArn, MAX_GET_MEDIA_CALLS_PER_SECOND)) {
+  if (plane.isCallRateExceeded('GetMedia', stream.streamArn, KvsLimits.maxGetMediaCallsPerSecond)) {
     throw new KvsServiceError(
       'ClientLimitExceededException',
-      `More than ${MAX_GET_MEDIA_CALLS_PER_SECOND} GetMedia calls per second on stream ${stream.streamName}.`,
+      `More than ${KvsLimits.maxGetMediaCallsPerSecond} GetMedia calls per second on stream ${stream.streamName}.`,
     );
   }
-  const release = plane.acquireReader('GetMedia', stream.streamArn, MAX_GET_MEDIA_CONNECTIONS);
+  const release = plane.acquireReader('GetMedia', stream.streamArn, KvsLimits.maxGetMediaConnections);
   if (release === undefined) {
     throw new KvsServiceError(
       'ConnectionLimitExceededException',
-      `Stream ${stream.streamName} already has ${MAX_GET_MEDIA_CONNECTIONS} GetMedia connections.`,
+      `Stream ${stream.streamName} already has ${KvsLimits.maxGetMediaConnections} GetMedia connections.`,
     );
   }
   const fragments = plane.media.list(stream);

@@ -12,24 +12,14 @@
  * The service writes every size of its Tags elements as a 4-byte vint (`12 54 C3 67 10 00 00 EB` in the
  * captures), one Tag without Targets, and timestamps as epoch seconds with exactly 3 decimals.
  */
+import { formatEpochSeconds } from '../kvs/kvs-protocol.js';
 import { EbmlId } from '../mkv/ebml-ids.js';
 import { writeElementId, writeVintSize } from '../mkv/ebml-vint.js';
-
-/** Tag names the service writes into GetMedia / GetMediaForFragmentList output. */
-export const KvsChunkTag = {
-  FragmentNumber: 'AWS_KINESISVIDEO_FRAGMENT_NUMBER',
-  ServerTimestamp: 'AWS_KINESISVIDEO_SERVER_TIMESTAMP',
-  ProducerTimestamp: 'AWS_KINESISVIDEO_PRODUCER_TIMESTAMP',
-  MillisBehindNow: 'AWS_KINESISVIDEO_MILLIS_BEHIND_NOW',
-  ContinuationToken: 'AWS_KINESISVIDEO_CONTINUATION_TOKEN',
-} as const;
+import { KvsTag } from '../mkv/kvs-tags.js';
 
 /** Width of every size vint in the service's Tags elements. */
 const SIZE_WIDTH = 4;
 const textEncoder = new TextEncoder();
-
-/** `1511852109.126`: epoch seconds with 3 decimals, as the service formats both timestamps [OBS]. */
-export const formatEpochSeconds = (epochMs: number): string => (Math.round(epochMs) / 1000).toFixed(3);
 
 /**
  * One Tags element with one Tag (no Targets) holding the given string SimpleTags, every size 4 bytes wide.
@@ -72,14 +62,15 @@ export type ChunkFacts = {
 /** The Tags the service puts between the media header and the Cluster. */
 export const chunkHeadTags = (facts: ChunkFacts): Uint8Array =>
   encodeServiceTags([
-    [KvsChunkTag.FragmentNumber, facts.fragmentNumber],
-    [KvsChunkTag.ServerTimestamp, formatEpochSeconds(facts.serverTimestampMs)],
-    [KvsChunkTag.ProducerTimestamp, formatEpochSeconds(facts.producerTimestampMs)],
+    [KvsTag.FragmentNumber, facts.fragmentNumber],
+    // Producer times can fall between milliseconds (a TimecodeScale finer than 1 ms): the nearest one.
+    [KvsTag.ServerTimestamp, formatEpochSeconds(Math.round(facts.serverTimestampMs))],
+    [KvsTag.ProducerTimestamp, formatEpochSeconds(Math.round(facts.producerTimestampMs))],
   ]);
 
 /** The Tags GetMedia puts after the Cluster: how far behind now the chunk is, and where to continue. */
 export const chunkTailTags = (millisBehindNow: number, continuationToken: string): Uint8Array =>
   encodeServiceTags([
-    [KvsChunkTag.MillisBehindNow, String(Math.max(0, Math.round(millisBehindNow)))],
-    [KvsChunkTag.ContinuationToken, continuationToken],
+    [KvsTag.MillisBehindNow, String(Math.max(0, Math.round(millisBehindNow)))],
+    [KvsTag.ContinuationToken, continuationToken],
   ]);

@@ -11,9 +11,9 @@ import {
   DEFAULT_LOCAL_KVS_HOST,
   DEFAULT_LOCAL_KVS_REGION,
   LOCAL_KVS_CREDENTIALS,
+  REGION_PATTERN,
 } from './local-kvs-defaults.js';
 import type { SigV4Credentials } from './sigv4-verify.js';
-import { REGION_PATTERN } from './sigv4-verify.js';
 import { DEFAULT_MAX_STREAMS_PER_ACCOUNT } from './stream-store.js';
 
 /** The 12-digit account id in ARNs unless another is configured. */

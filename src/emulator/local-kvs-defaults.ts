@@ -1,6 +1,6 @@
 /**
- * The local KVS's defaults, apart from the emulator itself: the CLI's option definitions need them on every
- * run, the emulator's code only when a local KVS starts.
+ * The local KVS's defaults, and the region rule its options are checked by, apart from the emulator itself: the
+ * CLI's option definitions need them on every run, the emulator's code only when a local KVS starts.
  */
 
 /**
@@ -15,3 +15,9 @@ export const LOCAL_KVS_CREDENTIALS: Readonly<{ accessKeyId: string; secretAccess
 
 export const DEFAULT_LOCAL_KVS_HOST = '127.0.0.1';
 export const DEFAULT_LOCAL_KVS_REGION = 'us-east-1';
+
+/**
+ * What a region name looks like (`us-east-1`, `cn-north-1`, `us-gov-west-1`): the local KVS accepts any region
+ * of this form (kvs-api.md §2.2), in a signature and as its own.
+ */
+export const REGION_PATTERN = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;

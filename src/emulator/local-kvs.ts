@@ -16,6 +16,7 @@
  * const client = new KinesisVideoClient({ endpoint: kvs.url, region: kvs.region, credentials: kvs.credentials });
  * ```
  */
+import { PUT_MEDIA_PATH } from '../kvs/kvs-protocol.js';
 import { ADMIN_FAULTS_PATH, HEALTH_PATH, INTROSPECTION_PREFIX, STATS_PATH } from './admin-routes.js';
 import { getMediaForFragmentListRoute, listFragmentsRoute } from './archived-media.js';
 import { CONTROL_PLANE_OPERATIONS, controlPlaneRoutes } from './control-plane.js';
@@ -38,7 +39,7 @@ import {
 import type { MediaStoreStats } from './media-store.js';
 import { MediaStore } from './media-store.js';
 import { MemoryStorage } from './memory-storage.js';
-import { PUT_MEDIA_PATH, putMediaRoute } from './put-media.js';
+import { putMediaRoute } from './put-media.js';
 import { createRequestHandler } from './request-router.js';
 import type { SigV4Credentials } from './sigv4-verify.js';
 import type { MediaStorage, StreamStorage } from './storage.js';
@@ -55,6 +56,10 @@ export {
   STATS_PATH,
 };
 
+/**
+ * The local KVS's options. Where a default is the service's own limit, it comes from KvsLimits
+ * (src/fragment/kvs-limits.ts); docs/local-kvs.md lists every default.
+ */
 export type LocalKvsOptions = {
   /** Address to bind. @default '127.0.0.1' */
   host?: string;
@@ -103,30 +108,37 @@ export type LocalKvsOptions = {
    */
   clock?: EmulatorClock;
   /**
-   * The `--strict` profile: every rate limit of the service on (5 PutMedia and 5 GetMedia calls/s per stream →
-   * ClientLimitExceededException; 12.5 MB/s and 5 fragments/s per stream, enforced by throttling the upload), and
-   * a fragment that does not start with a key frame is refused with an ERROR ack, `ErrorId.InvalidMkvData` (4006).
+   * The `--strict` profile: every rate limit of the service on (PutMedia and GetMedia calls per second per
+   * stream → ClientLimitExceededException; PutMedia bytes and fragments per second per stream, enforced by
+   * throttling the upload), and a fragment that does not start with a key frame is refused with an ERROR ack,
+   * `ErrorId.InvalidMkvData` (4006).
    * @default false
    */
   strict?: boolean;
   /**
    * A PutMedia connection this old gets an ERROR ack, `ErrorId.MaxConnectionDurationReached` (4003), and is closed.
-   * @default 2 700 000 (45 min)
+   * @default the service's limit, KvsLimits.maxConnectionDurationMs
    */
   maxConnectionDurationMs?: number;
-  /** A PutMedia connection whose body is quiet this long is closed. @default 30 000 */
+  /** A PutMedia connection whose body is quiet this long is closed. @default the service's, KvsLimits.idleCloseMs */
   idleTimeoutMs?: number;
   /** IDLE acks are sent this often while a PutMedia body is quiet. @default 3000 */
   idleAckIntervalMs?: number;
   /** A GetMedia answer ends after this long without a new fragment. @default 3000 */
   getMediaIdleTimeoutMs?: number;
-  /** Fragments longer than this get `ErrorId.MaxFragmentDurationReached` (4002). @default 20 000 */
+  /**
+   * Fragments longer than this get `ErrorId.MaxFragmentDurationReached` (4002).
+   * @default the service's limit, KvsLimits.maxFragmentDurationMs
+   */
   maxFragmentDurationMs?: number;
-  /** Fragments larger than this get `ErrorId.MaxFragmentSizeReached` (4001). @default 52 428 800 (50 MiB) */
+  /**
+   * Fragments larger than this get `ErrorId.MaxFragmentSizeReached` (4001).
+   * @default the service's limit, KvsLimits.maxFragmentBytes
+   */
   maxFragmentBytes?: number;
   /**
    * Producer timestamps further than this into the future get `ErrorId.InvalidProducerTimestamp` (4007).
-   * @default 600 000 (10 min)
+   * @default the local KVS's choice, DEFAULT_DATA_PLANE_CONFIG.futureToleranceMs (the service documents none)
    */
   futureToleranceMs?: number;
   /**
@@ -134,9 +146,15 @@ export type LocalKvsOptions = {
    * long before it is destroyed. @default 2000
    */
   lingerMs?: number;
-  /** How long the retention-0 buffer keeps fragments readable by GetMedia. @default 300 000 (5 min) */
+  /**
+   * How long the retention-0 buffer keeps fragments readable by GetMedia.
+   * @default the service's, KvsLimits.retentionZeroBufferMs
+   */
   bufferDurationMs?: number;
-  /** How many bytes of fragments the retention-0 buffer keeps per stream. @default 209 715 200 (200 MiB) */
+  /**
+   * How many bytes of fragments the retention-0 buffer keeps per stream.
+   * @default the service's, KvsLimits.retentionZeroBufferBytes
+   */
   bufferBytes?: number;
 };
 

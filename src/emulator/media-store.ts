@@ -10,11 +10,12 @@
  *   PutMedia session and referenced by its fragments.
  * - **Retention**: a fragment ingested while the stream's DataRetentionInHours > 0 is *archived*: kept for the
  *   stream's current retention (measured from its server timestamp; a decrease drops older fragments at once),
- *   listed by ListFragments. One ingested with retention 0 goes to the stream's *buffer*: the newest 5 min / 200 MB
- *   (configurable), readable by GetMedia only, in memory only.
+ *   listed by ListFragments. One ingested with retention 0 goes to the stream's *buffer*: the newest fragments
+ *   within the service's time and size bounds (configurable), readable by GetMedia only, in memory only.
  * - **Storage**: the fragments' bytes go to a {@link MediaStorage}: archived ones to the store's archive (in memory,
  *   or on disk under `dataDir`), buffered ones always to memory. Only their facts stay here.
  */
+import { KvsLimits } from '../fragment/kvs-limits.js';
 import type { MkvSimpleTag } from '../mkv/mkv-types.js';
 import type { Clock, ClockTimer } from '../util/clock.js';
 import { Notifier } from '../util/notifier.js';
@@ -26,11 +27,6 @@ export const FRAGMENT_NUMBER_DIGITS = 47;
 /** The leading digits of the local KVS's fragment numbers (those of the captures' numbers); the rest counts. */
 const FRAGMENT_NUMBER_PREFIX = '91343852333';
 const COUNTER_DIGITS = FRAGMENT_NUMBER_DIGITS - FRAGMENT_NUMBER_PREFIX.length;
-
-/** How long the retention-0 buffer keeps fragments (kvs-api.md §10). */
-export const DEFAULT_BUFFER_DURATION_MS = 5 * 60_000;
-/** How many bytes of fragments the retention-0 buffer keeps per stream (kvs-api.md §10). */
-export const DEFAULT_BUFFER_BYTES = 200 * 1024 * 1024;
 
 const HOUR_MS = 3_600_000;
 
@@ -80,9 +76,9 @@ export type MediaStoreOptions = {
   archive: MediaStorage;
   /** Where buffered fragments (ingested with retention 0) are kept: never persisted, as the service's buffer. */
   buffer: MediaStorage;
-  /** @default DEFAULT_BUFFER_DURATION_MS */
+  /** @default KvsLimits.retentionZeroBufferMs */
   bufferDurationMs?: number;
-  /** @default DEFAULT_BUFFER_BYTES */
+  /** @default KvsLimits.retentionZeroBufferBytes */
   bufferBytes?: number;
 };
 
@@ -135,8 +131,8 @@ export class MediaStore {
     this.clock = options.clock;
     this.archive = options.archive;
     this.buffer = options.buffer;
-    this.bufferDurationMs = options.bufferDurationMs ?? DEFAULT_BUFFER_DURATION_MS;
-    this.bufferBytes = options.bufferBytes ?? DEFAULT_BUFFER_BYTES;
+    this.bufferDurationMs = options.bufferDurationMs ?? KvsLimits.retentionZeroBufferMs;
+    this.bufferBytes = options.bufferBytes ?? KvsLimits.retentionZeroBufferBytes;
     this.counter = BigInt(Math.floor(options.clock.now())) * 1_000_000n;
   }
 

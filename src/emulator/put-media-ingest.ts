@@ -20,15 +20,17 @@ import { MkvReader } from '../mkv/mkv-reader.js';
 import { MkvParseError } from '../mkv/mkv-errors.js';
 import { KvsLimits } from '../fragment/kvs-limits.js';
 import { ErrorId, errorIdInfo } from '../kvs/ack.js';
-import { END_OF_FRAGMENT_TAG } from '../mkv/mkv-writer.js';
+import type { FragmentTimecodeType } from '../kvs/kvs-protocol.js';
+import { FRAGMENT_TIMECODE_TYPES } from '../kvs/kvs-protocol.js';
+import { KvsTag } from '../mkv/kvs-tags.js';
 
 /** Reserved tag names a producer may send (kvs-api.md §7.5); any other AWS* name is refused
  * (FragmentMetadataLimitReached). */
 const PRODUCER_RESERVED_TAGS: ReadonlySet<string> = new Set([
-  END_OF_FRAGMENT_TAG,
-  'AWS_KINESISVIDEO_NOTIFICATION',
-  'AWS_KINESISVIDEO_IMAGE_GENERATION',
-  'AWS_KINESISVIDEO_IMAGE_PREFIX',
+  KvsTag.EndOfFragment,
+  KvsTag.Notification,
+  KvsTag.ImageGeneration,
+  KvsTag.ImagePrefix,
 ]);
 
 /**
@@ -36,7 +38,7 @@ const PRODUCER_RESERVED_TAGS: ReadonlySet<string> = new Set([
  * in the data plane's config, the one place the local KVS resolves them).
  */
 export type IngestOptions = {
-  timecodeType: 'ABSOLUTE' | 'RELATIVE';
+  timecodeType: FragmentTimecodeType;
   /** x-amzn-producer-start-timestamp in epoch ms (RELATIVE timecodes count from it). */
   producerStartTimestampMs: number;
   /** Server clock, epoch ms. */
@@ -346,7 +348,7 @@ export class PutMediaIngest {
           // Tags before Tracks: part of the media header, stored and served with it.
           return;
         }
-        if (event.tags.some((tag) => tag.name === END_OF_FRAGMENT_TAG)) {
+        if (event.tags.some((tag) => tag.name === KvsTag.EndOfFragment)) {
           this.closeFragment(event.byteOffset, events);
           return;
         }
@@ -462,7 +464,9 @@ export class PutMediaIngest {
   /** Producer time of a timecode: as-is (ABSOLUTE), or from the producer start timestamp (RELATIVE). */
   private producerMs(timecode: number): number {
     const ms = timecode * this.msPerTick;
-    return this.options.timecodeType === 'ABSOLUTE' ? ms : this.options.producerStartTimestampMs + ms;
+    return this.options.timecodeType === FRAGMENT_TIMECODE_TYPES.absolute
+      ? ms
+      : this.options.producerStartTimestampMs + ms;
   }
 
   /** Input bytes [start, end), as views of the kept pieces. */

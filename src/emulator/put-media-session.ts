@@ -345,7 +345,7 @@ export class PutMediaSession implements PutMediaConnectionSlot {
       this.idleCloseTimer?.restart();
       return;
     }
-    // [EMU] The service closes a request idle for 30 s; the fragment in progress, if any, is lost.
+    // [EMU] The service closes a request left idle (idleTimeoutMs); the fragment in progress, if any, is lost.
     void this.finish(true);
   }
 

@@ -4,8 +4,8 @@
  *
  * 1. The headers are validated before anything is answered (put-media-headers.ts): problems are 400
  *    InvalidArgumentException; an unknown stream is 404; a stream that already has a PutMedia connection sending is
- *    400 ConnectionLimitExceededException; in strict mode, more than 5 calls a second on a stream is 400
- *    ClientLimitExceededException. The fault plan may refuse the call here too.
+ *    400 ConnectionLimitExceededException; in strict mode, more calls a second on a stream than the service
+ *    allows is 400 ClientLimitExceededException. The fault plan may refuse the call here too.
  * 2. The 200 goes out at once (`Transfer-Encoding: chunked`, `Content-Type: application/json`), without a
  *    `100 Continue` even when the client asked for one: the embedded-C producer reads the status line before
  *    sending any body and needs it to be 200 (§6.2).
@@ -20,9 +20,6 @@ import { parsePutMediaHeaders } from './put-media-headers.js';
 import { PutMediaSession } from './put-media-session.js';
 import { findStreamByArn } from './stream-reference.js';
 import type { StreamRecord } from './stream-store.js';
-
-/** Where PutMedia is served; it answers its 200 instead of `100 Continue` (see the module doc). */
-export const PUT_MEDIA_PATH = '/putMedia';
 
 /** The `POST /putMedia` route. */
 export const putMediaRoute = (plane: DataPlane): StreamingRoute => ({

@@ -6,20 +6,17 @@
  * thrown as {@link KvsServiceError}s carrying the real service's error types and texts.
  */
 import { createHash, createHmac, timingSafeEqual } from 'node:crypto';
+import { KVS_SIGNING_SERVICE } from '../kvs/kvs-protocol.js';
 import { KvsServiceError } from './emulator-errors.js';
+import { REGION_PATTERN } from './local-kvs-defaults.js';
 import type { SignatureParts } from './sigv4-signature.js';
 import { SIGV4_ALGORITHM, collectHeaders, readSignature, toAmzDate } from './sigv4-signature.js';
 
-/** The signing name of every KVS client, data plane included (§2.1). */
-export const KVS_SIGNING_SERVICE = 'kinesisvideo';
 /** Hex SHA-256 of the empty string: the payload hash the official producers sign for a streamed PutMedia body. */
 export const EMPTY_PAYLOAD_SHA256 = 'e3b0c44298fc1c149afbf4c8996fb92427ae41e4649b934ca495991b7852b855';
 export const UNSIGNED_PAYLOAD = 'UNSIGNED-PAYLOAD';
 /** How far a request's signing time may be from the server's clock. */
 export const MAX_CLOCK_SKEW_MS = 5 * 60_000;
-
-/** What a region name looks like (`us-east-1`, `cn-north-1`, `us-gov-west-1`). */
-export const REGION_PATTERN = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
 
 /** A key pair the emulator accepts. */
 export type SigV4Credentials = {
@@ -48,7 +45,7 @@ export type SigV4VerifyOptions = {
   findCredentials: (accessKeyId: string) => SigV4Credentials | undefined;
   /** The server's clock, epoch milliseconds. */
   nowMs: number;
-  /** The expected signing service. @default 'kinesisvideo' */
+  /** The expected signing service. @default KVS_SIGNING_SERVICE */
   service?: string;
   /** When set, a request scoped to any other region is refused. */
   pinnedRegion?: string;

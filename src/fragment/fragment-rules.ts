@@ -14,7 +14,7 @@ import {
   writeTags,
 } from '../mkv/mkv-writer.js';
 import type { MkvSimpleTag, MkvTrack } from '../mkv/mkv-types.js';
-import { KvsLimits } from './kvs-limits.js';
+import { BYTES_PER_MB, KvsLimits } from './kvs-limits.js';
 
 export type FragmentIssue = {
   /** The ErrorId the service would answer this fragment with, or {@link NO_ERROR_ID} for a problem it does not reject. */
@@ -161,8 +161,6 @@ export class FragmentSpan {
   }
 }
 
-const MIB = 1024 * 1024;
-
 /** ErrorId 4002 for a fragment longer than the limit, else undefined. */
 export const durationIssue = (durationMs: number, limits: FragmentLimits): FragmentIssue | undefined =>
   durationMs > limits.maxFragmentDurationMs
@@ -177,7 +175,7 @@ export const sizeIssue = (byteLength: number, limits: FragmentLimits): FragmentI
   byteLength > limits.maxFragmentBytes
     ? {
         errorId: ErrorId.MaxFragmentSizeReached,
-        message: `fragment is ${(byteLength / MIB).toFixed(1)} MiB, over the ${(limits.maxFragmentBytes / MIB).toFixed(0)} MiB limit`,
+        message: `fragment is ${(byteLength / BYTES_PER_MB).toFixed(1)} MB, over the ${limits.maxFragmentBytes / BYTES_PER_MB} MB limit`,
       }
     : undefined;
 

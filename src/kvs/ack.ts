@@ -2,7 +2,7 @@
  * The PutMedia acknowledgement vocabulary (kvs-api.md §6.2–6.3, producer-sdk.md §2.4), shared by the
  * uploader, the local KVS and `inspect`. Only types and data live here: no I/O.
  */
-import { KvsLimits } from '../fragment/kvs-limits.js';
+import { BYTES_PER_MB, KvsLimits } from '../fragment/kvs-limits.js';
 
 export const AckEventType = {
   Buffering: 'BUFFERING',
@@ -85,7 +85,7 @@ export const KVS_ERROR_IDS: Readonly<Record<number, ErrorIdInfo>> = {
   ),
   [ErrorId.MaxFragmentSizeReached]: entry(
     'MAX_FRAGMENT_SIZE_REACHED',
-    `fragment larger than ${KvsLimits.maxFragmentBytes / (1024 * 1024)} MiB`,
+    `fragment larger than ${KvsLimits.maxFragmentBytes / BYTES_PER_MB} MB`,
     false,
     false,
   ),

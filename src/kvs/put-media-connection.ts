@@ -10,6 +10,14 @@ import type { TimecodeMode } from '../fragment/fragmenter.js';
 import { ErrorCode, KvsPutError } from '../errors.js';
 import type { Ack } from './ack.js';
 import { AckParser } from './ack-parser.js';
+import {
+  FRAGMENT_TIMECODE_TYPES,
+  KVS_SIGNING_SERVICE,
+  PUT_MEDIA_PATH,
+  PutMediaHeader,
+  ResponseHeader,
+  formatEpochSeconds,
+} from './kvs-protocol.js';
 import { PutMediaHttpError } from './kvs-errors.js';
 import { assert } from '../util/assert.js';
 
@@ -21,7 +29,7 @@ export type PutMediaConnectionOptions = {
   region: string;
   credentials: AwsCredentialIdentity;
   timecodeMode: TimecodeMode;
-  /** Sent as x-amzn-producer-start-timestamp (seconds, 3 decimals). */
+  /** Sent as x-amzn-producer-start-timestamp. */
   producerStartTimestampMs: number;
   userAgent: string;
   /** Time allowed for the 200 (or an error status) to arrive. @default 15 000 */
@@ -49,7 +57,7 @@ export const signPutMediaHeaders = async (
   options: Pick<PutMediaConnectionOptions, 'region' | 'credentials' | 'now'>,
 ): Promise<Record<string, string>> => {
   const signer = new SignatureV4({
-    service: 'kinesisvideo',
+    service: KVS_SIGNING_SERVICE,
     region: options.region,
     credentials: options.credentials,
     sha256,
@@ -70,8 +78,8 @@ export const signPutMediaHeaders = async (
   return signed.headers;
 };
 
-/** `1663277247.152`: epoch seconds with exactly 3 decimals. */
-export const formatProducerTimestamp = (ms: number): string => (Math.floor(ms) / 1000).toFixed(3);
+/** The producer start timestamp as sent: rounded down to a whole millisecond, never later than the one given. */
+export const formatProducerTimestamp = (ms: number): string => formatEpochSeconds(Math.floor(ms));
 
 /**
  * One PutMedia HTTP/1.1 request: a chunked upload on its own socket, full duplex. The 200 arrives first (the
@@ -99,7 +107,7 @@ export class PutMediaConnection {
     this.request = request;
     assert(request.socket !== null, 'a PutMedia response arrived without a socket');
     this.socket = request.socket;
-    this.requestId = header(response, 'x-amzn-requestid');
+    this.requestId = header(response, ResponseHeader.RequestId);
     const parser = new AckParser();
     response.on('data', (chunk: Buffer) => {
       for (const ack of parser.push(chunk, handlers.onInvalidAck)) {
@@ -138,21 +146,21 @@ export class PutMediaConnection {
     options: PutMediaConnectionOptions,
     handlers: PutMediaHandlers,
   ): Promise<PutMediaConnection> {
-    const url = new URL(options.endpoint.replace(/\/+$/, '') + '/putMedia');
+    const url = new URL(options.endpoint.replace(/\/+$/, '') + PUT_MEDIA_PATH);
     const isHttps = url.protocol === 'https:';
     const defaultPort = isHttps ? '443' : '80';
     const headers: Record<string, string> = {
       host: url.port === '' || url.port === defaultPort ? url.hostname : `${url.hostname}:${url.port}`,
-      'x-amzn-fragment-timecode-type': options.timecodeMode === 'absolute' ? 'ABSOLUTE' : 'RELATIVE',
-      'x-amzn-producer-start-timestamp': formatProducerTimestamp(options.producerStartTimestampMs),
-      'x-amzn-fragment-acknowledgment-required': '1',
+      [PutMediaHeader.FragmentTimecodeType]: FRAGMENT_TIMECODE_TYPES[options.timecodeMode],
+      [PutMediaHeader.ProducerStartTimestamp]: formatProducerTimestamp(options.producerStartTimestampMs),
+      [PutMediaHeader.FragmentAcknowledgmentRequired]: '1',
       'content-type': 'application/json',
       'user-agent': options.userAgent,
     };
     if (options.streamArn !== undefined) {
-      headers['x-amzn-stream-arn'] = options.streamArn;
+      headers[PutMediaHeader.StreamArn] = options.streamArn;
     } else if (options.streamName !== undefined) {
-      headers['x-amzn-stream-name'] = options.streamName;
+      headers[PutMediaHeader.StreamName] = options.streamName;
     }
     const signed = await signPutMediaHeaders(url, headers, options);
     const request = (isHttps ? https : http).request(url, {
@@ -280,8 +288,9 @@ export const drainOrClose = (stream: Writable): Promise<void> =>
     stream.on('close', done);
   });
 
+/** A response header's first value; Node keys them in lower case. */
 const header = (response: http.IncomingMessage, name: string): string | undefined => {
-  const value = response.headers[name];
+  const value = response.headers[name.toLowerCase()];
   return Array.isArray(value) ? value[0] : value;
 };
 
@@ -305,12 +314,12 @@ const errorFromResponse = (response: http.IncomingMessage, body: string): PutMed
   } catch {
     message = body.slice(0, 200);
   }
-  const rawType = header(response, 'x-amzn-errortype') ?? bodyType;
+  const rawType = header(response, ResponseHeader.ErrorType) ?? bodyType;
   const errorType = rawType?.split(/[:,]/)[0]?.split('#').at(-1);
   return new PutMediaHttpError(
     response.statusCode ?? 0,
     errorType,
     message,
-    header(response, 'x-amzn-requestid'),
+    header(response, ResponseHeader.RequestId),
   );
 };

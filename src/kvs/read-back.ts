@@ -1,6 +1,7 @@
 import { GetMediaCommand, KinesisVideoMediaClient } from '@aws-sdk/client-kinesis-video-media';
 import { APIName } from '@aws-sdk/client-kinesis-video';
 import type { Readable } from 'node:stream';
+import { KvsTag } from '../mkv/kvs-tags.js';
 import { readMkv } from '../mkv/mkv-reader.js';
 import type { StreamControl, StreamRef } from './stream-control.js';
 import { toKvsError } from './stream-control.js';
@@ -37,14 +38,14 @@ export const readBack = async (
     }
     for await (const event of readMkv(body)) {
       if (event.type === 'tags') {
-        const number = event.tags.find((tag) => tag.name === 'AWS_KINESISVIDEO_FRAGMENT_NUMBER')?.value;
-        const isHeaderTag = event.tags.some((tag) => tag.name === 'AWS_KINESISVIDEO_SERVER_TIMESTAMP');
+        const number = event.tags.find((tag) => tag.name === KvsTag.FragmentNumber)?.value;
+        const isHeaderTag = event.tags.some((tag) => tag.name === KvsTag.ServerTimestamp);
         if (number !== undefined && isHeaderTag) {
           result.fragments++;
           result.fragmentNumbers.push(number);
         }
         // The tags after a chunk's cluster close it: stop once the last expected fragment is complete.
-        const isTrailer = event.tags.some((tag) => tag.name === 'AWS_KINESISVIDEO_MILLIS_BEHIND_NOW');
+        const isTrailer = event.tags.some((tag) => tag.name === KvsTag.MillisBehindNow);
         if (isTrailer && result.fragments >= expectedFragments) {
           break;
         }

@@ -14,13 +14,14 @@ import {
   writeVintSize,
   vintSizeWidth,
 } from './ebml-vint.js';
+import { KvsTag } from './kvs-tags.js';
 import type { MkvSimpleTag, MkvTrack } from './mkv-types.js';
 
 /** Default TimecodeScale: 1 ms, as every KVS producer writes it. */
 export const DEFAULT_TIMECODE_SCALE_NS = 1_000_000;
 
 /** The reserved tag that closes a fragment at once (producer-sdk.md §4.5). */
-export const END_OF_FRAGMENT_TAG = 'AWS_KINESISVIDEO_END_OF_FRAGMENT';
+export const END_OF_FRAGMENT_TAG = KvsTag.EndOfFragment;
 
 /** Largest SimpleBlock relative timecode: a signed 16-bit integer. */
 export const MAX_BLOCK_OFFSET = 32_767;

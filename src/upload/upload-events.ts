@@ -58,7 +58,7 @@ export type SourceRestartEvent = {
 /** The source's clock and this machine's drifted apart: producer timestamps were re-anchored. */
 export type ReanchorEvent = { event: 'reanchor'; driftMs: number };
 
-/** A fragment the service would refuse (over 20 s or 50 MB): not sent. */
+/** A fragment the service would refuse (over its fragment duration or size limit): not sent. */
 export type RefusedEvent = {
   event: 'refused';
   timecode: number;

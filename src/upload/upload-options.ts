@@ -35,9 +35,9 @@ export type UploadOptions = {
   streamTags?: Readonly<Record<string, string>>;
   /** Shortest fragment, in ms: key frames closer than this do not start a new one. */
   minFragmentDuration?: number;
-  /** Upload pacing in MiB/s; 0 turns it off. @default 12.5 (the per-stream limit) */
+  /** Upload pacing in MiB/s; 0 turns it off. @default UPLOAD_DEFAULTS.maxRateMiBps (the per-stream limit) */
   maxRate?: number;
-  /** Fragments per second; 0 turns it off. @default 5 (the per-stream limit) */
+  /** Fragments per second; 0 turns it off. @default UPLOAD_DEFAULTS.maxFragmentRate (the per-stream limit) */
   maxFragmentRate?: number;
   /** Failed connections in a row before giving up. @default 8 for recordings; live sources never give up */
   maxRetries?: number;
@@ -67,9 +67,41 @@ export type UploadOptions = {
   env?: Readonly<Record<string, string | undefined>>;
 };
 
+/** The options that are numbers (they must not be negative). */
+const NUMBER_OPTIONS = [
+  'retentionHours',
+  'minFragmentDuration',
+  'maxRate',
+  'maxFragmentRate',
+  'maxRetries',
+  'bufferMb',
+  'stalenessTimeout',
+  'stopTimeout',
+  'statsInterval',
+  'duration',
+  'rotateAfter',
+  'retryDelay',
+] as const satisfies readonly (keyof UploadOptions)[];
+
+/** The options that are the `put` command's flags under the same name, in camelCase. */
+export const FLAG_OPTIONS = [
+  'stream',
+  'streamArn',
+  'region',
+  'endpointUrl',
+  'profile',
+  'create',
+  'mediaType',
+  'kmsKeyId',
+  'dumpDir',
+  'verify',
+  ...NUMBER_OPTIONS,
+] as const satisfies readonly (keyof UploadOptions)[];
+
 /** The defaults of {@link UploadOptions}: shown by `--help`, applied by {@link resolveUploadConfig}. */
 export const UPLOAD_DEFAULTS = {
-  maxRateMiBps: KvsLimits.maxBytesPerSecond / (1024 * 1024),
+  // The service's limit in MiB/s, rounded down to 2 decimals: `--help` shows it, and pacing stays within it.
+  maxRateMiBps: Math.floor((KvsLimits.maxBytesPerSecond / (1024 * 1024)) * 100) / 100,
   maxFragmentRate: KvsLimits.maxFragmentsPerSecond,
   fileMaxRetries: 8,
   fileBufferMb: 16,
@@ -124,20 +156,7 @@ export const resolveUploadConfig = (options: UploadOptions, isLive: boolean): Up
       context: { stream: options.stream },
     });
   }
-  for (const name of [
-    'retentionHours',
-    'minFragmentDuration',
-    'maxRate',
-    'maxFragmentRate',
-    'maxRetries',
-    'bufferMb',
-    'stalenessTimeout',
-    'stopTimeout',
-    'statsInterval',
-    'duration',
-    'rotateAfter',
-    'retryDelay',
-  ] as const) {
+  for (const name of NUMBER_OPTIONS) {
     checkNonNegative(name, options[name]);
   }
   const bufferMb = options.bufferMb ?? (isLive ? UPLOAD_DEFAULTS.liveBufferMb : UPLOAD_DEFAULTS.fileBufferMb);

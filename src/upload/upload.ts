@@ -6,6 +6,7 @@ import { appendFileSync, mkdirSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../errors.js';
+import { KvsLimits } from '../fragment/kvs-limits.js';
 import type { StreamControl, StreamRef } from '../kvs/stream-control.js';
 import type { UploadSummary as SessionSummary } from '../session/upload-session.js';
 import { UploadSession } from '../session/upload-session.js';
@@ -349,7 +350,8 @@ const throwIfFailed = (summary: SessionSummary, refused: number, isLive: boolean
       `${refused} fragment(s) break the service's limits and were not sent`,
       {
         suggestion:
-          're-encode with a key frame at least every 20 s, e.g. ffmpeg -i in -c:v libx264 -g 60 out.mkv',
+          `re-encode with a key frame at least every ${KvsLimits.maxFragmentDurationMs / 1000} s, ` +
+          'e.g. ffmpeg -i in -c:v libx264 -g 60 out.mkv',
       },
     );
   }

@@ -537,8 +537,8 @@ describe('PutMedia connection rules', () => {
     expect(startsMs[8]).toBeGreaterThanOrEqual(600);
     expect(movedMs).toBeGreaterThanOrEqual(800);
 
-    // 20 MB at 12.5 MiB/s with a one-second burst: the body cannot all be read before the clock has moved
-    // (20 MB - 12.5 MiB) / 12.5 MiB/s, about 0.53 s.
+    // 20 MB at 12.5 MB/s with a one-second burst: the body cannot all be read before the clock has moved
+    // (20 MB - 12.5 MB) / 12.5 MB/s, about 0.6 s.
     await createStream(strict, 'bytes');
     const big = buildSession([{ timecode: START_MS, frameCount: 20, frameBytes: 1_000_000 }]);
     const bigCall = await openPutMedia(strict, { streamName: 'bytes' });

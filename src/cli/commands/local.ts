@@ -1,10 +1,13 @@
 import { Command, InvalidArgumentError } from 'commander';
 import { ErrorCode, KvsPutError } from '../../errors.js';
+import { BYTES_PER_MB, KvsLimits } from '../../fragment/kvs-limits.js';
+import { ErrorId } from '../../kvs/ack.js';
 import type { LocalKvsOptions } from '../../emulator/local-kvs.js';
 import {
   DEFAULT_LOCAL_KVS_HOST,
   DEFAULT_LOCAL_KVS_REGION,
   LOCAL_KVS_CREDENTIALS,
+  REGION_PATTERN,
 } from '../../emulator/local-kvs-defaults.js';
 import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../../exit-codes.js';
@@ -12,6 +15,11 @@ import type { CommandFactory } from '../run-cli.js';
 
 /** The port `kvs-put local` listens on unless told otherwise. */
 export const DEFAULT_LOCAL_KVS_PORT = 4567;
+
+/** The rate limits `--strict` turns on, as its help text says them. */
+const STRICT_RATE_LIMITS =
+  `${KvsLimits.maxPutMediaCallsPerSecond} PutMedia and ${KvsLimits.maxGetMediaCallsPerSecond} GetMedia calls/s, ` +
+  `${KvsLimits.maxBytesPerSecond / BYTES_PER_MB} MB/s, ${KvsLimits.maxFragmentsPerSecond} fragments/s per stream`;
 
 type LocalCommandOptions = {
   host: string;
@@ -54,7 +62,7 @@ const parsePositiveMs = (value: string): number => {
 };
 
 const parseRegion = (value: string): string => {
-  if (!/^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/.test(value)) {
+  if (!REGION_PATTERN.test(value)) {
     throw new InvalidArgumentError('expected a region name such as us-east-1.');
   }
   return value;
@@ -170,7 +178,7 @@ export const localCommand: CommandFactory = (io, setExitCode) => {
       parseRegion,
       DEFAULT_LOCAL_KVS_REGION,
     )
-    .option('--faults <file>', 'fault plan (JSON) to start with; see src/emulator/fault-plan.ts')
+    .option('--faults <file>', 'fault plan (JSON) to start with; its format is in docs/local-kvs.md')
     .option('--access-key-id <id>', 'the access key id to accept')
     .option('--secret-access-key <secret>', 'the secret access key to accept')
     .option('--no-auth', 'accept unsigned requests (never the default)')
@@ -182,17 +190,18 @@ export const localCommand: CommandFactory = (io, setExitCode) => {
     )
     .option(
       '--strict',
-      'enforce every service rate limit (5 PutMedia/GetMedia calls/s, 12.5 MB/s, 5 fragments/s per stream) ' +
+      `enforce every service rate limit (${STRICT_RATE_LIMITS}) ` +
         'and refuse fragments that do not start with a key frame',
     )
     .option(
       '--max-connection-duration-ms <ms>',
-      'close PutMedia connections this old with ERROR 4003 (default: 2700000, 45 min)',
+      `close PutMedia connections this old with ERROR ${ErrorId.MaxConnectionDurationReached} ` +
+        `(default: ${KvsLimits.maxConnectionDurationMs}, ${KvsLimits.maxConnectionDurationMs / 60_000} min)`,
       parsePositiveMs,
     )
     .option(
       '--idle-timeout-ms <ms>',
-      'close PutMedia connections whose body is quiet this long (default: 30000)',
+      `close PutMedia connections whose body is quiet this long (default: ${KvsLimits.idleCloseMs})`,
       parsePositiveMs,
     )
     .action(async (options: LocalCommandOptions) => {

@@ -13,6 +13,7 @@ import type { EncodingFlags, Source } from '../../source/sources.js';
 import { deviceSource, fileSource, rtspSource, testPattern } from '../../source/sources.js';
 import type { UploadOptions } from '../../upload/upload-options.js';
 import {
+  FLAG_OPTIONS,
   STREAM_NAME_RULE,
   UPLOAD_DEFAULTS,
   checkStreamRef,
@@ -170,7 +171,7 @@ const uploadOptionsOf = (options: PutOptions, io: CliIo, local: LocalKvs | undef
     ...rest
   } = options;
   const flags: UploadOptions = {};
-  for (const name of UPLOAD_FLAGS) {
+  for (const name of FLAG_OPTIONS) {
     const value = rest[name];
     if (value !== undefined) {
       Object.assign(flags, { [name]: value });
@@ -189,32 +190,6 @@ const uploadOptionsOf = (options: PutOptions, io: CliIo, local: LocalKvs | undef
     signal: io.signal,
   };
 };
-
-/** The flags that are {@link UploadOptions} under the same name. */
-const UPLOAD_FLAGS = [
-  'stream',
-  'streamArn',
-  'region',
-  'endpointUrl',
-  'profile',
-  'create',
-  'retentionHours',
-  'mediaType',
-  'kmsKeyId',
-  'minFragmentDuration',
-  'maxRate',
-  'maxFragmentRate',
-  'maxRetries',
-  'bufferMb',
-  'stalenessTimeout',
-  'stopTimeout',
-  'statsInterval',
-  'duration',
-  'dumpDir',
-  'verify',
-  'rotateAfter',
-  'retryDelay',
-] as const satisfies readonly (keyof UploadOptions & keyof PutOptions)[];
 
 const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
   checkStreamRef(options);
