@@ -1,6 +1,6 @@
 /**
- * Upload pacing within the per-stream limits of PutMedia (kvs-api.md §6.4: 12.5 MB and 5 fragments per
- * second): a file can go faster than real time, but not faster than these.
+ * Upload pacing within the per-stream limits of PutMedia (kvs-api.md §6.4, `KvsLimits`): a file can go
+ * faster than real time, but not faster than these.
  */
 import type { Fragment } from '../fragment/fragmenter.js';
 
@@ -46,9 +46,10 @@ export class Pacer {
   public charge(fragment: Fragment, nowMs: number): void {
     const { maxBytesPerSecond, maxFragmentsPerSecond } = this.config;
     if (maxBytesPerSecond > 0) {
-      // An idle bucket refills to at most one burst: time not used is not banked beyond that.
+      // Time not used is not banked: after a pause the clock starts again from now, so the burst that
+      // waitMs allows (one second ahead of it) is all an idle stream may send at once.
       this.nextByteAtMs =
-        Math.max(nowMs - BYTE_BURST_MS, this.nextByteAtMs) + (fragment.byteLength / maxBytesPerSecond) * 1000;
+        Math.max(nowMs, this.nextByteAtMs) + (fragment.byteLength / maxBytesPerSecond) * 1000;
     }
     if (maxFragmentsPerSecond > 0 && !fragment.isContinuation) {
       this.nextFragmentAtMs = Math.max(nowMs, this.nextFragmentAtMs) + 1000 / maxFragmentsPerSecond;

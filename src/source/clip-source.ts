@@ -175,7 +175,7 @@ export const planClips = async (
 };
 
 export type ClipSourceReport = {
-  /** A fragment the service would refuse (over 20 s or 50 MB): not sent. */
+  /** A fragment the service would refuse (longer or larger than `KvsLimits` allow): not sent. */
   onRefused: (fragment: Fragment, reason: string) => void;
   onClipStart?: (clip: Clip) => void;
   stats: FragmenterStats[];

@@ -40,32 +40,32 @@ describe('Pacer', () => {
 
   it('maxBytesPerSecond: a token bucket, bursts go at once, the average stays within the rate', () => {
     const pacer = new Pacer({ maxBytesPerSecond: 1000, maxFragmentsPerSecond: 0 });
-    // 500 bytes each (half a second of the rate). From idle the bucket's second of credit and the second
-    // sending may run ahead of the byte clock let five go at once; then one goes every 500 ms.
+    // 500 bytes each (half a second of the rate). From idle, sending may run one second ahead of the byte
+    // clock: three go at once (the third takes it exactly one second ahead); then one every 500 ms.
     const times = sendTimes(
       pacer,
       Array.from({ length: 8 }, () => fragment(500, true)),
     );
-    expect(times).toEqual([0, 0, 0, 0, 0, 500, 1000, 1500]);
+    expect(times).toEqual([0, 0, 0, 500, 1000, 1500, 2000, 2500]);
   });
 
   it('an idle byte bucket refills to one burst only', () => {
     const pacer = new Pacer({ maxBytesPerSecond: 1000, maxFragmentsPerSecond: 0 });
     sendTimes(pacer, [fragment(5000)]);
-    // A minute later the debt is long paid, and the credit is still one burst, not a minute of bytes.
+    // A minute later the debt is long paid, and the burst is still one second's worth, not a minute's.
     expect(
       sendTimes(
         pacer,
         Array.from({ length: 7 }, () => fragment(500)),
         60_000,
       ),
-    ).toEqual([60_000, 60_000, 60_000, 60_000, 60_000, 60_500, 61_000]);
+    ).toEqual([60_000, 60_000, 60_000, 60_500, 61_000, 61_500, 62_000]);
   });
 
   it('waits for the later of both clocks', () => {
     const pacer = new Pacer({ maxBytesPerSecond: 1000, maxFragmentsPerSecond: 10 });
     expect(sendTimes(pacer, [fragment(1000), fragment(1000), fragment(1000), fragment(10)])).toEqual([
-      0, 100, 200, 1000,
+      0, 100, 1000, 2000,
     ]);
   });
 });
