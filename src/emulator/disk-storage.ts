@@ -7,7 +7,8 @@
  * fragments is left.
  */
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { makeDirectory } from '../util/make-directory.js';
+import { open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, KvsPutError } from '../errors.js';
 import {
@@ -57,7 +58,7 @@ export class DiskStorage implements StreamStorage, MediaStorage {
   /** Opens (creating it when missing) the data directory. */
   public static async open(dataDir: string): Promise<DiskStorage> {
     try {
-      await mkdir(dataDir, { recursive: true });
+      await makeDirectory(dataDir);
     } catch (error) {
       throw new KvsPutError(
         ErrorCode.Io,
@@ -192,7 +193,7 @@ export class DiskStorage implements StreamStorage, MediaStorage {
       return known;
     }
     const dir = join(this.mediaDir, streamDirName(streamArn));
-    await mkdir(dir, { recursive: true });
+    await makeDirectory(dir);
     const index = await open(join(dir, INDEX_FILE_NAME), 'a');
     await index.write(`${streamIndexLine(streamArn)}\n`);
     const files: StreamFiles = {

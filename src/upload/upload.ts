@@ -2,7 +2,7 @@
  * `upload(source, options)`: the whole pipeline as one call. It finds or creates the stream, plans the
  * source, runs the upload session on its fragments, and reports everything as {@link UploadEvent}s.
  */
-import { appendFileSync, mkdirSync } from 'node:fs';
+import { appendFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../errors.js';
@@ -13,6 +13,8 @@ import { UploadSession } from '../session/upload-session.js';
 import type { Source } from '../source/sources.js';
 import { peakRssBytes } from '../util/peak-rss.js';
 import { EventStream } from '../util/event-stream.js';
+import { makeDirectorySync } from '../util/make-directory.js';
+import { fileErrorReason } from '../util/media-file.js';
 import { VERSION } from '../version.js';
 import type { StatsEvent, SummaryEvent, UploadEvent, UploadSummary } from './upload-events.js';
 import { recordOf } from './upload-events.js';
@@ -254,7 +256,15 @@ const runSession = async (feed: FragmentFeed, context: SessionContext): Promise<
   const { config, control, ref, isLive, options, run } = context;
   const dumpDir = options.dumpDir === undefined ? undefined : resolve(context.cwd, options.dumpDir);
   if (dumpDir !== undefined) {
-    mkdirSync(dumpDir, { recursive: true });
+    try {
+      makeDirectorySync(dumpDir);
+    } catch (error) {
+      throw new KvsPutError(
+        ErrorCode.Io,
+        `cannot create --dump-dir ${options.dumpDir ?? dumpDir}: ${fileErrorReason((error as NodeJS.ErrnoException).code)}`,
+        { context: { dumpDir }, cause: error },
+      );
+    }
   }
   const session = new UploadSession({
     ...ref,

@@ -4,8 +4,9 @@
  * run (code V8 runs, facts about a binary), so it lives where only this user writes (directory 0700, files
  * 0600), never in a shared temporary directory. Losing it only costs the time it saves.
  */
-import { mkdirSync, renameSync, statSync, writeFileSync } from 'node:fs';
+import { renameSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { makeDirectorySync } from './make-directory.js';
 
 type Environment = Readonly<Record<string, string | undefined>>;
 
@@ -19,7 +20,7 @@ export const userCacheDirectory = (env: Environment): string | undefined => {
 /** Creates the directory for this user only; false when that is impossible or it is not this user's. */
 export const ensurePrivateDirectory = (directory: string): boolean => {
   try {
-    mkdirSync(directory, { recursive: true, mode: 0o700 });
+    makeDirectorySync(directory, { mode: 0o700 });
     const stats = statSync(directory);
     const uid = process.getuid?.();
     return stats.isDirectory() && (uid === undefined || stats.uid === uid) && (stats.mode & 0o022) === 0;

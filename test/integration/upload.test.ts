@@ -1,5 +1,5 @@
 import { execFileSync } from 'node:child_process';
-import { copyFileSync, mkdtempSync, writeFileSync } from 'node:fs';
+import { copyFileSync, existsSync, mkdtempSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -70,6 +70,20 @@ describe('kvs-put --file: recorded clips to the local KVS, read back with GetMed
     expect(stored.fragments).toBe(3);
     expect(stored.frames).toEqual(expected);
   });
+
+  // A regression: Node's recursive mkdir spun at 100% CPU for ever on /proc (ENOENT, then EEXIST, in a loop).
+  it.skipIf(!existsSync('/proc/self'))(
+    'an uncreatable --dump-dir fails at once: exit 7, with the path',
+    async () => {
+      await using kvs = await startLocalKvs();
+      const run = await runKvsPut(
+        ['--stream', 'dump', '--create', '--file', fixture('h264.mkv'), '--dump-dir', '/proc/kvs-put-nope'],
+        { env: localKvsEnv(kvs), timeoutMs: 30_000 },
+      );
+      expect(run.code).toBe(ExitCode.Io);
+      expect(run.stderr).toMatch(/kvs-put: cannot create --dump-dir \/proc\/kvs-put-nope: no such file/);
+    },
+  );
 
   it('--verify reads the upload back with GetMedia (the npm start demo)', async () => {
     await using kvs = await startLocalKvs();
