@@ -100,16 +100,7 @@ export default tseslint.config(
   layer('src/util/**', ['../*/*'], 'util/ imports no other folder of kvs-put.'),
   layer(
     'src/fragment/**',
-    [
-      '../capture/*',
-      '../source/*',
-      '../kvs/*',
-      '!../kvs/ack.js',
-      '../session/*',
-      '../upload/*',
-      '../emulator/*',
-      '../cli/*',
-    ],
+    ['../capture/*', ...CAPTURE_MAY_NOT_IMPORT],
     'fragment/ imports only mkv/, codec/, util/ and the ack vocabulary (kvs/ack.ts).',
   ),
   layer('src/capture/**', CAPTURE_MAY_NOT_IMPORT, CAPTURE_RULE),

@@ -41,10 +41,12 @@ export const planSource = async (
   source: Source,
   context: { cwd: string; env: Environment; nowMs: number; ffmpeg: () => Promise<FfmpegTools> },
 ): Promise<SourcePlan> => {
-  const { planCapture } = await import('../capture/capture-plan.js');
+  // capture/ loads only when ffmpeg is needed: an MKV upload never runs it, and start-up counts for cron jobs.
+  const loadPlanner = async () => (await import('../capture/capture-plan.js')).planCapture;
   const encoding = encodingOptionsOf(source.kind === 'live' ? source.encoding : source.options);
   if (source.kind === 'live') {
     const tools = await context.ffmpeg();
+    const planCapture = await loadPlanner();
     const { probeRtspTimeoutOption } = await import('../capture/ffmpeg-locator.js');
     const plan = await planCapture(source.capture, encoding, {
       ffmpegPath: tools.ffmpegPath,
@@ -72,6 +74,7 @@ export const planSource = async (
       isTranscoding: source.options.transcode === true,
       planFile: async (path) => {
         const tools = await context.ffmpeg();
+        const planCapture = await loadPlanner();
         return planCapture({ kind: 'file', path }, encoding, {
           ffmpegPath: tools.ffmpegPath,
           ...(tools.ffprobePath === undefined ? {} : { ffprobePath: tools.ffprobePath }),

@@ -161,18 +161,9 @@ const sourceOf = (options: PutOptions, io: CliIo): Source => {
 
 /** The library's options from the flags (the endpoint and credentials of an in-process local KVS with --local). */
 const uploadOptionsOf = (options: PutOptions, io: CliIo, local: LocalKvs | undefined): UploadOptions => {
-  const {
-    file: _file,
-    local: _local,
-    json: _json,
-    verbose: _verbose,
-    quiet: _quiet,
-    streamTag,
-    ...rest
-  } = options;
   const flags: UploadOptions = {};
   for (const name of FLAG_OPTIONS) {
-    const value = rest[name];
+    const value = options[name];
     if (value !== undefined) {
       Object.assign(flags, { [name]: value });
     }
@@ -184,7 +175,7 @@ const uploadOptionsOf = (options: PutOptions, io: CliIo, local: LocalKvs | undef
       : { endpointUrl: local.url, region: local.region, credentials: local.credentials }),
     ...flags,
     ...(local === undefined ? {} : { create: true }),
-    ...(streamTag === undefined ? {} : { streamTags: streamTag }),
+    ...(options.streamTag === undefined ? {} : { streamTags: options.streamTag }),
     cwd: io.cwd,
     env: io.env,
     signal: io.signal,
