@@ -103,6 +103,19 @@ const untilAborted = (signal: AbortSignal): Promise<void> =>
         signal.addEventListener('abort', () => resolve(), { once: true });
       });
 
+/**
+ * AWS CLI commands that work as pasted. Older AWS CLIs (Debian's 2.9) ignore AWS_ENDPOINT_URL_KINESIS_VIDEO,
+ * so each command names the endpoint itself; the media commands take it too, since the local KVS serves
+ * its data plane on the same port.
+ */
+const awsCliExamples = (url: string): string[] => [
+  `# Older AWS CLIs (Debian ships 2.9) ignore AWS_ENDPOINT_URL_KINESIS_VIDEO: each command gives --endpoint-url.`,
+  `aws kinesisvideo list-streams --endpoint-url ${url}`,
+  `# After an upload to stream demo (kvs-put --stream demo --create --retention-hours 24 --file clip.mkv):`,
+  `aws kinesis-video-archived-media list-fragments --stream-name demo --fragment-selector 'FragmentSelectorType=SERVER_TIMESTAMP,TimestampRange={StartTimestamp=2000-01-01T00:00:00Z,EndTimestamp=2100-01-01T00:00:00Z}' --endpoint-url ${url}`,
+  `aws kinesis-video-media get-media --stream-name demo --start-selector StartSelectorType=EARLIEST demo.mkv --endpoint-url ${url}`,
+];
+
 const runLocal = async (
   options: LocalCommandOptions,
   isRegionPinned: boolean,
@@ -148,6 +161,7 @@ const runLocal = async (
         `export AWS_SECRET_ACCESS_KEY=${credentials.secretAccessKey}`,
       );
     }
+    lines.push(...awsCliExamples(kvs.url));
     lines.push(`# Ctrl+C stops it. One line per request follows on stderr.`);
     io.stdout.write(`${lines.join('\n')}\n`);
     await untilAborted(io.signal);

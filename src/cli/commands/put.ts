@@ -194,6 +194,15 @@ const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
   const local =
     options.local === true ? await (await import('../../emulator/local-kvs.js')).startLocalKvs() : undefined;
   try {
+    if (local !== undefined) {
+      reporter.onEvent(
+        {
+          event: 'note',
+          message: `--local: an in-process local KVS on ${local.url}; what it stores ends with this run`,
+        },
+        0,
+      );
+    }
     const { upload } = await import('../../upload/upload.js');
     const run = upload(source, uploadOptionsOf(options, io, local));
     for await (const event of run) {
