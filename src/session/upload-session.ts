@@ -127,6 +127,11 @@ export class UploadSession {
     return this.stats.summary(this.isAborted(), this.sourceError);
   }
 
+  /** Bytes of fragments held in memory (unsent + unacknowledged), for a progress line's buffer fill. */
+  public get bufferedBytes(): number {
+    return this.buffer.heldBytes;
+  }
+
   /**
    * The session so far (the summary's counters) and the source → socket latency since the last call: what
    * a live run reports every so often, since its summary comes only at the end.
