@@ -223,7 +223,7 @@ export class UploadReporter {
         : `, source → socket p50 ${event.sourceToSocketMs.p50} ms p99 ${event.sourceToSocketMs.p99} ms`;
     const memory = event.process;
     this.write(
-      `stats: ${plural(event.fragments, 'fragment')} (${event.persisted + event.received} stored, ${event.dropped} dropped, ${event.unacknowledged} awaiting acks), ` +
+      `stats: ${plural(event.fragments, 'fragment')} (${event.persisted + event.received} stored, ${event.dropped} dropped, ${event.unacknowledged} awaiting acks, ${event.notSent} not sent yet), ` +
         `${formatBytes(event.bytesSent)} sent, ${plural(event.sourceRestarts, 'source restart')}, ${plural(event.retries, 'retry', 'retries')}${latency} ` +
         `(last ${(event.intervalMs / 1000).toFixed(0)} s), RSS ${formatBytes(memory.rssBytes)} ` +
         `(JS heap ${formatBytes(memory.heapUsedBytes)}, buffers ${formatBytes(memory.arrayBuffersBytes)})`,

@@ -124,6 +124,11 @@ export class UploadSession {
       buffer.endSource();
     }
     await pump;
+    return this.summary();
+  }
+
+  /** The summary so far: what `run()` resolves with, and what a run that failed got to before it did. */
+  public summary(): UploadSummary {
     return this.stats.summary(this.isAborted(), this.sourceError);
   }
 

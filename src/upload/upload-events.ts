@@ -109,16 +109,12 @@ export type SummaryError = { code: ErrorCode; message: string; suggestion?: stri
  */
 export type SummaryEvent = { event: 'summary' } & Omit<
   SessionSummary,
-  'stats' | 'sourceError' | 'skipped' | 'unacknowledged'
+  'stats' | 'sourceError' | 'skipped'
 > & {
     /** Fragments the service refused for good (an ERROR ack with a non-retriable ErrorId). */
     skipped: number;
     /** Those fragments, with the ErrorId and reason of each. */
     skippedFragments: FragmentStats[];
-    /** Sent, but no final ack came (the connection broke, or the wait for acks ran out). */
-    unacknowledged: number;
-    /** Never left this machine (the run failed or was stopped first). */
-    notSent: number;
     /** True only when a signal (or `stop()`, or the caller's AbortSignal) ended the run. */
     isInterrupted: boolean;
     /** Why the source ended early, when it failed after delivering what it could. */
@@ -195,7 +191,12 @@ export const recordOf = (event: SessionEvent): UploadEvent => {
 };
 
 /** What a run got to before it ended, for its summary: the session's, once it ran. */
-export type Outcome = { session: SessionSummary | undefined; refused: number };
+export type Outcome = {
+  session: SessionSummary | undefined;
+  refused: number;
+  /** The running session's counts: what a session that failed (e.g. out of retries) got to. */
+  sessionSoFar?: () => SessionSummary;
+};
 
 /** A run's summary record: the session's counts (zeros when it never ran), and its error when it failed. */
 export const summaryRecord = (
@@ -205,15 +206,12 @@ export const summaryRecord = (
   error: unknown,
 ): SummaryEvent => {
   const {
-    stats = [],
+    stats: _stats,
     sourceError = undefined,
     skipped = [],
-    unacknowledged = 0,
     isInterrupted: _sessionInterrupted,
     ...counts
-  } = outcome.session ?? {};
-  // Unsettled fragments are never folded out of `stats`: the queued ones there are all that never left.
-  const notSent = stats.filter((fragment) => fragment.state === 'queued').length;
+  } = outcome.session ?? outcome.sessionSoFar?.() ?? {};
   const usage = process.resourceUsage();
   return {
     event: 'summary',
@@ -225,14 +223,14 @@ export const summaryRecord = (
     connections: 0,
     retries: 0,
     bytesSent: 0,
+    unacknowledged: 0,
+    notSent: 0,
     ackLatencyMs: undefined,
     sourceToSocketMs: undefined,
     sourceToKernelMs: undefined,
     ...counts,
     skipped: skipped.length,
     skippedFragments: skipped,
-    unacknowledged: unacknowledged - notSent,
-    notSent,
     isInterrupted,
     ...(sourceError === undefined ? {} : { sourceError: sourceError.message }),
     refused: outcome.refused,

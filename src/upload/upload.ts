@@ -214,6 +214,7 @@ const runPipeline = async (
         options,
         cwd,
         run,
+        outcome,
         signal: liveStop?.signal ?? run.signal,
       });
     } finally {
@@ -240,7 +241,8 @@ const runPipeline = async (
         });
       }
     }
-    const stored = summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged;
+    const stored =
+      summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged - summary.notSent;
     if (options.verify === true && streamName !== '' && stored > 0) {
       const { readBack } = await import('../kvs/read-back.js');
       const result = await readBack(control, ref, firstProducerMs, stored);
@@ -284,6 +286,7 @@ type SessionContext = {
   options: UploadOptions;
   cwd: string;
   run: RunContext;
+  outcome: Outcome;
   signal: AbortSignal;
 };
 
@@ -337,10 +340,14 @@ const runSession = async (feed: FragmentFeed, context: SessionContext): Promise<
     onAbort: isLive ? 'flush' : 'drop-unsent',
   });
   run.onSession(session, config.maxBufferBytes);
+  context.outcome.sessionSoFar = () => session.summary();
   // A live run goes on for days: it says how it is doing every so often, not only at the end.
   const statsTimer =
     isLive && config.statsIntervalMs > 0
-      ? setInterval(() => run.emit(statsRecord(session, feed.restarts().count)), config.statsIntervalMs)
+      ? setInterval(
+          () => run.emit(statsRecord(session, feed.restarts().count, run.signal.aborted)),
+          config.statsIntervalMs,
+        )
       : undefined;
   statsTimer?.unref();
   try {
@@ -350,13 +357,15 @@ const runSession = async (feed: FragmentFeed, context: SessionContext): Promise<
   }
 };
 
-const statsRecord = (session: UploadSession, sourceRestarts: number): StatsEvent => {
+const statsRecord = (session: UploadSession, sourceRestarts: number, isInterrupted: boolean): StatsEvent => {
   const usage = process.resourceUsage();
   // The V8 heap and the Buffers apart from RSS: a slow leak shows in one of them long before RSS does.
   const memory = process.memoryUsage();
   return {
     event: 'stats',
     ...session.interval(),
+    // As in the summary: a signal, not the end of --duration.
+    isInterrupted,
     sourceRestarts,
     process: {
       cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
@@ -388,10 +397,11 @@ const throwIfFailed = (summary: SessionSummary, refused: number, isLive: boolean
       },
     );
   }
-  if (summary.skipped.length > 0 || summary.unacknowledged > 0) {
+  if (summary.skipped.length > 0 || summary.unacknowledged > 0 || summary.notSent > 0) {
     throw new KvsPutError(
       ErrorCode.Upload,
-      `${plural(summary.skipped.length, 'fragment')} refused by KVS, ${summary.unacknowledged} not acknowledged`,
+      `${plural(summary.skipped.length, 'fragment')} refused by KVS, ${summary.unacknowledged} sent, not acknowledged` +
+        (summary.notSent > 0 ? `, ${summary.notSent} not sent` : ''),
     );
   }
 };
