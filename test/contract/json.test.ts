@@ -66,7 +66,7 @@ contractTable('--json: one summary, last, on every path', [
       faults: { putMedia: [{ refuse: { type: 'InternalFailure', statusCode: 500 }, times: 'always' }] },
     },
     exit: 6,
-    error: /upload failed after 2 failed connection attempt/,
+    error: /upload failed after 2 failed connection attempts: PutMedia refused: HTTP 500/,
     stored: { stream: 'down', fragments: 0 },
     check: (result) => {
       const summary = expectSummaryLast(result, 'KVS_UPLOAD');

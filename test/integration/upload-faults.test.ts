@@ -200,7 +200,7 @@ describe.skipIf(!hasFfmpeg)('uploader under the local KVS fault plans', () => {
     await using _kvs = kvs;
     expect(run.code).toBe(ExitCode.UploadFailed);
     expect(run.stderr).toMatch(
-      /^kvs-put: upload failed after 3 failed connection attempt\(s\): PutMedia refused: HTTP 500 InternalFailure/m,
+      /^kvs-put: upload failed after 3 failed connection attempts: PutMedia refused: HTTP 500 InternalFailure/m,
     );
   });
 });
