@@ -1,14 +1,21 @@
 import type { StatsEvent, SummaryEvent, UploadEvent } from '../upload/upload-events.js';
+import { failureSummary } from '../upload/upload-events.js';
+import type { Clock, ClockTimer } from '../util/clock.js';
+import { systemClock } from '../util/clock.js';
+import { plural } from '../util/plural.js';
 import type { CliIo } from './cli-io.js';
+import { PaceEstimator, formatBytes, progressLine } from './progress-line.js';
 
 export type ReporterMode = { json: boolean; verbose: boolean; quiet: boolean };
 
-const formatBytes = (bytes: number): string =>
-  bytes >= 1e9
-    ? `${(bytes / 1e9).toFixed(2)} GB`
-    : bytes >= 1e6
-      ? `${(bytes / 1e6).toFixed(1)} MB`
-      : `${(bytes / 1e3).toFixed(0)} kB`;
+/** What the progress line reads from a running upload between its events (an {@link UploadRun}). */
+export type ProgressSource = {
+  readonly bytesSent: number;
+  readonly buffer: { readonly bytes: number; readonly maxBytes: number };
+};
+
+/** How often a terminal's progress line is redrawn, events or not (the elapsed time moves on). */
+const PROGRESS_INTERVAL_MS = 250;
 
 /**
  * Renders the library's upload events: with --json each one as a line of NDJSON on stdout (so `--json` is
@@ -19,19 +26,42 @@ export class UploadReporter {
   private readonly io: CliIo;
   private readonly mode: ReporterMode;
   private readonly isTty: boolean;
-  private readonly startedAtMs = Date.now();
+  private readonly clock: Clock;
+  private readonly startedAtMs: number;
+  private readonly pace: PaceEstimator;
   private totalBytes: number | undefined;
+  private isLive = false;
   private bytesSent = 0;
+  private run: ProgressSource | undefined;
+  private timer: ClockTimer | undefined;
   private finalAcks = 0;
   private hasProgressLine = false;
-  private lastProgressAtMs = 0;
+  private hasSummary = false;
+  private lastProgressAtMs = Number.NEGATIVE_INFINITY;
   /** Which ack means "stored": PERSISTED when the stream has retention, else RECEIVED. */
   private finalAckType: 'PERSISTED' | 'RECEIVED' = 'RECEIVED';
 
-  public constructor(io: CliIo, mode: ReporterMode) {
+  public constructor(io: CliIo, mode: ReporterMode, clock: Clock = systemClock) {
     this.io = io;
     this.mode = mode;
+    this.clock = clock;
+    this.startedAtMs = clock.monotonicMs();
+    this.pace = new PaceEstimator(clock);
     this.isTty = io.stderr.isTTY === true && !mode.json && !mode.quiet;
+  }
+
+  /**
+   * Follows a running upload: on a terminal, its progress line is redrawn every so often from the run's
+   * counters, so it stays up (and its elapsed time and ETA move) between events, for the whole upload.
+   */
+  public follow(run: ProgressSource): void {
+    this.run = run;
+    if (this.isTty && this.timer === undefined) {
+      this.timer = this.clock.setInterval(() => {
+        this.bytesSent = run.bytesSent;
+        this.progress();
+      }, PROGRESS_INTERVAL_MS);
+    }
   }
 
   /** A log line on stderr (never in JSON mode's stdout); --quiet keeps only warnings. */
@@ -52,13 +82,25 @@ export class UploadReporter {
     if (this.mode.json) {
       this.io.stdout.write(`${JSON.stringify(event)}\n`);
     }
+    if (event.event === 'summary') {
+      this.hasSummary = true;
+    }
     this.bytesSent = bytesSent;
     this.render(event);
     this.progress();
   }
 
+  /** A run failed: with --json, its summary is printed now unless the library's already was. */
+  public onFailure(error: unknown): void {
+    if (this.mode.json && !this.hasSummary) {
+      this.onEvent(failureSummary(error), this.bytesSent);
+    }
+  }
+
   /** Clears the progress line once the run is over. */
   public finish(): void {
+    this.timer?.cancel();
+    this.timer = undefined;
     this.clearProgress();
   }
 
@@ -67,6 +109,7 @@ export class UploadReporter {
       case 'start': {
         this.finalAckType = event.retentionHours > 0 ? 'PERSISTED' : 'RECEIVED';
         this.totalBytes = event.totalBytes;
+        this.isLive = event.source === 'live';
         const where = `stream ${event.stream} (${event.region}, retention ${event.retentionHours} h)`;
         this.log(
           event.source === 'live'
@@ -165,7 +208,9 @@ export class UploadReporter {
         this.summary(event);
         break;
       case 'verify':
-        this.log(`read back with GetMedia: ${event.fragments} fragments, ${event.frames} frames`);
+        this.log(
+          `read back with GetMedia: ${plural(event.fragments, 'fragment')}, ${plural(event.frames, 'frame')}`,
+        );
         break;
     }
   }
@@ -178,14 +223,18 @@ export class UploadReporter {
         : `, source → socket p50 ${event.sourceToSocketMs.p50} ms p99 ${event.sourceToSocketMs.p99} ms`;
     const memory = event.process;
     this.write(
-      `stats: ${event.fragments} fragments (${event.persisted + event.received} stored, ${event.dropped} dropped, ${event.unacknowledged} awaiting acks), ` +
-        `${formatBytes(event.bytesSent)} sent, ${event.sourceRestarts} source restarts, ${event.retries} retries${latency} ` +
+      `stats: ${plural(event.fragments, 'fragment')} (${event.persisted + event.received} stored, ${event.dropped} dropped, ${event.unacknowledged} awaiting acks, ${event.notSent} not sent yet), ` +
+        `${formatBytes(event.bytesSent)} sent, ${plural(event.sourceRestarts, 'source restart')}, ${plural(event.retries, 'retry', 'retries')}${latency} ` +
         `(last ${(event.intervalMs / 1000).toFixed(0)} s), RSS ${formatBytes(memory.rssBytes)} ` +
         `(JS heap ${formatBytes(memory.heapUsedBytes)}, buffers ${formatBytes(memory.arrayBuffersBytes)})`,
     );
   }
 
   private summary(summary: SummaryEvent): void {
+    if (summary.error !== undefined && summary.fragments === 0 && summary.connections === 0) {
+      // Nothing was read or sent: the error line says all there is.
+      return;
+    }
     const sourceLatency =
       summary.sourceToSocketMs === undefined
         ? ''
@@ -197,10 +246,13 @@ export class UploadReporter {
       summary.ackLatencyMs === undefined
         ? ''
         : `, ack latency p50 ${summary.ackLatencyMs.p50} ms p99 ${summary.ackLatencyMs.p99} ms`;
+    // "Not sent" (never left) apart from "sent, not acknowledged" (the service may hold them).
     this.log(
-      `${summary.fragments} fragments: ${summary.persisted} persisted, ${summary.received} received, ` +
-        `${summary.skipped.length} skipped, ${summary.refused} refused, ${summary.dropped} dropped, ${summary.unacknowledged} unacknowledged; ` +
-        `${formatBytes(summary.bytesSent)} in ${summary.seconds.toFixed(1)} s over ${summary.connections} connection(s), ${summary.retries} retries${latency}${sourceLatency}`,
+      `${plural(summary.fragments, 'fragment')}: ${summary.persisted} persisted, ${summary.received} received, ` +
+        `${summary.skipped} skipped, ${summary.refused} refused, ${summary.dropped} dropped; ` +
+        `${summary.unacknowledged} sent, not acknowledged; ${summary.notSent} not sent; ` +
+        `${formatBytes(summary.bytesSent)} in ${summary.seconds.toFixed(1)} s over ${plural(summary.connections, 'connection')}, ` +
+        `${plural(summary.retries, 'retry', 'retries')}${latency}${sourceLatency}`,
     );
   }
 
@@ -208,24 +260,26 @@ export class UploadReporter {
     if (!this.isTty) {
       return;
     }
-    const now = Date.now();
-    if (now - this.lastProgressAtMs < 100) {
+    const nowMs = this.clock.monotonicMs();
+    this.pace.sample(this.bytesSent);
+    // Throttled, but never left cleared: a log line just took its place.
+    if (this.hasProgressLine && nowMs - this.lastProgressAtMs < 100) {
       return;
     }
-    this.lastProgressAtMs = now;
-    const seconds = Math.max(0.001, (now - this.startedAtMs) / 1000);
-    const rate = this.bytesSent / seconds;
-    let bar = '';
-    let eta = '';
-    if (this.totalBytes !== undefined && this.totalBytes > 0) {
-      const ratio = Math.min(1, this.bytesSent / this.totalBytes);
-      const width = 24;
-      bar = `[${'#'.repeat(Math.round(ratio * width)).padEnd(width, '.')}] ${(ratio * 100).toFixed(0).padStart(3)}% `;
-      eta = rate > 0 ? ` ETA ${Math.max(0, (this.totalBytes - this.bytesSent) / rate).toFixed(0)} s` : '';
-    }
-    this.io.stderr.write(
-      `\r${bar}${formatBytes(this.bytesSent)}, ${this.finalAcks} fragments ${this.finalAckType.toLowerCase()}, ${formatBytes(rate)}/s${eta}\u001b[K`,
-    );
+    this.lastProgressAtMs = nowMs;
+    const line = progressLine({
+      isLive: this.isLive,
+      elapsedMs: nowMs - this.startedAtMs,
+      bytesSent: this.bytesSent,
+      totalBytes: this.totalBytes,
+      fragmentsStored: this.finalAcks,
+      finalAckType: this.finalAckType,
+      bytesPerSecond: this.pace.bytesPerSecond(),
+      etaMs: this.totalBytes === undefined ? undefined : this.pace.etaMs(this.totalBytes),
+      bufferBytes: this.run?.buffer.bytes ?? 0,
+      maxBufferBytes: this.run?.buffer.maxBytes ?? 0,
+    });
+    this.io.stderr.write(`\r${line}\u001b[K`);
     this.hasProgressLine = true;
   }
 

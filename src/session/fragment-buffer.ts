@@ -213,6 +213,11 @@ export class FragmentBuffer {
     }
   }
 
+  /** Bytes of fragments held (unsent + unacknowledged): what `maxBufferBytes` bounds. */
+  public get heldBytes(): number {
+    return this.bufferedBytes;
+  }
+
   /** Bytes of fragments not sent yet. */
   public unsentBytes(): number {
     let bytes = 0;

@@ -38,7 +38,10 @@ export type UploadSummary = {
   received: number;
   skipped: FragmentStats[];
   dropped: number;
+  /** Sent, but no final ack came (yet): the service may hold them. */
   unacknowledged: number;
+  /** Never sent: still queued when the session ended (or when asked, for an interval). */
+  notSent: number;
   connections: number;
   retries: number;
   bytesSent: number;
@@ -88,6 +91,10 @@ export const newFragmentStats = (fragment: Fragment, queuedAtMs: number): Fragme
   skipErrorId: undefined,
   skipReason: undefined,
 });
+
+/** Queued and never sent (a fragment requeued after a lost connection was sent: the service may hold it). */
+const isNeverSent = (stats: FragmentStats): boolean =>
+  stats.state === 'queued' && stats.sentAtMs === undefined;
 
 /** Milliseconds from sending a fragment's last byte to its final ack. */
 export const ackLatencyMs = (stats: FragmentStats): number | undefined => {
@@ -191,7 +198,10 @@ export class SessionStats {
         ...stats.filter((s) => s.state === 'skipped' && s.skipErrorId !== undefined),
       ],
       dropped: this.dropped,
-      unacknowledged: stats.filter((s) => !isFinalState(s.state, isPersistedAckExpected)).length,
+      unacknowledged: stats.filter((s) => !isFinalState(s.state, isPersistedAckExpected) && !isNeverSent(s))
+        .length,
+      // Unsettled fragments are never folded: the ones kept are all that never left.
+      notSent: stats.filter(isNeverSent).length,
       connections: this.connections,
       retries: this.retries,
       bytesSent: this.bytesSent,

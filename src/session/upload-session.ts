@@ -20,6 +20,7 @@ import { SessionStats } from './session-stats.js';
 import type { UploadInterval, UploadSummary } from './session-stats.js';
 import { resolveUploadConfig } from './upload-options.js';
 import type { FragmentSource, UploadConfig, UploadEvent, UploadOptions } from './upload-options.js';
+import { plural } from '../util/plural.js';
 
 export type { BufferPolicy } from './fragment-buffer.js';
 export type { FragmentState, FragmentStats, UploadInterval, UploadSummary } from './session-stats.js';
@@ -106,7 +107,7 @@ export class UploadSession {
           if (attempt > config.maxAttempts) {
             throw new KvsPutError(
               ErrorCode.Upload,
-              `upload failed after ${attempt} failed connection attempt(s): ${errorMessage(error)}`,
+              `upload failed after ${plural(attempt, 'failed connection attempt')}: ${errorMessage(error)}`,
               {
                 cause: error,
                 suggestion: 'check the endpoint and the network; --max-retries raises the limit',
@@ -124,7 +125,17 @@ export class UploadSession {
       buffer.endSource();
     }
     await pump;
+    return this.summary();
+  }
+
+  /** The summary so far: what `run()` resolves with, and what a run that failed got to before it did. */
+  public summary(): UploadSummary {
     return this.stats.summary(this.isAborted(), this.sourceError);
+  }
+
+  /** Bytes of fragments held in memory (unsent + unacknowledged), for a progress line's buffer fill. */
+  public get bufferedBytes(): number {
+    return this.buffer.heldBytes;
   }
 
   /**

@@ -2,9 +2,12 @@
  * The events of an upload: plain JSON records, discriminated by `event`. The CLI's `--json` prints exactly
  * these, one per line, so a script reading it and a program iterating `upload()` see the same stream.
  */
+import { ErrorCode, KvsPutError } from '../errors.js';
 import type { Ack } from '../kvs/ack.js';
 import type { ReadBackResult } from '../kvs/read-back.js';
+import { peakRssBytes } from '../util/peak-rss.js';
 import type {
+  FragmentStats,
   UploadEvent as SessionEvent,
   UploadInterval,
   UploadSummary as SessionSummary,
@@ -96,8 +99,24 @@ export type WarningEvent = { event: 'warning'; message: string };
 /** Something worth a line that is not a problem. */
 export type NoteEvent = { event: 'note'; message: string };
 
-/** The upload's outcome; `done` resolves with it. */
-export type SummaryEvent = { event: 'summary' } & Omit<SessionSummary, 'stats' | 'sourceError'> & {
+/** Why a run failed: the {@link KvsPutError}'s stable code and message (the CLI's `kvs-put:` line). */
+export type SummaryError = { code: ErrorCode; message: string; suggestion?: string };
+
+/**
+ * The upload's outcome, the last record of every run, also of one that failed (then with `error`); `done`
+ * resolves with it. The counts partition `fragments`: persisted + received + skipped + dropped +
+ * unacknowledged + notSent.
+ */
+export type SummaryEvent = { event: 'summary' } & Omit<
+  SessionSummary,
+  'stats' | 'sourceError' | 'skipped'
+> & {
+    /** Fragments the service refused for good (an ERROR ack with a non-retriable ErrorId). */
+    skipped: number;
+    /** Those fragments, with the ErrorId and reason of each. */
+    skippedFragments: FragmentStats[];
+    /** True only when a signal (or `stop()`, or the caller's AbortSignal) ended the run. */
+    isInterrupted: boolean;
     /** Why the source ended early, when it failed after delivering what it could. */
     sourceError?: string;
     /** Fragments not sent because the service would refuse them. */
@@ -105,6 +124,8 @@ export type SummaryEvent = { event: 'summary' } & Omit<SessionSummary, 'stats' |
     /** Seconds from the start of the upload. */
     seconds: number;
     process: { cpuSeconds: number; maxRssBytes: number };
+    /** Set when the run failed: `done` rejects with this error. */
+    error?: SummaryError;
   };
 
 /** What GetMedia read back (`verify`). */
@@ -131,6 +152,32 @@ export type UploadEvent =
   | SummaryEvent
   | VerifyEvent;
 
+/**
+ * Every `event` a record can carry, in the order the docs list them. One home for the list: `--help`
+ * prints it, and a test checks it against {@link UploadEvent} and docs/events.schema.json.
+ */
+export const UPLOAD_EVENT_TYPES = [
+  'start',
+  'clip',
+  'source',
+  'ffmpeg',
+  'source-restart',
+  'reanchor',
+  'refused',
+  'connect',
+  'ack',
+  'retry',
+  'skip',
+  'drop',
+  'rotate',
+  'stale',
+  'stats',
+  'warning',
+  'note',
+  'verify',
+  'summary',
+] as const satisfies readonly UploadEvent['event'][];
+
 /** The summary `done` resolves with. */
 export type UploadSummary = SummaryEvent;
 
@@ -142,3 +189,69 @@ export const recordOf = (event: SessionEvent): UploadEvent => {
   const { type, ...rest } = event;
   return { event: type, ...rest } as UploadEvent;
 };
+
+/** What a run got to before it ended, for its summary: the session's, once it ran. */
+export type Outcome = {
+  session: SessionSummary | undefined;
+  refused: number;
+  /** The running session's counts: what a session that failed (e.g. out of retries) got to. */
+  sessionSoFar?: () => SessionSummary;
+};
+
+/** A run's summary record: the session's counts (zeros when it never ran), and its error when it failed. */
+export const summaryRecord = (
+  outcome: Outcome,
+  startedAtMs: number,
+  isInterrupted: boolean,
+  error: unknown,
+): SummaryEvent => {
+  const {
+    stats: _stats,
+    sourceError = undefined,
+    skipped = [],
+    isInterrupted: _sessionInterrupted,
+    ...counts
+  } = outcome.session ?? outcome.sessionSoFar?.() ?? {};
+  const usage = process.resourceUsage();
+  return {
+    event: 'summary',
+    fragments: 0,
+    framesStored: 0,
+    persisted: 0,
+    received: 0,
+    dropped: 0,
+    connections: 0,
+    retries: 0,
+    bytesSent: 0,
+    unacknowledged: 0,
+    notSent: 0,
+    ackLatencyMs: undefined,
+    sourceToSocketMs: undefined,
+    sourceToKernelMs: undefined,
+    ...counts,
+    skipped: skipped.length,
+    skippedFragments: skipped,
+    isInterrupted,
+    ...(sourceError === undefined ? {} : { sourceError: sourceError.message }),
+    refused: outcome.refused,
+    seconds: (Date.now() - startedAtMs) / 1000,
+    process: { cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, maxRssBytes: peakRssBytes() },
+    ...(error === undefined ? {} : { error: summaryErrorOf(error) }),
+  };
+};
+
+const summaryErrorOf = (error: unknown): SummaryError =>
+  error instanceof KvsPutError
+    ? {
+        code: error.code,
+        message: error.message,
+        ...(error.suggestion === undefined ? {} : { suggestion: error.suggestion }),
+      }
+    : { code: ErrorCode.Internal, message: error instanceof Error ? error.message : String(error) };
+
+/**
+ * The summary of a run that failed before it began (e.g. a bad source flag the CLI caught): zeros and the
+ * error, so `--json` ends with one summary whatever happened.
+ */
+export const failureSummary = (error: unknown): SummaryEvent =>
+  summaryRecord({ session: undefined, refused: 0 }, Date.now(), false, error);

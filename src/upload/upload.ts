@@ -11,15 +11,16 @@ import type { StreamControl, StreamRef } from '../kvs/stream-control.js';
 import type { UploadSummary as SessionSummary } from '../session/upload-session.js';
 import { UploadSession } from '../session/upload-session.js';
 import type { Source } from '../source/sources.js';
-import { peakRssBytes } from '../util/peak-rss.js';
+import { plural } from '../util/plural.js';
 import { EventStream } from '../util/event-stream.js';
 import { makeDirectorySync } from '../util/make-directory.js';
 import { fileErrorReason } from '../util/media-file.js';
 import { VERSION } from '../version.js';
-import type { StatsEvent, SummaryEvent, UploadEvent, UploadSummary } from './upload-events.js';
-import { recordOf } from './upload-events.js';
+import type { StatsEvent, UploadEvent, UploadSummary } from './upload-events.js';
+import { recordOf, summaryRecord } from './upload-events.js';
 import type { UploadConfig, UploadOptions } from './upload-options.js';
 import { resolveUploadConfig } from './upload-options.js';
+import type { Outcome } from './upload-events.js';
 import type { FragmentFeed } from './source-fragments.js';
 import { clipsFeed, ffmpegLocator, liveFeed, planSource, totalClipBytes } from './source-fragments.js';
 
@@ -38,6 +39,8 @@ export type UploadRun = AsyncIterable<UploadEvent> & {
   stop(): void;
   /** Bytes written to PutMedia connections so far (for a progress bar). */
   readonly bytesSent: number;
+  /** Bytes of fragments held in memory (unsent + unacknowledged) and their bound, once the session runs. */
+  readonly buffer: { readonly bytes: number; readonly maxBytes: number };
 };
 
 /**
@@ -53,6 +56,7 @@ export const upload = (source: Source, options: UploadOptions): UploadRun => {
   }
   options.signal?.addEventListener('abort', onSignal, { once: true });
   let bytesSent = 0;
+  let buffer = (): { bytes: number; maxBytes: number } => ({ bytes: 0, maxBytes: 0 });
   const emit = (event: UploadEvent): void => events.push(event);
   const done = (async () => {
     // Starts after the caller had a chance to iterate: the first events reach its loop.
@@ -62,6 +66,9 @@ export const upload = (source: Source, options: UploadOptions): UploadRun => {
       signal: stopping.signal,
       onBytes: (bytes) => {
         bytesSent += bytes;
+      },
+      onSession: (session, maxBytes) => {
+        buffer = () => ({ bytes: session.bufferedBytes, maxBytes });
       },
     });
   })();
@@ -77,6 +84,9 @@ export const upload = (source: Source, options: UploadOptions): UploadRun => {
     get bytesSent() {
       return bytesSent;
     },
+    get buffer() {
+      return buffer();
+    },
   };
 };
 
@@ -85,10 +95,34 @@ type RunContext = {
   /** Aborted by stop() or the caller's signal. */
   signal: AbortSignal;
   onBytes: (bytes: number) => void;
+  onSession: (session: UploadSession, maxBufferBytes: number) => void;
 };
 
+/** Runs the upload and emits its one summary last, whether it succeeded or failed. */
 const runUpload = async (source: Source, options: UploadOptions, run: RunContext): Promise<UploadSummary> => {
   const startedAtMs = Date.now();
+  const outcome: Outcome = { session: undefined, refused: 0 };
+  let failure: { error: unknown } | undefined;
+  try {
+    await runPipeline(source, options, run, outcome);
+  } catch (error) {
+    failure = { error };
+  }
+  // A signal (stop(), the caller's AbortSignal) interrupts; a live run's --duration ending it does not.
+  const record = summaryRecord(outcome, startedAtMs, run.signal.aborted, failure?.error);
+  run.emit(record);
+  if (failure !== undefined) {
+    throw failure.error;
+  }
+  return record;
+};
+
+const runPipeline = async (
+  source: Source,
+  options: UploadOptions,
+  run: RunContext,
+  outcome: Outcome,
+): Promise<void> => {
   const isLive = source.kind === 'live';
   const config = resolveUploadConfig(options, isLive);
   const env = options.env ?? process.env;
@@ -156,7 +190,7 @@ const runUpload = async (source: Source, options: UploadOptions, run: RunContext
         region,
         retentionHours,
         source: 'clips',
-        description: `${plan.clips.length} clip(s)`,
+        description: plural(plan.clips.length, 'clip'),
         ...(totalBytes === undefined ? {} : { totalBytes }),
         notes: [],
       });
@@ -180,14 +214,15 @@ const runUpload = async (source: Source, options: UploadOptions, run: RunContext
         options,
         cwd,
         run,
+        outcome,
         signal: liveStop?.signal ?? run.signal,
       });
     } finally {
       liveStop?.dispose();
     }
     const refused = feed.refused();
-    const record = summaryRecord(summary, refused, startedAtMs);
-    run.emit(record);
+    outcome.session = summary;
+    outcome.refused = refused;
     if (isLive && summary.fragments === 0 && summary.sourceError === undefined) {
       // A camera that never came up is not an error (a service waits for it), but it must not pass unseen.
       const lastLoss = feed.restarts().lastLoss;
@@ -196,15 +231,18 @@ const runUpload = async (source: Source, options: UploadOptions, run: RunContext
         message: `the source delivered no video${lastLoss === undefined ? '' : ` (last: ${lastLoss})`}`,
       });
     }
-    for (const stats of feed.fragmenterStats) {
+    for (const [index, stats] of feed.fragmenterStats.entries()) {
       if (stats.skippedLeadingFrames > 0) {
+        // One fragmenter per clip, in clip order: the note names the clip it is about.
+        const clip = plan.kind === 'clips' ? plan.clips[index] : undefined;
         run.emit({
           event: 'note',
-          message: `${stats.skippedLeadingFrames} frames before the first key frame were not sent`,
+          message: `${clip === undefined ? '' : `clip ${clip.path}: `}${plural(stats.skippedLeadingFrames, 'frame')} before the first key frame not sent`,
         });
       }
     }
-    const stored = summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged;
+    const stored =
+      summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged - summary.notSent;
     if (options.verify === true && streamName !== '' && stored > 0) {
       const { readBack } = await import('../kvs/read-back.js');
       const result = await readBack(control, ref, firstProducerMs, stored);
@@ -217,7 +255,6 @@ const runUpload = async (source: Source, options: UploadOptions, run: RunContext
       }
     }
     throwIfFailed(summary, refused, isLive);
-    return record;
   } finally {
     control.destroy();
   }
@@ -249,6 +286,7 @@ type SessionContext = {
   options: UploadOptions;
   cwd: string;
   run: RunContext;
+  outcome: Outcome;
   signal: AbortSignal;
 };
 
@@ -301,10 +339,15 @@ const runSession = async (feed: FragmentFeed, context: SessionContext): Promise<
     signal: context.signal,
     onAbort: isLive ? 'flush' : 'drop-unsent',
   });
+  run.onSession(session, config.maxBufferBytes);
+  context.outcome.sessionSoFar = () => session.summary();
   // A live run goes on for days: it says how it is doing every so often, not only at the end.
   const statsTimer =
     isLive && config.statsIntervalMs > 0
-      ? setInterval(() => run.emit(statsRecord(session, feed.restarts().count)), config.statsIntervalMs)
+      ? setInterval(
+          () => run.emit(statsRecord(session, feed.restarts().count, run.signal.aborted)),
+          config.statsIntervalMs,
+        )
       : undefined;
   statsTimer?.unref();
   try {
@@ -314,13 +357,15 @@ const runSession = async (feed: FragmentFeed, context: SessionContext): Promise<
   }
 };
 
-const statsRecord = (session: UploadSession, sourceRestarts: number): StatsEvent => {
+const statsRecord = (session: UploadSession, sourceRestarts: number, isInterrupted: boolean): StatsEvent => {
   const usage = process.resourceUsage();
   // The V8 heap and the Buffers apart from RSS: a slow leak shows in one of them long before RSS does.
   const memory = process.memoryUsage();
   return {
     event: 'stats',
     ...session.interval(),
+    // As in the summary: a signal, not the end of --duration.
+    isInterrupted,
     sourceRestarts,
     process: {
       cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6,
@@ -328,19 +373,6 @@ const statsRecord = (session: UploadSession, sourceRestarts: number): StatsEvent
       heapUsedBytes: memory.heapUsed,
       arrayBuffersBytes: memory.arrayBuffers,
     },
-  };
-};
-
-const summaryRecord = (summary: SessionSummary, refused: number, startedAtMs: number): SummaryEvent => {
-  const { stats: _stats, sourceError, ...rest } = summary;
-  const usage = process.resourceUsage();
-  return {
-    event: 'summary',
-    ...rest,
-    ...(sourceError === undefined ? {} : { sourceError: sourceError.message }),
-    refused,
-    seconds: (Date.now() - startedAtMs) / 1000,
-    process: { cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, maxRssBytes: peakRssBytes() },
   };
 };
 
@@ -357,7 +389,7 @@ const throwIfFailed = (summary: SessionSummary, refused: number, isLive: boolean
   if (refused > 0) {
     throw new KvsPutError(
       ErrorCode.Fragment,
-      `${refused} fragment(s) break the service's limits and were not sent`,
+      `not sent: ${plural(refused, 'fragment')} over the service's limits`,
       {
         suggestion:
           `re-encode with a key frame at least every ${KvsLimits.maxFragmentDurationMs / 1000} s, ` +
@@ -365,10 +397,11 @@ const throwIfFailed = (summary: SessionSummary, refused: number, isLive: boolean
       },
     );
   }
-  if (summary.skipped.length > 0 || summary.unacknowledged > 0) {
+  if (summary.skipped.length > 0 || summary.unacknowledged > 0 || summary.notSent > 0) {
     throw new KvsPutError(
       ErrorCode.Upload,
-      `${summary.skipped.length} fragment(s) refused by KVS, ${summary.unacknowledged} not acknowledged`,
+      `${plural(summary.skipped.length, 'fragment')} refused by KVS, ${summary.unacknowledged} sent, not acknowledged` +
+        (summary.notSent > 0 ? `, ${summary.notSent} not sent` : ''),
     );
   }
 };

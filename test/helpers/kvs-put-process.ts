@@ -2,6 +2,7 @@ import { spawn } from 'node:child_process';
 import { statSync, readdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { execFileSync } from 'node:child_process';
+import { expectEventRecord } from './event-schema.js';
 import { REPO_ROOT } from './paths.js';
 
 export type ProcessResult = {
@@ -101,9 +102,16 @@ export const localKvsEnv = (kvs: {
   AWS_SECRET_ACCESS_KEY: kvs.credentials.secretAccessKey,
 });
 
-/** NDJSON lines of a --json run. */
+/**
+ * NDJSON lines of a --json run, each checked against docs/events.schema.json: every test that reads
+ * `--json` output checks the schema too.
+ */
 export const ndjson = (stdout: string): Record<string, unknown>[] =>
   stdout
     .split('\n')
     .filter((line) => line.startsWith('{'))
-    .map((line) => JSON.parse(line) as Record<string, unknown>);
+    .map((line) => {
+      const record = JSON.parse(line) as Record<string, unknown>;
+      expectEventRecord(record);
+      return record;
+    });

@@ -232,7 +232,7 @@ describe('UploadSession: backoff', () => {
     );
     expect(error).toBeInstanceOf(KvsPutError);
     expect(error).toMatchObject({ code: ErrorCode.Upload });
-    expect((error as Error).message).toMatch(/^upload failed after 3 failed connection attempt\(s\): .*500/);
+    expect((error as Error).message).toMatch(/^upload failed after 3 failed connection attempts: .*500/);
     expect(retryDelaysOf(h)).toHaveLength(2);
     expect(h.clock.pendingTimers).toBe(0);
   });

@@ -4,6 +4,7 @@ import { ErrorCode, KvsPutError } from '../../src/errors.js';
 import { fileSource, testPattern } from '../../src/source/sources.js';
 import type { UploadEvent } from '../../src/upload/upload-events.js';
 import { upload } from '../../src/upload/upload.js';
+import { expectEventRecord } from '../helpers/event-schema.js';
 import { FIXTURES, hasTool } from '../helpers/paths.js';
 
 const hasFfmpeg = hasTool('ffmpeg');
@@ -25,7 +26,11 @@ describe('upload(): the pipeline as a library, against the local KVS', () => {
     }
     const summary = await run.done;
     expect(events[0]).toMatchObject({ event: 'start', stream: 'lib', source: 'clips', retentionHours: 1 });
-    expect(events.find((event) => event.event === 'summary')).toBe(summary);
+    expect(events.at(-1)).toBe(summary);
+    // The library's records are --json's: each one, as JSON, fits docs/events.schema.json.
+    for (const event of events) {
+      expectEventRecord(JSON.parse(JSON.stringify(event)));
+    }
     expect(summary).toMatchObject({
       event: 'summary',
       fragments: 3,
@@ -47,12 +52,22 @@ describe('upload(): the pipeline as a library, against the local KVS', () => {
       region: kvs.region,
       credentials: kvs.credentials,
     });
+    const events: UploadEvent[] = [];
     const iterating = (async () => {
-      for await (const _event of run) {
-        // nothing comes before the failure
+      for await (const event of run) {
+        events.push(event);
       }
     })();
     await expect(iterating).rejects.toMatchObject({ code: ErrorCode.StreamNotFound });
+    // Only the summary comes before the failure, and it says what failed.
+    expect(events).toHaveLength(1);
+    expect(events[0]).toMatchObject({
+      event: 'summary',
+      fragments: 0,
+      isInterrupted: false,
+      error: { code: ErrorCode.StreamNotFound },
+    });
+    expectEventRecord(JSON.parse(JSON.stringify(events[0])));
     const error: unknown = await run.done.catch((reason: unknown) => reason);
     expect(error).toBeInstanceOf(KvsPutError);
   });

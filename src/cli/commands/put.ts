@@ -23,6 +23,7 @@ import type { CliIo } from '../cli-io.js';
 import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
+import { UPLOAD_EVENT_TYPES } from '../../upload/upload-events.js';
 import { UploadReporter } from '../upload-reporter.js';
 
 type PutOptions = {
@@ -183,17 +184,20 @@ const uploadOptionsOf = (options: PutOptions, io: CliIo, local: LocalKvs | undef
 };
 
 const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
-  checkStreamRef(options);
-  const source = sourceOf(options, io);
   const reporter = new UploadReporter(io, {
     json: options.json === true,
     verbose: options.verbose === true,
     quiet: options.quiet === true,
   });
-  // Loaded on demand: start-up time counts for short uploads.
-  const local =
-    options.local === true ? await (await import('../../emulator/local-kvs.js')).startLocalKvs() : undefined;
+  let local: LocalKvs | undefined;
   try {
+    checkStreamRef(options);
+    const source = sourceOf(options, io);
+    // Loaded on demand: start-up time counts for short uploads.
+    local =
+      options.local === true
+        ? await (await import('../../emulator/local-kvs.js')).startLocalKvs()
+        : undefined;
     if (local !== undefined) {
       reporter.onEvent(
         {
@@ -205,12 +209,17 @@ const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
     }
     const { upload } = await import('../../upload/upload.js');
     const run = upload(source, uploadOptionsOf(options, io, local));
+    reporter.follow(run);
     for await (const event of run) {
       reporter.onEvent(event, run.bytesSent);
     }
     const summary = await run.done;
     // A recording stopped part-way is not a failure of the upload, but not a success either.
     return summary.isInterrupted && source.kind === 'clips' ? ExitCode.Interrupted : ExitCode.Ok;
+  } catch (error) {
+    // --json ends with one summary also when the run failed before the library's began.
+    reporter.onFailure(error);
+    throw error;
   } finally {
     reporter.finish();
     await local?.close();
@@ -271,7 +280,10 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
       `fragments held in memory, unsent + unacknowledged (default: ${UPLOAD_DEFAULTS.fileBufferMb} for files, ${UPLOAD_DEFAULTS.liveBufferMb} for live sources)`,
       parsePositive,
     )
-    .option('--json', 'NDJSON events (ack, retry, skip, summary) on stdout')
+    .option(
+      '--json',
+      `NDJSON records on stdout, one per event, the summary always last (events: ${UPLOAD_EVENT_TYPES.join(', ')}; schema: docs/events.schema.json)`,
+    )
     .option('-v, --verbose', 'log every ack and connection')
     .option('-q, --quiet', "only warnings, errors and a live run's stats line")
     .option('--dump-dir <dir>', 'keep the exact bytes each PutMedia session sent')
