@@ -55,6 +55,9 @@ export type UploadSummary = {
   sourceError: Error | undefined;
 };
 
+/** Fragments so far: those sent and not yet acknowledged, and those not sent. */
+export type UploadProgress = { fragments: number; awaitingAcks: number; unsent: number };
+
 /**
  * `UploadSession.interval()`: the summary's counters so far (skipped as a count), with the latencies of
  * the interval only.
@@ -202,6 +205,24 @@ export class SessionStats {
       stats,
       sourceError: sourceError === undefined ? undefined : toError(sourceError),
     };
+  }
+
+  /**
+   * Where the fragments are now, cheaply: what a Ctrl+C line reports (how many acks it waits for, what
+   * was never sent). Folded stats are all settled, so only the kept ones are counted.
+   */
+  public progress(): UploadProgress {
+    const isPersistedAckExpected = this.config.isPersistedAckExpected;
+    let awaitingAcks = 0;
+    let unsent = 0;
+    for (const s of this.kept) {
+      if (s.state === 'queued') {
+        unsent++;
+      } else if (!isFinalState(s.state, isPersistedAckExpected)) {
+        awaitingAcks++;
+      }
+    }
+    return { fragments: this.folded.fragments + this.kept.length, awaitingAcks, unsent };
   }
 
   /** The summary's counters and the latencies since the previous call; `nowMs` is monotonic. */

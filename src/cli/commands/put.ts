@@ -11,6 +11,7 @@ import { ErrorCode, KvsPutError } from '../../errors.js';
 import { ExitCode } from '../../exit-codes.js';
 import type { EncodingFlags, Source } from '../../source/sources.js';
 import { deviceSource, fileSource, rtspSource, testPattern } from '../../source/sources.js';
+import type { UploadProgress } from '../../session/upload-session.js';
 import type { UploadOptions } from '../../upload/upload-options.js';
 import {
   FLAG_OPTIONS,
@@ -182,6 +183,46 @@ const uploadOptionsOf = (options: PutOptions, io: CliIo, local: LocalKvs | undef
   };
 };
 
+const plural = (count: number, word: string): string => `${count} ${word}${count === 1 ? '' : 's'}`;
+
+/** What a stop leaves behind: fragments sent and not acknowledged, and those never sent ('' for none). */
+const lostOf = (progress: UploadProgress): string => {
+  const sent =
+    progress.awaitingAcks > 0 ? `${plural(progress.awaitingAcks, 'fragment')} sent, not acknowledged` : '';
+  const unsent =
+    progress.unsent > 0
+      ? `${sent === '' ? plural(progress.unsent, 'fragment') : progress.unsent} not sent`
+      : '';
+  return [sent, unsent].filter((part) => part !== '').join(', ');
+};
+
+/** The first signal's line: what kvs-put waits for, for how long, and how to quit now. */
+const stoppingLine = (progress: UploadProgress, isLive: boolean, stopTimeoutMs: number): string => {
+  const wait = `${stopTimeoutMs / 1000} s`;
+  if (isLive && progress.fragments > 0) {
+    return `stopping: closing the last fragment, then waiting up to ${wait} for ${plural(progress.awaitingAcks + 1, 'ack')} (Ctrl+C again to quit now)`;
+  }
+  if (progress.awaitingAcks > 0) {
+    return `stopping: waiting up to ${wait} for ${plural(progress.awaitingAcks, 'ack')} (Ctrl+C again to quit now)`;
+  }
+  return 'stopping (Ctrl+C again to quit now)';
+};
+
+/** Resolves when `signal` aborts (never, without one). */
+const abortedOf = (signal: AbortSignal | undefined): Promise<void> =>
+  new Promise((resolve) => {
+    if (signal?.aborted === true) {
+      resolve();
+    }
+    signal?.addEventListener('abort', () => resolve(), { once: true });
+  });
+
+/**
+ * Beyond --stop-timeout, what a first signal may still take: a live capture's last fragment, ffmpeg's exit
+ * and the end of the connection. After that the run quits as a second signal would.
+ */
+const STOP_GRACE_MS = 5000;
+
 const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
   checkStreamRef(options);
   const source = sourceOf(options, io);
@@ -190,21 +231,65 @@ const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
     verbose: options.verbose === true,
     quiet: options.quiet === true,
   });
+  const isLive = source.kind === 'live';
+  let quitTimer: NodeJS.Timeout | undefined;
+  let isQuitting = false;
   // Loaded on demand: start-up time counts for short uploads.
   const local =
     options.local === true ? await (await import('../../emulator/local-kvs.js')).startLocalKvs() : undefined;
   try {
     const { upload } = await import('../../upload/upload.js');
     const run = upload(source, uploadOptionsOf(options, io, local));
-    for await (const event of run) {
-      reporter.onEvent(event, run.bytesSent);
+    const onFirstSignal = (): void => {
+      reporter.status(stoppingLine(run.progress(), isLive, options.stopTimeout));
+    };
+    io.signal.addEventListener('abort', onFirstSignal, { once: true });
+    // A second signal, or a first one that could not finish in time: say what is lost and quit.
+    const quit = Promise.race([
+      abortedOf(io.quitSignal),
+      abortedOf(io.signal).then(
+        () =>
+          new Promise<void>((resolve) => {
+            quitTimer = setTimeout(resolve, options.stopTimeout + STOP_GRACE_MS);
+          }),
+      ),
+    ]).then(() => {
+      isQuitting = true;
+      return 'quit' as const;
+    });
+    const finished = (async () => {
+      for await (const event of run) {
+        reporter.onEvent(event, run.bytesSent);
+      }
+      return run.done;
+    })();
+    const outcome = await Promise.race([finished, quit]);
+    io.signal.removeEventListener('abort', onFirstSignal);
+    if (outcome === 'quit') {
+      finished.catch(() => undefined);
+      const lost = lostOf(run.progress());
+      throw new KvsPutError(
+        ErrorCode.Interrupted,
+        `quit: ${lost === '' ? 'no fragment was awaiting an ack' : lost}`,
+      );
     }
-    const summary = await run.done;
-    // A recording stopped part-way is not a failure of the upload, but not a success either.
-    return summary.isInterrupted && source.kind === 'clips' ? ExitCode.Interrupted : ExitCode.Ok;
+    const summary = outcome;
+    if (summary.isInterrupted && source.kind === 'clips') {
+      // A recording stopped part-way is not a failure of the upload, but not a success either.
+      const lost = lostOf(run.progress());
+      const stored = summary.persisted + summary.received;
+      throw new KvsPutError(
+        ErrorCode.Interrupted,
+        `interrupted: ${stored} of ${plural(summary.fragments, 'fragment')} stored${lost === '' ? '' : `, ${lost}`}`,
+      );
+    }
+    return ExitCode.Ok;
   } finally {
+    clearTimeout(quitTimer);
     reporter.finish();
-    await local?.close();
+    if (!isQuitting) {
+      await local?.close();
+    }
   }
 };
 
