@@ -55,8 +55,8 @@ export type UploadSummary = {
   sourceError: Error | undefined;
 };
 
-/** Fragments so far: those sent and not yet acknowledged, and those not sent. */
-export type UploadProgress = { fragments: number; awaitingAcks: number; unsent: number };
+/** Fragments so far: stored (a final ack), sent and not acknowledged (yet), and never sent. */
+export type UploadProgress = { fragments: number; stored: number; awaitingAcks: number; unsent: number };
 
 /**
  * `UploadSession.interval()`: the summary's counters so far (skipped as a count), with the latencies of
@@ -213,16 +213,21 @@ export class SessionStats {
    */
   public progress(): UploadProgress {
     const isPersistedAckExpected = this.config.isPersistedAckExpected;
+    let stored = this.folded.persisted + this.folded.received;
     let awaitingAcks = 0;
     let unsent = 0;
     for (const s of this.kept) {
-      if (s.state === 'queued') {
+      if (s.state === 'persisted' || s.state === 'received') {
+        stored++;
+      }
+      if (s.state === 'queued' && s.sentAtMs === undefined) {
         unsent++;
       } else if (!isFinalState(s.state, isPersistedAckExpected)) {
+        // Requeued after a broken connection counts as sent: the service may hold it.
         awaitingAcks++;
       }
     }
-    return { fragments: this.folded.fragments + this.kept.length, awaitingAcks, unsent };
+    return { fragments: this.folded.fragments + this.kept.length, stored, awaitingAcks, unsent };
   }
 
   /** The summary's counters and the latencies since the previous call; `nowMs` is monotonic. */

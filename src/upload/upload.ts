@@ -57,7 +57,7 @@ export const upload = (source: Source, options: UploadOptions): UploadRun => {
   }
   options.signal?.addEventListener('abort', onSignal, { once: true });
   let bytesSent = 0;
-  let progress = (): UploadProgress => ({ fragments: 0, awaitingAcks: 0, unsent: 0 });
+  let progress = (): UploadProgress => ({ fragments: 0, stored: 0, awaitingAcks: 0, unsent: 0 });
   const emit = (event: UploadEvent): void => events.push(event);
   const done = (async () => {
     // Starts after the caller had a chance to iterate: the first events reach its loop.
@@ -327,6 +327,17 @@ const runSession = async (feed: FragmentFeed, context: SessionContext): Promise<
   statsTimer?.unref();
   try {
     return await session.run(feed.fragments);
+  } catch (error) {
+    if (error instanceof KvsPutError && error.code === ErrorCode.Upload) {
+      // What the service holds is what a rerun need not send again.
+      const { stored, fragments } = session.progress();
+      throw new KvsPutError(error.code, `${error.message}; ${stored} of ${fragments} fragment(s) stored`, {
+        context: { ...error.context, stored, fragments },
+        ...(error.suggestion === undefined ? {} : { suggestion: error.suggestion }),
+        cause: error.cause,
+      });
+    }
+    throw error;
   } finally {
     clearInterval(statsTimer);
   }
