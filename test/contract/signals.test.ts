@@ -196,6 +196,17 @@ contractTable('signals and the lifecycle of a run', [
     },
   },
   {
+    name: 'Ctrl+C on a live run whose last acks never come: exit 130 after --stop-timeout',
+    args: ['--stream', 'live', '--create', '--testsrc', '--stop-timeout', '1000'],
+    needs: ['ffmpeg'],
+    kvsOptions: { faults: { putMedia: [{ withholdAcks: { fromFragment: 2 }, times: 'always' }] } },
+    during: signalOn(/ack RECEIVED +fragment #0/, 'SIGINT'),
+    exit: 130,
+    error: /^kvs-put: stopped: [1-9]\d* fragment\(s\) sent, not acknowledged within 1 s$/,
+    stored: { stream: 'live', fragments: 'some' },
+    timeoutMs: 30_000,
+  },
+  {
     name: '--duration ends a live run: not an interruption',
     args: ['--stream', 'live', '--create', '--testsrc', '--duration', '3', '--json'],
     needs: ['ffmpeg'],
