@@ -177,6 +177,19 @@ contractTable('signals and the lifecycle of a run', [
     timeoutMs: 20_000,
   },
   {
+    name: 'one signal is enough: a run that cannot stop by itself quits after --stop-timeout plus 5 s',
+    args: ['--stream', 's1', '--file', CLIP, '--stop-timeout', '1000'],
+    streams: { s1: 0 },
+    // The service stops reading mid-body: the write never completes, so neither does the stop.
+    kvsOptions: {
+      faults: { putMedia: [{ stall: { afterFragment: 1 }, withholdAcks: { fromFragment: 1 } }] },
+    },
+    started: signalAfter(2000, 'SIGTERM'),
+    exit: 130,
+    error: /^kvs-put: quit: [1-3] fragments? sent, not acknowledged(, [12] not sent)?$/,
+    timeoutMs: 20_000,
+  },
+  {
     name: 'Ctrl+C ends a live run: its last fragment is flushed and acknowledged, exit 0',
     args: ['--stream', 'live', '--create', '--testsrc', '--json'],
     needs: ['ffmpeg'],
