@@ -17,7 +17,7 @@ export const ExitCode = {
   StreamNotFound: 5,
   /** The upload failed after all retries, or a fragment was refused by the service. */
   UploadFailed: 6,
-  /** A file or device could not be opened or written. */
+  /** A file, folder or device could not be opened or written, or a live source gave no video. */
   Io: 7,
   /** Interrupted by SIGINT/SIGTERM before the work was finished. */
   Interrupted: 130,
@@ -59,5 +59,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   4    credentials missing, expired or not authorised
   5    stream not found
   6    upload failed after retries
-  7    file or device cannot be opened or written
+  7    file, folder or device cannot be opened or written; a live source gave no video
   130  interrupted (SIGINT/SIGTERM)`;

@@ -3,7 +3,7 @@
  * PutMedia and reports what happens as events. The local KVS is `kvs-put/local`.
  */
 export { upload } from './upload/upload.js';
-export type { UploadRun } from './upload/upload.js';
+export type { UploadProgress, UploadRun } from './upload/upload.js';
 export { UPLOAD_DEFAULTS } from './upload/upload-options.js';
 export type { UploadOptions } from './upload/upload-options.js';
 export type {

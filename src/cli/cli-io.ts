@@ -9,4 +9,6 @@ export type CliIo = {
   cwd: string;
   /** Aborted on SIGINT/SIGTERM. */
   signal: AbortSignal;
+  /** Aborted on a second SIGINT/SIGTERM: quit now, saying what is lost. */
+  quitSignal?: AbortSignal;
 };

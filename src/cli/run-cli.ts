@@ -1,5 +1,6 @@
 import { Command, CommanderError } from 'commander';
 import { KvsPutError } from '../errors.js';
+import { fileSystemError } from '../util/media-file.js';
 import type { CliIo } from './cli-io.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from '../exit-codes.js';
 import { inspectCommand } from './commands/inspect.js';
@@ -78,6 +79,11 @@ export const reportError = (error: unknown, io: CliIo): number => {
       io.stderr.write(`  hint: ${error.suggestion}\n`);
     }
     return exitCodeFor(error.code);
+  }
+  // A file-system failure no caller mapped is still the user's file or folder, not a bug: exit 7.
+  const fileError = fileSystemError(error);
+  if (fileError !== undefined) {
+    return reportError(fileError, io);
   }
   const message = error instanceof Error ? error.message : String(error);
   io.stderr.write(

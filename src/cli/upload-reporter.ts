@@ -72,6 +72,11 @@ export class UploadReporter {
     this.write(line);
   }
 
+  /** A line every mode shows on stderr, --quiet included (what a signal does to the run). */
+  public status(line: string): void {
+    this.write(line);
+  }
+
   private write(line: string): void {
     this.clearProgress();
     this.io.stderr.write(`${line}\n`);

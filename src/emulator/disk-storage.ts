@@ -8,6 +8,7 @@
  */
 import type { FileHandle } from 'node:fs/promises';
 import { makeDirectory } from '../util/make-directory.js';
+import { fileErrorReason, fileSystemError } from '../util/media-file.js';
 import { open, readFile, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { ErrorCode, KvsPutError } from '../errors.js';
@@ -60,11 +61,7 @@ export class DiskStorage implements StreamStorage, MediaStorage {
     try {
       await makeDirectory(dataDir);
     } catch (error) {
-      throw new KvsPutError(
-        ErrorCode.Io,
-        `Cannot create the local KVS data directory ${dataDir}: ${describeFsError(error)}`,
-        { context: { dataDir }, cause: error },
-      );
+      throw fileSystemError(error, `--data-dir ${dataDir}`) ?? error;
     }
     return new DiskStorage(dataDir);
   }
@@ -333,4 +330,4 @@ const fileSize = async (path: string): Promise<number> => {
   }
 };
 
-const describeFsError = (error: unknown): string => (error as NodeJS.ErrnoException).code ?? String(error);
+const describeFsError = (error: unknown): string => fileErrorReason((error as NodeJS.ErrnoException).code);

@@ -192,6 +192,10 @@ export class SessionConnection {
       if (waitMs > 0) {
         await batch.flush();
         await sleep(clock, waitMs, options.signal);
+        if (this.context.isStopping()) {
+          // Stopped during the pacing wait: this fragment was not sent, and stays unsent.
+          return 'end';
+        }
       }
       pacer.charge(entry.fragment, clock.monotonicMs());
       this.buffer.markSent(entry);

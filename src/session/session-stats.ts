@@ -58,6 +58,9 @@ export type UploadSummary = {
   sourceError: Error | undefined;
 };
 
+/** Fragments so far: stored (a final ack), sent and not acknowledged (yet), and never sent. */
+export type UploadProgress = { fragments: number; stored: number; awaitingAcks: number; unsent: number };
+
 /**
  * `UploadSession.interval()`: the summary's counters so far (skipped as a count), with the latencies of
  * the interval only.
@@ -212,6 +215,29 @@ export class SessionStats {
       stats,
       sourceError: sourceError === undefined ? undefined : toError(sourceError),
     };
+  }
+
+  /**
+   * Where the fragments are now, cheaply: what a Ctrl+C line reports (how many acks it waits for, what
+   * was never sent). Folded stats are all settled, so only the kept ones are counted.
+   */
+  public progress(): UploadProgress {
+    const isPersistedAckExpected = this.config.isPersistedAckExpected;
+    let stored = this.folded.persisted + this.folded.received;
+    let awaitingAcks = 0;
+    let unsent = 0;
+    for (const s of this.kept) {
+      if (s.state === 'persisted' || s.state === 'received') {
+        stored++;
+      }
+      if (s.state === 'queued' && s.sentAtMs === undefined) {
+        unsent++;
+      } else if (!isFinalState(s.state, isPersistedAckExpected)) {
+        // Requeued after a broken connection counts as sent: the service may hold it.
+        awaitingAcks++;
+      }
+    }
+    return { fragments: this.folded.fragments + this.kept.length, stored, awaitingAcks, unsent };
   }
 
   /** The summary's counters and the latencies since the previous call; `nowMs` is monotonic. */

@@ -17,13 +17,19 @@ import { Pacer } from './pacer.js';
 import { SessionConnection } from './session-connection.js';
 import type { SessionContext } from './session-connection.js';
 import { SessionStats } from './session-stats.js';
-import type { UploadInterval, UploadSummary } from './session-stats.js';
+import type { UploadInterval, UploadProgress, UploadSummary } from './session-stats.js';
 import { resolveUploadConfig } from './upload-options.js';
 import type { FragmentSource, UploadConfig, UploadEvent, UploadOptions } from './upload-options.js';
 import { plural } from '../util/plural.js';
 
 export type { BufferPolicy } from './fragment-buffer.js';
-export type { FragmentState, FragmentStats, UploadInterval, UploadSummary } from './session-stats.js';
+export type {
+  FragmentState,
+  FragmentStats,
+  UploadInterval,
+  UploadProgress,
+  UploadSummary,
+} from './session-stats.js';
 export type { FragmentSource, UploadEvent, UploadOptions } from './upload-options.js';
 
 /** `new UploadSession(options).run(source)` uploads a source's fragments to one stream. */
@@ -144,6 +150,11 @@ export class UploadSession {
    */
   public interval(): UploadInterval {
     return this.stats.interval(this.config.clock.monotonicMs(), this.isAborted());
+  }
+
+  /** Where the fragments are now (no side effects, unlike {@link interval}). */
+  public progress(): UploadProgress {
+    return this.stats.progress();
   }
 
   /**

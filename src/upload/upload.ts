@@ -8,13 +8,15 @@ import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../errors.js';
 import { KvsLimits } from '../fragment/kvs-limits.js';
 import type { StreamControl, StreamRef } from '../kvs/stream-control.js';
-import type { UploadSummary as SessionSummary } from '../session/upload-session.js';
+import type { UploadProgress, UploadSummary as SessionSummary } from '../session/upload-session.js';
+
+export type { UploadProgress } from '../session/upload-session.js';
 import { UploadSession } from '../session/upload-session.js';
-import type { Source } from '../source/sources.js';
+import type { LiveSource, Source } from '../source/sources.js';
 import { plural } from '../util/plural.js';
 import { EventStream } from '../util/event-stream.js';
 import { makeDirectorySync } from '../util/make-directory.js';
-import { fileErrorReason } from '../util/media-file.js';
+import { fileSystemError } from '../util/media-file.js';
 import { VERSION } from '../version.js';
 import type { StatsEvent, UploadEvent, UploadSummary } from './upload-events.js';
 import { recordOf, summaryRecord } from './upload-events.js';
@@ -41,6 +43,8 @@ export type UploadRun = AsyncIterable<UploadEvent> & {
   readonly bytesSent: number;
   /** Bytes of fragments held in memory (unsent + unacknowledged) and their bound, once the session runs. */
   readonly buffer: { readonly bytes: number; readonly maxBytes: number };
+  /** Fragments so far, sent and awaiting acks, and not sent: what a Ctrl+C line reports. */
+  progress(): UploadProgress;
 };
 
 /**
@@ -57,6 +61,7 @@ export const upload = (source: Source, options: UploadOptions): UploadRun => {
   options.signal?.addEventListener('abort', onSignal, { once: true });
   let bytesSent = 0;
   let buffer = (): { bytes: number; maxBytes: number } => ({ bytes: 0, maxBytes: 0 });
+  let progress = (): UploadProgress => ({ fragments: 0, stored: 0, awaitingAcks: 0, unsent: 0 });
   const emit = (event: UploadEvent): void => events.push(event);
   const done = (async () => {
     // Starts after the caller had a chance to iterate: the first events reach its loop.
@@ -69,6 +74,7 @@ export const upload = (source: Source, options: UploadOptions): UploadRun => {
       },
       onSession: (session, maxBytes) => {
         buffer = () => ({ bytes: session.bufferedBytes, maxBytes });
+        progress = () => session.progress();
       },
     });
   })();
@@ -87,6 +93,7 @@ export const upload = (source: Source, options: UploadOptions): UploadRun => {
     get buffer() {
       return buffer();
     },
+    progress: () => progress(),
   };
 };
 
@@ -104,7 +111,7 @@ const runUpload = async (source: Source, options: UploadOptions, run: RunContext
   const outcome: Outcome = { session: undefined, refused: 0 };
   let failure: { error: unknown } | undefined;
   try {
-    await runPipeline(source, options, run, outcome);
+    await runPipeline(source, options, run, outcome, startedAtMs);
   } catch (error) {
     failure = { error };
   }
@@ -122,6 +129,7 @@ const runPipeline = async (
   options: UploadOptions,
   run: RunContext,
   outcome: Outcome,
+  startedAtMs: number,
 ): Promise<void> => {
   const isLive = source.kind === 'live';
   const config = resolveUploadConfig(options, isLive);
@@ -142,18 +150,26 @@ const runPipeline = async (
       ...(options.streamArn === undefined ? {} : { streamArn: options.streamArn }),
     };
     const ffmpeg = ffmpegLocator(env);
-    const plan = await planSource(source, { cwd, env, nowMs: Date.now(), ffmpeg });
-    const region = await control.region();
-    const stream = await control.ensureStream(
-      ref,
-      options.create === true
-        ? {
-            ...(options.retentionHours === undefined ? {} : { retentionHours: options.retentionHours }),
-            ...(options.mediaType === undefined ? {} : { mediaType: options.mediaType }),
-            ...(options.kmsKeyId === undefined ? {} : { kmsKeyId: options.kmsKeyId }),
-            ...(options.streamTags === undefined ? {} : { tags: { ...options.streamTags } }),
-          }
-        : undefined,
+    const phase = <T>(what: string, work: Promise<T>): Promise<T> => unlessAborted(run.signal, what, work);
+    const plan = await phase(
+      source.kind === 'live' ? 'preparing the capture' : 'probing the media',
+      planSource(source, { cwd, env, nowMs: Date.now(), ffmpeg }),
+    );
+    const region = await phase('resolving the region', control.region());
+    const streamShown = options.stream ?? options.streamArn ?? '';
+    const stream = await phase(
+      `looking up stream ${streamShown}`,
+      control.ensureStream(
+        ref,
+        options.create === true
+          ? {
+              ...(options.retentionHours === undefined ? {} : { retentionHours: options.retentionHours }),
+              ...(options.mediaType === undefined ? {} : { mediaType: options.mediaType }),
+              ...(options.kmsKeyId === undefined ? {} : { kmsKeyId: options.kmsKeyId }),
+              ...(options.streamTags === undefined ? {} : { tags: { ...options.streamTags } }),
+            }
+          : undefined,
+      ),
     );
     const retentionHours = stream.DataRetentionInHours ?? 0;
     const streamName = stream.StreamName ?? options.stream ?? '';
@@ -170,7 +186,7 @@ const runPipeline = async (
     if (plan.kind === 'live' && source.kind === 'live') {
       // Credentials and the data endpoint first (both are cached), so that the PutMedia connection is up
       // before the camera's first frame: frames never queue behind the control plane.
-      await Promise.all([credentials(), control.dataEndpoint(ref)]);
+      await phase('getting the data endpoint', Promise.all([credentials(), control.dataEndpoint(ref)]));
       run.emit({
         event: 'start',
         stream: streamName,
@@ -181,9 +197,9 @@ const runPipeline = async (
         notes: [...plan.plan.invocation.reasons],
       });
       firstProducerMs = Date.now();
-      feed = await liveFeed(source, plan.plan, liveStop!.signal, context);
+      feed = await phase('starting ffmpeg', liveFeed(source, plan.plan, liveStop!.signal, context));
     } else if (plan.kind === 'clips' && source.kind === 'clips') {
-      const totalBytes = await totalClipBytes(plan.clips, cwd);
+      const totalBytes = await phase('reading the clips', totalClipBytes(plan.clips, cwd));
       run.emit({
         event: 'start',
         stream: streamName,
@@ -195,7 +211,7 @@ const runPipeline = async (
         notes: [],
       });
       firstProducerMs = plan.clips[0]?.startTimeMs ?? Date.now();
-      feed = await clipsFeed(source, plan.clips, run.signal, context);
+      feed = await phase('reading the clips', clipsFeed(source, plan.clips, run.signal, context));
     } else {
       throw new KvsPutError(ErrorCode.Internal, 'the source plan does not match its source');
     }
@@ -220,16 +236,19 @@ const runPipeline = async (
     } finally {
       liveStop?.dispose();
     }
+    // Interrupted means stopped by a signal (or stop()), not by --duration ending a live capture.
+    summary = { ...summary, isInterrupted: run.signal.aborted };
     const refused = feed.refused();
     outcome.session = summary;
     outcome.refused = refused;
-    if (isLive && summary.fragments === 0 && summary.sourceError === undefined) {
-      // A camera that never came up is not an error (a service waits for it), but it must not pass unseen.
-      const lastLoss = feed.restarts().lastLoss;
-      run.emit({
-        event: 'warning',
-        message: `the source delivered no video${lastLoss === undefined ? '' : ` (last: ${lastLoss})`}`,
-      });
+    if (isLive && source.kind === 'live' && summary.fragments === 0 && summary.sourceError === undefined) {
+      // A camera that never answered must fail the run, so that scripts and systemd can tell.
+      throw await noVideoError(
+        source,
+        (Date.now() - startedAtMs) / 1000,
+        feed.restarts().lastLoss,
+        run.signal,
+      );
     }
     for (const [index, stats] of feed.fragmenterStats.entries()) {
       if (stats.skippedLeadingFrames > 0) {
@@ -245,7 +264,7 @@ const runPipeline = async (
       summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged - summary.notSent;
     if (options.verify === true && streamName !== '' && stored > 0) {
       const { readBack } = await import('../kvs/read-back.js');
-      const result = await readBack(control, ref, firstProducerMs, stored);
+      const result = await phase('reading the upload back', readBack(control, ref, firstProducerMs, stored));
       run.emit({ event: 'verify', ...result });
       if (result.fragments < stored) {
         throw new KvsPutError(
@@ -254,7 +273,7 @@ const runPipeline = async (
         );
       }
     }
-    throwIfFailed(summary, refused, isLive);
+    throwIfFailed(summary, refused, isLive, config.stopTimeoutMs);
   } finally {
     control.destroy();
   }
@@ -297,14 +316,10 @@ const runSession = async (feed: FragmentFeed, context: SessionContext): Promise<
     try {
       makeDirectorySync(dumpDir);
     } catch (error) {
-      throw new KvsPutError(
-        ErrorCode.Io,
-        `cannot create --dump-dir ${options.dumpDir ?? dumpDir}: ${fileErrorReason((error as NodeJS.ErrnoException).code)}`,
-        { context: { dumpDir }, cause: error },
-      );
+      throw fileSystemError(error, `--dump-dir ${options.dumpDir ?? dumpDir}`) ?? error;
     }
   }
-  const session = new UploadSession({
+  const session: UploadSession = new UploadSession({
     ...ref,
     region: context.region,
     credentials: context.credentials,
@@ -352,6 +367,21 @@ const runSession = async (feed: FragmentFeed, context: SessionContext): Promise<
   statsTimer?.unref();
   try {
     return await session.run(feed.fragments);
+  } catch (error) {
+    if (error instanceof KvsPutError && error.code === ErrorCode.Upload) {
+      // What the service holds is what a rerun need not send again.
+      const { stored, fragments } = session.progress();
+      throw new KvsPutError(
+        error.code,
+        `${error.message}; ${stored} of ${plural(fragments, 'fragment')} stored`,
+        {
+          context: { ...error.context, stored, fragments },
+          ...(error.suggestion === undefined ? {} : { suggestion: error.suggestion }),
+          cause: error.cause,
+        },
+      );
+    }
+    throw error;
   } finally {
     clearInterval(statsTimer);
   }
@@ -377,14 +407,26 @@ const statsRecord = (session: UploadSession, sourceRestarts: number, isInterrupt
 };
 
 /** An upload that did not store everything fails with the error that says why (and its exit code). */
-const throwIfFailed = (summary: SessionSummary, refused: number, isLive: boolean): void => {
+const throwIfFailed = (
+  summary: SessionSummary,
+  refused: number,
+  isLive: boolean,
+  stopTimeoutMs: number,
+): void => {
   if (summary.sourceError !== undefined) {
     // What was read before the failure is stored; the failure itself decides the exit code.
-    throw summary.sourceError;
+    throw fileSystemError(summary.sourceError) ?? summary.sourceError;
   }
   if (summary.isInterrupted && !isLive) {
     // A recording stopped part-way: not a failure of the upload (the CLI exits 130).
     return;
+  }
+  if (summary.isInterrupted && summary.unacknowledged > 0) {
+    // A live run stopped by a signal whose last acks did not come within --stop-timeout.
+    throw new KvsPutError(
+      ErrorCode.Interrupted,
+      `stopped: ${plural(summary.unacknowledged, 'fragment')} sent, not acknowledged within ${stopTimeoutMs / 1000} s`,
+    );
   }
   if (refused > 0) {
     throw new KvsPutError(
@@ -428,4 +470,67 @@ const stopSignal = (
       signal.removeEventListener('abort', onAbort);
     },
   };
+};
+
+/**
+ * Start-up work (credentials, the control plane, the ffmpeg probe) that a signal must cut short: an endpoint
+ * that accepts TCP and never answers would otherwise hold the run for the SDK's whole timeout.
+ */
+const unlessAborted = async <T>(signal: AbortSignal, what: string, work: Promise<T>): Promise<T> => {
+  const interrupted = (): KvsPutError =>
+    new KvsPutError(ErrorCode.Interrupted, `interrupted while ${what}: nothing was sent`);
+  if (signal.aborted) {
+    work.catch(() => undefined);
+    throw interrupted();
+  }
+  let onAbort = (): void => undefined;
+  const aborted = new Promise<never>((_resolve, reject) => {
+    onAbort = () => reject(interrupted());
+    signal.addEventListener('abort', onAbort, { once: true });
+  });
+  try {
+    return await Promise.race([work, aborted]);
+  } catch (error) {
+    // The SDK's own abort error says less than where the run was.
+    throw signal.aborted ? interrupted() : error;
+  } finally {
+    signal.removeEventListener('abort', onAbort);
+    work.catch(() => undefined);
+  }
+};
+
+/** What a live source is, as its error line names it (credentials redacted). */
+const liveSourceName = async (source: LiveSource): Promise<string> => {
+  const capture = source.capture;
+  // Loaded here: capture/ loads only when ffmpeg is needed.
+  const { redactUrl } = await import('../capture/redact.js');
+  switch (capture.kind) {
+    case 'rtsp':
+      return redactUrl(capture.url);
+    case 'device':
+      return `camera ${capture.path}`;
+    case 'testsrc':
+      return 'the test pattern';
+    default:
+      return 'the source';
+  }
+};
+
+/** A live run that stored nothing: exit 7 with the source's last failure, or 130 when a signal ended it. */
+const noVideoError = async (
+  source: LiveSource,
+  seconds: number,
+  lastLoss: string | undefined,
+  signal: AbortSignal,
+): Promise<KvsPutError> => {
+  const name = await liveSourceName(source);
+  // "ffmpeg exited with code 1: rtsp://…: Connection refused" says the URL and ffmpeg twice over.
+  const reason = lastLoss
+    ?.replace(/^ffmpeg exited with code -?\d+: /, '')
+    .replace(`${name}: `, '')
+    .trim();
+  const message = `${name} gave no video in ${Math.round(seconds)} s${reason === undefined || reason === '' ? '' : `: ${reason}`}`;
+  return signal.aborted
+    ? new KvsPutError(ErrorCode.Interrupted, `interrupted: ${message}`)
+    : new KvsPutError(ErrorCode.Capture, message, { context: { lastLoss } });
 };

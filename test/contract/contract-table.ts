@@ -3,6 +3,7 @@
  * real local KVS over loopback, real ffmpeg) with the exit code it must end with, its one `kvs-put:`
  * error line, an optional `hint:` line, and what the local KVS stored afterwards.
  */
+import type { ChildProcess } from 'node:child_process';
 import { CreateStreamCommand, KinesisVideoClient } from '@aws-sdk/client-kinesis-video';
 import { describe, expect, it } from 'vitest';
 import { startLocalKvs } from '../../src/emulator/local-kvs.js';
@@ -45,6 +46,8 @@ export type ContractRow = {
     stderr: string,
     context: RowContext,
   ) => void;
+  /** Runs once the child is spawned: signals on a timer, closing its stdout, for phases that print nothing. */
+  readonly started?: (child: ChildProcess, context: RowContext) => void;
   readonly stdin?: Buffer;
   readonly timeoutMs?: number;
   /** Further checks on the result. */
@@ -118,6 +121,9 @@ export const runRow = async (row: ContractRow): Promise<ProcessResult> => {
       env: envOf(row, context),
       timeoutMs: row.timeoutMs ?? 60_000,
       ...(row.stdin === undefined ? {} : { stdin: row.stdin }),
+      ...(row.started === undefined
+        ? {}
+        : { onSpawn: (child: ChildProcess) => row.started?.(child, context) }),
       ...(row.during === undefined
         ? {}
         : {

@@ -55,6 +55,8 @@ export const runKvsPut = (
     timeoutMs?: number;
     onStderr?: (text: string, child: ReturnType<typeof spawn>) => void;
     onStdout?: (text: string, child: ReturnType<typeof spawn>) => void;
+    /** Called once the child is spawned (to signal it on a timer, or close its pipes). */
+    onSpawn?: (child: ReturnType<typeof spawn>) => void;
     cwd?: string;
   } = {},
 ): Promise<ProcessResult> =>
@@ -88,6 +90,7 @@ export const runKvsPut = (
       resolve({ code, signal, stdout, stderr });
     });
     child.stdin.end(options.stdin);
+    options.onSpawn?.(child);
   });
 
 /** The environment that points kvs-put at a local KVS. */

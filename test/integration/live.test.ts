@@ -378,7 +378,7 @@ describe.skipIf(!hasRtsp)('kvs-put --rtsp: an IP camera (GStreamer RTSP server o
     }
   });
 
-  it('never shows the RTSP password: not in logs, errors or ffmpeg output; a camera that never answers is retried, then a warning (exit 0)', async () => {
+  it('never shows the RTSP password: not in logs, errors or ffmpeg output; a camera that never answers is retried, then fails the run (exit 7)', async () => {
     await using kvs = await startLocalKvs();
     // Port 1 on loopback refuses at once: ffmpeg fails and prints the URL it could not open.
     const run = await runKvsPut(
@@ -397,11 +397,11 @@ describe.skipIf(!hasRtsp)('kvs-put --rtsp: an IP camera (GStreamer RTSP server o
     );
     expect(run.stderr + run.stdout).not.toContain('s3cr3t-pw');
     expect(run.stderr).toMatch(/rtsp:\/\/viewer:\*\*\*@127\.0\.0\.1:1\/live/);
-    // Not an error (a camera service waits for its camera), but said at the end.
-    expect(run.code).toBe(ExitCode.Ok);
+    // Retried while the run lasts; a run that stored nothing fails, so that scripts and systemd can tell.
+    expect(run.code).toBe(ExitCode.Io);
     expect(run.stderr).toMatch(/^warning: source lost \(.*Connection refused\): restart 1 in/m);
     expect(run.stderr).toMatch(
-      /^warning: the source delivered no video \(last: .*rtsp:\/\/viewer:\*\*\*@127\.0\.0\.1:1\/live: Connection refused\)$/m,
+      /^kvs-put: rtsp:\/\/viewer:\*\*\*@127\.0\.0\.1:1\/live gave no video in \d+ s: Connection refused$/m,
     );
   });
 });

@@ -24,6 +24,8 @@ import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
 import { UPLOAD_EVENT_TYPES } from '../../upload/upload-events.js';
+import { interruptedError, quitError, watchStop } from '../stop-watch.js';
+import type { StopWatch } from '../stop-watch.js';
 import { UploadReporter } from '../upload-reporter.js';
 
 type PutOptions = {
@@ -190,6 +192,7 @@ const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
     quiet: options.quiet === true,
   });
   let local: LocalKvs | undefined;
+  let stop: StopWatch | undefined;
   try {
     checkStreamRef(options);
     const source = sourceOf(options, io);
@@ -210,19 +213,36 @@ const runPut = async (options: PutOptions, io: CliIo): Promise<number> => {
     const { upload } = await import('../../upload/upload.js');
     const run = upload(source, uploadOptionsOf(options, io, local));
     reporter.follow(run);
-    for await (const event of run) {
-      reporter.onEvent(event, run.bytesSent);
+    stop = watchStop(run, io, reporter, {
+      isLive: source.kind === 'live',
+      stopTimeoutMs: options.stopTimeout,
+    });
+    const finished = (async () => {
+      for await (const event of run) {
+        reporter.onEvent(event, run.bytesSent);
+      }
+      return run.done;
+    })();
+    const outcome = await Promise.race([finished, stop.quit]);
+    if (outcome === 'quit') {
+      finished.catch(() => undefined);
+      throw quitError(run.progress());
     }
-    const summary = await run.done;
-    // A recording stopped part-way is not a failure of the upload, but not a success either.
-    return summary.isInterrupted && source.kind === 'clips' ? ExitCode.Interrupted : ExitCode.Ok;
+    if (outcome.isInterrupted && source.kind === 'clips') {
+      // A recording stopped part-way is not a failure of the upload, but not a success either.
+      throw interruptedError(outcome, run.progress());
+    }
+    return ExitCode.Ok;
   } catch (error) {
     // --json ends with one summary also when the run failed before the library's began.
     reporter.onFailure(error);
     throw error;
   } finally {
+    stop?.dispose();
     reporter.finish();
-    await local?.close();
+    if (stop?.isQuitting !== true) {
+      await local?.close();
+    }
   }
 };
 
