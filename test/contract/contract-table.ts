@@ -46,6 +46,8 @@ export type ContractRow = {
     context: RowContext,
   ) => void;
   readonly stdin?: Buffer;
+  /** The folder kvs-put runs in. @default the repository root */
+  readonly cwd?: (context: RowContext) => string;
   readonly timeoutMs?: number;
   /** Further checks on the result. */
   readonly check?: (result: ProcessResult, context: RowContext) => void | Promise<void>;
@@ -118,6 +120,7 @@ export const runRow = async (row: ContractRow): Promise<ProcessResult> => {
       env: envOf(row, context),
       timeoutMs: row.timeoutMs ?? 60_000,
       ...(row.stdin === undefined ? {} : { stdin: row.stdin }),
+      ...(row.cwd === undefined ? {} : { cwd: row.cwd(context) }),
       ...(row.during === undefined
         ? {}
         : {
