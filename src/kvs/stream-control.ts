@@ -38,6 +38,10 @@ export type StreamControlOptions = {
   signal?: AbortSignal;
 };
 
+/** A control-plane call's connect and whole-request limits (the SDK retries a timeout twice). */
+export const CONTROL_CONNECT_TIMEOUT_MS = 10_000;
+export const CONTROL_REQUEST_TIMEOUT_MS = 10_000;
+
 /** How long a data endpoint is reused (PIC: 40 min). */
 export const DATA_ENDPOINT_TTL_MS = 40 * 60_000;
 
@@ -81,8 +85,17 @@ const networkError = (error: unknown, what: string, target: CallTarget): KvsPutE
   const code = (error as { code?: unknown }).code;
   const name = error instanceof Error ? error.name : '';
   const message = error instanceof Error ? error.message : '';
+  // The SDK's own timeouts (CONTROL_*_TIMEOUT_MS) are TimeoutErrors, told apart by their text; it also
+  // renames socket errors such as ECONNRESET TimeoutError, keeping their code.
+  const isSdkTimeout = name === 'TimeoutError';
   const reason =
-    typeof code === 'string' ? NETWORK_REASONS[code] : name === 'TimeoutError' ? 'timed out' : undefined;
+    isSdkTimeout && /establish a connection/.test(message)
+      ? 'connection timed out'
+      : isSdkTimeout && /requestTimeout/.test(message)
+        ? `no answer within ${CONTROL_REQUEST_TIMEOUT_MS / 1000} s`
+        : typeof code === 'string'
+          ? NETWORK_REASONS[code]
+          : undefined;
   if (reason === undefined) {
     return undefined;
   }
@@ -143,6 +156,12 @@ export class StreamControl {
       ...(options.profile === undefined ? {} : { profile: options.profile }),
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
       credentials: options.credentials,
+      // The SDK waits for ever by default: an endpoint that accepts and never answers would hang the run.
+      requestHandler: {
+        connectionTimeout: CONTROL_CONNECT_TIMEOUT_MS,
+        requestTimeout: CONTROL_REQUEST_TIMEOUT_MS,
+        throwOnRequestTimeout: true,
+      },
     });
     this.signal = options.signal;
     this.endpoint = options.endpoint;

@@ -86,6 +86,42 @@ contractTable('endpoints, regions and credentials', [
     error: /cannot reach http:\/\/127\.0\.0\.1:1: connection refused/,
   },
   {
+    name: 'an endpoint that accepts and never answers times out: exit 8, no hang',
+    args: ['--stream', 's', '--file', CLIP],
+    kvsOptions: {
+      faults: { controlPlane: [{ operations: ['DescribeStream'], times: 'always', delayMs: 120_000 }] },
+    },
+    exit: 8,
+    error: /DescribeStream: cannot reach http:\/\/127\.0\.0\.1:\d+: no answer within 10 s$/,
+    timeoutMs: 90_000,
+  },
+  {
+    name: 'an endpoint that resets every first call is exit 8',
+    args: ['--stream', 's', '--file', CLIP],
+    kvsOptions: {
+      faults: { controlPlane: [{ operations: ['DescribeStream'], times: 'always', resetConnection: true }] },
+    },
+    exit: 8,
+    error: /DescribeStream: cannot reach http:\/\/127\.0\.0\.1:\d+: connection reset$/,
+  },
+  {
+    name: 'a control plane that goes away mid-upload is retried, then exit 6',
+    args: ['--stream', 'mid', '--file', CLIP, '--max-retries', '2', '--retry-delay', '10'],
+    streams: { mid: 1 },
+    kvsOptions: {
+      faults: {
+        putMedia: [{ refuse: { type: 'InternalFailure', statusCode: 500 }, times: 'always' }],
+        controlPlane: [
+          { operations: ['GetDataEndpoint'], skipCalls: 1, times: 'always', resetConnection: true },
+        ],
+      },
+    },
+    exit: 6,
+    error:
+      /upload failed after 3 failed connection attempt\(s\): GetDataEndpoint: cannot reach .*connection reset/,
+    stored: { stream: 'mid', fragments: 0 },
+  },
+  {
     name: 'a region that is not shaped like one is refused before any call',
     args: ['--stream', 's', '--region', 'nowhere-1', '--file', CLIP],
     exit: 2,
