@@ -122,6 +122,22 @@ const networkError = (error: unknown, what: string, target: CallTarget): KvsPutE
   });
 };
 
+/** What the credential refusals whose service text says little mean, and what to do about them. */
+const CREDENTIAL_SENTENCES: Readonly<Record<string, { message: string; suggestion: string }>> = {
+  UnrecognizedClientException: {
+    message: 'the service does not know this access key, or its session token',
+    suggestion: 'check AWS_ACCESS_KEY_ID and AWS_SESSION_TOKEN (temporary credentials expire) or --profile',
+  },
+  InvalidClientTokenId: {
+    message: 'the service does not know this access key, or its session token',
+    suggestion: 'check AWS_ACCESS_KEY_ID and AWS_SESSION_TOKEN (temporary credentials expire) or --profile',
+  },
+  ExpiredTokenException: {
+    message: 'the session token has expired',
+    suggestion: 'get new temporary credentials (aws sso login, or assume the role again)',
+  },
+};
+
 /** Translates an SDK failure into kvs-put's error model (one line, exit code by kind). */
 export const toKvsError = (error: unknown, what: string, target: CallTarget = {}): KvsPutError => {
   if (error instanceof KvsPutError) {
@@ -130,9 +146,12 @@ export const toKvsError = (error: unknown, what: string, target: CallTarget = {}
   const name = error instanceof Error ? error.name : 'Error';
   const message = error instanceof Error ? error.message : String(error);
   if (CREDENTIAL_ERRORS.has(name)) {
-    return new KvsPutError(ErrorCode.Credentials, `${what}: ${name}: ${message}`, {
+    const said = CREDENTIAL_SENTENCES[name];
+    return new KvsPutError(ErrorCode.Credentials, `${what}: ${name}: ${said?.message ?? message}`, {
       cause: error,
-      suggestion: 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, or the clock of this machine',
+      suggestion:
+        said?.suggestion ??
+        'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, or the clock of this machine',
     });
   }
   if (error instanceof ResourceNotFoundException) {

@@ -199,7 +199,8 @@ contractTable('endpoints, regions and credentials', [
     },
     env: { AWS_SESSION_TOKEN: 'expired-token' },
     exit: 4,
-    error: /DescribeStream: UnrecognizedClientException/,
-    hint: /AWS_ACCESS_KEY_ID/,
+    error:
+      /DescribeStream: UnrecognizedClientException: the service does not know this access key, or its session token$/,
+    hint: /AWS_SESSION_TOKEN \(temporary credentials expire\)/,
   },
 ]);
