@@ -67,5 +67,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   5    stream not found
   6    upload failed after retries
   7    file or device cannot be opened or written
-  8    endpoint unreachable before the upload began (DNS, connection refused, TLS)
+  8    endpoint unreachable before the upload began (DNS, refused, TLS, no answer)
   130  interrupted (SIGINT/SIGTERM)`;
