@@ -15,6 +15,8 @@ export const ErrorCode = {
   Capture: 'KVS_CAPTURE',
   Credentials: 'KVS_CREDENTIALS',
   StreamNotFound: 'KVS_STREAM_NOT_FOUND',
+  /** The endpoint could not be reached before anything was sent (DNS, connection refused, TLS, timeout). */
+  Network: 'KVS_NETWORK',
   Upload: 'KVS_UPLOAD',
   Interrupted: 'KVS_INTERRUPTED',
   Internal: 'KVS_INTERNAL',

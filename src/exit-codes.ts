@@ -19,6 +19,11 @@ export const ExitCode = {
   UploadFailed: 6,
   /** A file, folder or device could not be opened or written, or a live source gave no video. */
   Io: 7,
+  /**
+   * The endpoint cannot be reached at the start (DNS, connection refused, TLS, timeout). An endpoint that goes
+   * away during an upload is retried, and exits {@link ExitCode.UploadFailed} when the retries run out.
+   */
+  EndpointUnreachable: 8,
   /** Interrupted by SIGINT/SIGTERM before the work was finished. */
   Interrupted: 130,
 } as const;
@@ -40,6 +45,8 @@ export const exitCodeFor = (code: ErrorCode): ExitCode => {
       return ExitCode.StreamNotFound;
     case ErrorCode.Upload:
       return ExitCode.UploadFailed;
+    case ErrorCode.Network:
+      return ExitCode.EndpointUnreachable;
     case ErrorCode.Io:
     case ErrorCode.Capture:
       return ExitCode.Io;
@@ -60,4 +67,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   5    stream not found
   6    upload failed after retries
   7    file, folder or device cannot be opened or written; a live source gave no video
+  8    endpoint unreachable before the upload began (DNS, refused, TLS, no answer)
   130  interrupted (SIGINT/SIGTERM)`;

@@ -1,10 +1,23 @@
 import { InvalidArgumentError } from 'commander';
+import { ErrorCode, KvsPutError } from '../errors.js';
+
+/** Epoch seconds from here on are the year 5138 or later: such a number is epoch milliseconds. */
+const EPOCH_MS_FROM = 1e11;
 
 /** `--start-time`: ISO 8601, or epoch seconds (fraction allowed). Returns epoch ms. */
 export const parseStartTime = (value: string): number => {
   const trimmed = value.trim();
   if (/^\d+(\.\d+)?$/.test(trimmed)) {
-    return Math.round(Number(trimmed) * 1000);
+    const seconds = Number(trimmed);
+    if (seconds >= EPOCH_MS_FROM) {
+      // Not an InvalidArgumentError: commander would drop the hint.
+      throw new KvsPutError(
+        ErrorCode.Usage,
+        `--start-time ${trimmed} looks like epoch milliseconds: it takes epoch seconds (or ISO 8601)`,
+        { suggestion: `divide by 1000: --start-time ${String(seconds / 1000)}` },
+      );
+    }
+    return Math.round(seconds * 1000);
   }
   const ms = Date.parse(trimmed);
   if (Number.isNaN(ms)) {

@@ -1,5 +1,7 @@
 import { Command, CommanderError } from 'commander';
-import { KvsPutError } from '../errors.js';
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { ErrorCode, KvsPutError } from '../errors.js';
 import { fileSystemError } from '../util/media-file.js';
 import type { CliIo } from './cli-io.js';
 import { EXIT_CODES_HELP, ExitCode, exitCodeFor } from '../exit-codes.js';
@@ -21,7 +23,7 @@ const USAGE_EXAMPLES = `Examples:
   kvs-put local --port 4567                           run a local KVS for other tools
   kvs-put doctor                                      which ffmpeg is used and what it can do
   kvs-put doctor --device /dev/video0                 whether the camera is usable, and its formats
-Run kvs-put put --help for every upload option.`;
+Run kvs-put put --help for every upload option; without arguments, kvs-put prints this help and exits 2.`;
 
 /** A subcommand factory: builds a commander Command whose action resolves to an exit code. */
 export type CommandFactory = (io: CliIo, setExitCode: (code: number) => void) => Command;
@@ -59,12 +61,63 @@ export const runCli = async (argv: readonly string[], io: CliIo): Promise<number
       { isDefault: factory === putCommand },
     );
   }
+  if (argv.length === 0) {
+    // Nothing asked: the usage, on stderr, as a usage error (a script that forgot its arguments fails).
+    program.outputHelp({ error: true });
+    return ExitCode.Usage;
+  }
+  const typo = mistypedCommand(argv[0] ?? '', program, io.cwd);
+  if (typo !== undefined) {
+    return reportError(
+      new KvsPutError(ErrorCode.Usage, `unknown command ${argv[0] ?? ''}`, {
+        suggestion: `did you mean ${typo}?`,
+      }),
+      io,
+    );
+  }
   try {
     await program.parseAsync(argv, { from: 'user' });
     return exitCode;
   } catch (error) {
     return reportError(error, io);
   }
+};
+
+/** Edits (insertions, deletions, substitutions) between two words. */
+const editDistance = (a: string, b: string): number => {
+  let previous = Array.from({ length: b.length + 1 }, (_, j) => j);
+  for (let i = 1; i <= a.length; i++) {
+    const row = [i];
+    for (let j = 1; j <= b.length; j++) {
+      row[j] = Math.min(
+        (previous[j] ?? 0) + 1,
+        (row[j - 1] ?? 0) + 1,
+        (previous[j - 1] ?? 0) + (a[i - 1] === b[j - 1] ? 0 : 1),
+      );
+    }
+    previous = row;
+  }
+  return previous[b.length] ?? 0;
+};
+
+/**
+ * The command a first argument was meant to be: `put` is the default command, so `kvs-put puut …` would
+ * otherwise read `puut` as a file. A word that is a path, looks like a file name, or is not within a third of
+ * a command's length of one, is left to be a file.
+ */
+const mistypedCommand = (first: string, program: Command, cwd: string): string | undefined => {
+  const names = [...program.commands.map((command) => command.name()), 'help'];
+  if (
+    first.startsWith('-') ||
+    /[./\\]/.test(first) ||
+    names.includes(first) ||
+    existsSync(resolve(cwd, first))
+  ) {
+    return undefined;
+  }
+  return names.find(
+    (name) => editDistance(first.toLowerCase(), name) <= Math.max(1, Math.floor(name.length / 3)),
+  );
 };
 
 /** Renders an error as one line (plus an optional suggestion line) and returns its exit code. */

@@ -3,6 +3,7 @@
  * endpoint. Constraints are the botocore service model's (`kinesisvideo` 2017-09-30); semantics the service's
  * documented ones; where the spec marks a choice as the emulator's own [EMU], the choice is noted here.
  */
+import { KvsLimits } from '../fragment/kvs-limits.js';
 import { KvsServiceError, STREAM_NOT_FOUND_MESSAGE } from './emulator-errors.js';
 import type { JsonRoute, OperationContext } from './emulator-routes.js';
 import type { JsonObject, StringRule } from './input-validator.js';
@@ -19,9 +20,9 @@ import type { StorageTier, StreamRecord } from './stream-store.js';
 import { STORAGE_TIERS, defaultKmsKeyIdFor } from './stream-store.js';
 
 /** Data retention bounds: 0 (no archive) or 1..87,600 hours (10 years). */
-export const MAX_DATA_RETENTION_HOURS = 87_600;
+export const MAX_DATA_RETENTION_HOURS = KvsLimits.maxDataRetentionHours;
 /** Tags per stream or channel. */
-export const MAX_TAGS_PER_RESOURCE = 50;
+export const MAX_TAGS_PER_RESOURCE = KvsLimits.maxTagsPerStream;
 /** Default and maximum page size of ListStreams. */
 export const MAX_LIST_STREAMS_RESULTS = 10_000;
 

@@ -16,8 +16,6 @@ export const LOCAL_KVS_CREDENTIALS: Readonly<{ accessKeyId: string; secretAccess
 export const DEFAULT_LOCAL_KVS_HOST = '127.0.0.1';
 export const DEFAULT_LOCAL_KVS_REGION = 'us-east-1';
 
-/**
- * What a region name looks like (`us-east-1`, `cn-north-1`, `us-gov-west-1`): the local KVS accepts any region
- * of this form (kvs-api.md §2.2), in a signature and as its own.
- */
-export const REGION_PATTERN = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
+// The local KVS accepts any region of this form (kvs-api.md §2.2), in a signature and as its own; kvs-put
+// refuses any other before a call.
+export { REGION_PATTERN } from '../kvs/kvs-protocol.js';

@@ -33,6 +33,10 @@ export const KvsLimits = {
   maxGetMediaCallsPerSecond: 5,
   maxGetMediaConnections: 3,
   maxGetMediaForFragmentListConnections: 5,
+  /** A stream's retention: 0 (no archive) or 1 to this many hours (10 years); InvalidArgumentException above. */
+  maxDataRetentionHours: 87_600,
+  /** Tags per stream; TagsPerResourceExceededLimitException above. */
+  maxTagsPerStream: 50,
   /** What a stream with retention 0 keeps for GetMedia: its newest fragments, within both bounds. */
   retentionZeroBufferMs: 5 * 60_000,
   retentionZeroBufferBytes: 200 * BYTES_PER_MB,

@@ -7,6 +7,9 @@
  */
 import type { TimecodeMode } from '../fragment/kvs-limits.js';
 
+/** What a region name looks like (`us-east-1`, `cn-north-1`, `us-gov-west-1`, kvs-api.md §2.2). */
+export const REGION_PATTERN = /^[a-z]{2,4}(-[a-z]+)+-\d{1,2}$/;
+
 /** Where PutMedia is served on the data endpoint. */
 export const PUT_MEDIA_PATH = '/putMedia';
 

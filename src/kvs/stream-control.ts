@@ -38,6 +38,10 @@ export type StreamControlOptions = {
   signal?: AbortSignal;
 };
 
+/** A control-plane call's connect and whole-request limits (the SDK retries a timeout twice). */
+export const CONTROL_CONNECT_TIMEOUT_MS = 10_000;
+export const CONTROL_REQUEST_TIMEOUT_MS = 10_000;
+
 /** How long a data endpoint is reused (PIC: 40 min). */
 export const DATA_ENDPOINT_TTL_MS = 40 * 60_000;
 
@@ -53,35 +57,116 @@ const CREDENTIAL_ERRORS: ReadonlySet<string> = new Set([
   'SignatureDoesNotMatch',
 ]);
 
+/** Where a call went: the endpoint given, else the region whose default endpoint the SDK used. */
+export type CallTarget = { endpoint?: string | undefined; region?: string | undefined };
+
+/** Connection failures before any answer, as Node names them: the endpoint is unreachable, not failing. */
+const NETWORK_REASONS: Readonly<Record<string, string>> = {
+  ECONNREFUSED: 'connection refused',
+  ENOTFOUND: 'no such host',
+  EAI_AGAIN: 'DNS lookup failed',
+  ETIMEDOUT: 'connection timed out',
+  ECONNRESET: 'connection reset',
+  EHOSTUNREACH: 'host unreachable',
+  ENETUNREACH: 'network unreachable',
+  EPROTO: 'TLS handshake failed',
+  CERT_HAS_EXPIRED: 'its TLS certificate has expired',
+  DEPTH_ZERO_SELF_SIGNED_CERT: 'its TLS certificate is self-signed',
+  SELF_SIGNED_CERT_IN_CHAIN: 'its TLS certificate chain is self-signed',
+  UNABLE_TO_VERIFY_LEAF_SIGNATURE: 'its TLS certificate cannot be verified',
+  ERR_TLS_CERT_ALTNAME_INVALID: 'its TLS certificate is for another host',
+};
+
+/**
+ * An unreachable endpoint as one sentence: which URL, why, and the hint that leads somewhere (a plain-http
+ * server behind https://, a region without an endpoint, a wrong URL). `undefined` when it is not one.
+ */
+const networkError = (error: unknown, what: string, target: CallTarget): KvsPutError | undefined => {
+  const code = (error as { code?: unknown }).code;
+  const name = error instanceof Error ? error.name : '';
+  const message = error instanceof Error ? error.message : '';
+  // The SDK's own timeouts (CONTROL_*_TIMEOUT_MS) are TimeoutErrors, told apart by their text; it also
+  // renames socket errors such as ECONNRESET TimeoutError, keeping their code.
+  const isSdkTimeout = name === 'TimeoutError';
+  const reason =
+    isSdkTimeout && /establish a connection/.test(message)
+      ? 'connection timed out'
+      : isSdkTimeout && /requestTimeout/.test(message)
+        ? `no answer within ${CONTROL_REQUEST_TIMEOUT_MS / 1000} s`
+        : typeof code === 'string'
+          ? NETWORK_REASONS[code]
+          : undefined;
+  if (reason === undefined) {
+    return undefined;
+  }
+  const url =
+    target.endpoint ??
+    (target.region === undefined ? 'the endpoint' : `https://kinesisvideo.${target.region}.amazonaws.com`);
+  const options = { cause: error, context: { endpoint: url, code } };
+  // OpenSSL reads a plain-http answer as a TLS record of a "wrong version number".
+  if (url.startsWith('https://') && /wrong version number|packet length too long/.test(message)) {
+    return new KvsPutError(ErrorCode.Network, `${what}: the endpoint ${url} speaks http, not https`, {
+      ...options,
+      suggestion: `use ${url.replace(/^https:/, 'http:')}`,
+    });
+  }
+  const isRegionDefault = target.endpoint === undefined && target.region !== undefined;
+  return new KvsPutError(ErrorCode.Network, `${what}: cannot reach ${url}: ${reason}`, {
+    ...options,
+    suggestion:
+      isRegionDefault && (code === 'ENOTFOUND' || code === 'EAI_AGAIN')
+        ? `is ${target.region} a region? e.g. us-east-1`
+        : target.endpoint === undefined
+          ? 'check the network (and a proxy or firewall on the way)'
+          : 'check --endpoint-url / AWS_ENDPOINT_URL_KINESIS_VIDEO and that the endpoint is running',
+  });
+};
+
+/** What the credential refusals whose service text says little mean, and what to do about them. */
+const CREDENTIAL_SENTENCES: Readonly<Record<string, { message: string; suggestion: string }>> = {
+  UnrecognizedClientException: {
+    message: 'the service does not know this access key, or its session token',
+    suggestion: 'check AWS_ACCESS_KEY_ID and AWS_SESSION_TOKEN (temporary credentials expire) or --profile',
+  },
+  InvalidClientTokenId: {
+    message: 'the service does not know this access key, or its session token',
+    suggestion: 'check AWS_ACCESS_KEY_ID and AWS_SESSION_TOKEN (temporary credentials expire) or --profile',
+  },
+  ExpiredTokenException: {
+    message: 'the session token has expired',
+    suggestion: 'get new temporary credentials (aws sso login, or assume the role again)',
+  },
+};
+
 /** Translates an SDK failure into kvs-put's error model (one line, exit code by kind). */
-export const toKvsError = (error: unknown, what: string): KvsPutError => {
+export const toKvsError = (error: unknown, what: string, target: CallTarget = {}): KvsPutError => {
   if (error instanceof KvsPutError) {
     return error;
   }
   const name = error instanceof Error ? error.name : 'Error';
   const message = error instanceof Error ? error.message : String(error);
   if (CREDENTIAL_ERRORS.has(name)) {
-    return new KvsPutError(ErrorCode.Credentials, `${what}: ${name}: ${message}`, {
+    const said = CREDENTIAL_SENTENCES[name];
+    return new KvsPutError(ErrorCode.Credentials, `${what}: ${name}: ${said?.message ?? message}`, {
       cause: error,
-      suggestion: 'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, or the clock of this machine',
+      suggestion:
+        said?.suggestion ??
+        'check AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY, --profile, or the clock of this machine',
     });
   }
   if (error instanceof ResourceNotFoundException) {
     return new KvsPutError(ErrorCode.StreamNotFound, `${what}: ${message}`, { cause: error });
   }
-  const code = (error as { code?: string }).code;
-  if (code === 'ECONNREFUSED' || code === 'ENOTFOUND' || code === 'ETIMEDOUT' || code === 'ECONNRESET') {
-    return new KvsPutError(ErrorCode.Upload, `${what}: cannot reach the endpoint (${code})`, {
-      cause: error,
-      suggestion: 'check --endpoint-url / AWS_ENDPOINT_URL_KINESIS_VIDEO and the network',
-    });
-  }
-  return new KvsPutError(ErrorCode.Upload, `${what}: ${name}: ${message}`, { cause: error });
+  return (
+    networkError(error, what, target) ??
+    new KvsPutError(ErrorCode.Upload, `${what}: ${name}: ${message}`, { cause: error })
+  );
 };
 
 export class StreamControl {
   public readonly client: KinesisVideoClient;
   private readonly signal: AbortSignal | undefined;
+  private readonly endpoint: string | undefined;
   private endpointCache: { url: string; expiresAtMs: number } | undefined;
 
   public constructor(options: StreamControlOptions) {
@@ -90,8 +175,21 @@ export class StreamControl {
       ...(options.profile === undefined ? {} : { profile: options.profile }),
       ...(options.endpoint === undefined ? {} : { endpoint: options.endpoint }),
       credentials: options.credentials,
+      // The SDK waits for ever by default: an endpoint that accepts and never answers would hang the run.
+      requestHandler: {
+        connectionTimeout: CONTROL_CONNECT_TIMEOUT_MS,
+        requestTimeout: CONTROL_REQUEST_TIMEOUT_MS,
+        throwOnRequestTimeout: true,
+      },
     });
     this.signal = options.signal;
+    this.endpoint = options.endpoint;
+  }
+
+  /** Where calls go, for messages: the endpoint given, or the region (whose default endpoint is used). */
+  public async target(): Promise<CallTarget> {
+    const region = await this.client.config.region().catch(() => undefined);
+    return { endpoint: this.endpoint, region };
   }
 
   /** The region the client resolved (flag, AWS_REGION, or the profile). */
@@ -213,7 +311,7 @@ export class StreamControl {
           await sleep(systemClock, backoffDelayMs(DEFAULT_BACKOFF, attempt), this.signal);
           continue;
         }
-        throw toKvsError(error, what);
+        throw toKvsError(error, what, await this.target());
       }
     }
   }

@@ -262,7 +262,8 @@ const isFatal = (error: unknown): boolean => {
   if (error instanceof AckError) {
     return isStreamGoneErrorId(error.errorId);
   }
-  return error instanceof KvsPutError && error.code !== ErrorCode.Upload;
+  // An endpoint that went away (the control plane, when the data endpoint is looked up again) may come back.
+  return error instanceof KvsPutError && error.code !== ErrorCode.Upload && error.code !== ErrorCode.Network;
 };
 
 const isItemList = (item: SessionItem | readonly SessionItem[]): item is readonly SessionItem[] =>

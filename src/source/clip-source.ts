@@ -110,6 +110,37 @@ export const scanMkvFacts = async (path: string, stdin: Readable, cwd: string): 
 };
 
 /**
+ * The service refuses producer times after its clock (ErrorId 4007, kvs-api.md §7.4): a clip laid out from
+ * `--start-time` must end by now.
+ */
+const checkNotFuture = (
+  path: string,
+  startTimeMs: number,
+  durationMs: number | undefined,
+  options: { startTimeMs?: number; nowMs: number },
+): void => {
+  const endMs = startTimeMs + (durationMs ?? 0);
+  if (endMs <= options.nowMs) {
+    return;
+  }
+  const given = new Date(options.startTimeMs ?? startTimeMs).toISOString();
+  const name = path === '-' ? 'stdin' : basename(path);
+  const latestMs = Math.floor((options.nowMs - (endMs - (options.startTimeMs ?? startTimeMs))) / 1000) * 1000;
+  throw new KvsPutError(
+    ErrorCode.Usage,
+    startTimeMs > options.nowMs
+      ? `--start-time ${given} is in the future`
+      : `--start-time ${given} puts the end of ${name} ${secondsText(endMs - options.nowMs)} in the future`,
+    {
+      context: { startTimeMs: options.startTimeMs, path },
+      suggestion: `the service refuses producer times after now: give ${new Date(latestMs).toISOString()} or earlier`,
+    },
+  );
+};
+
+const secondsText = (ms: number): string => `${(ms / 1000).toFixed(1)} s`;
+
+/**
  * Producer start times for files: `startTimeMs` applies to the first clip (later clips follow it end to end);
  * else the file's creation_time; else its mtime minus its duration (a recording ends when its file is last
  * written). Never in the future. Clips are sorted by start time; overlapping clips are refused.
@@ -122,6 +153,9 @@ export const planClips = async (
   let nextStartMs = options.startTimeMs;
   for (const path of paths) {
     if (path === '-') {
+      if (nextStartMs !== undefined) {
+        checkNotFuture(path, nextStartMs, undefined, options);
+      }
       clips.push({ path, startTimeMs: nextStartMs ?? options.nowMs });
       continue;
     }
@@ -140,6 +174,8 @@ export const planClips = async (
     let startTimeMs: number;
     const createdMs = creationTime === undefined ? NaN : Date.parse(creationTime);
     if (nextStartMs !== undefined) {
+      // A time the user gave is theirs: a future one is refused, never quietly replaced by now.
+      checkNotFuture(path, nextStartMs, durationMs, options);
       startTimeMs = nextStartMs;
     } else if (!Number.isNaN(createdMs)) {
       startTimeMs = createdMs;

@@ -7,6 +7,7 @@ import { ErrorCode, KvsPutError } from '../errors.js';
 import { KvsLimits } from '../fragment/kvs-limits.js';
 import type { BackoffPolicy } from '../util/backoff.js';
 import { DEFAULT_BACKOFF } from '../kvs/retry-policy.js';
+import { checkServiceRules } from './service-rules.js';
 
 export type UploadOptions = {
   /** The stream's name; or give `streamArn`. */
@@ -63,7 +64,10 @@ export type UploadOptions = {
   retryDelay?: number;
   /** Where relative paths are resolved. @default process.cwd() */
   cwd?: string;
-  /** Where FFMPEG_PATH and the cache folder come from. @default process.env */
+  /**
+   * Where FFMPEG_PATH, the cache folder and the AWS variables kvs-put checks before a call come from (the AWS SDK
+   * itself reads process.env). @default process.env
+   */
   env?: Readonly<Record<string, string | undefined>>;
 };
 
@@ -159,6 +163,7 @@ export const resolveUploadConfig = (options: UploadOptions, isLive: boolean): Up
   for (const name of NUMBER_OPTIONS) {
     checkNonNegative(name, options[name]);
   }
+  checkServiceRules(options, options.env ?? process.env);
   const bufferMb = options.bufferMb ?? (isLive ? UPLOAD_DEFAULTS.liveBufferMb : UPLOAD_DEFAULTS.fileBufferMb);
   return {
     maxAttempts: options.maxRetries ?? (isLive ? Infinity : UPLOAD_DEFAULTS.fileMaxRetries),

@@ -23,6 +23,7 @@ import { recordOf, summaryRecord } from './upload-events.js';
 import type { UploadConfig, UploadOptions } from './upload-options.js';
 import { resolveUploadConfig } from './upload-options.js';
 import type { Outcome } from './upload-events.js';
+import { configuredEndpoint } from './service-rules.js';
 import type { FragmentFeed } from './source-fragments.js';
 import { clipsFeed, ffmpegLocator, liveFeed, planSource, totalClipBytes } from './source-fragments.js';
 
@@ -135,12 +136,14 @@ const runPipeline = async (
   const config = resolveUploadConfig(options, isLive);
   const env = options.env ?? process.env;
   const cwd = options.cwd ?? process.cwd();
-  const credentials = await credentialsOf(options);
+  const credentials = await credentialsOf(options, env, run.emit);
+  const endpoint = configuredEndpoint(options, env);
   const { StreamControl } = await import('../kvs/stream-control.js');
   const control = new StreamControl({
     credentials,
     ...(options.region === undefined ? {} : { region: options.region }),
-    ...(options.endpointUrl === undefined ? {} : { endpoint: options.endpointUrl }),
+    // The endpoint the SDK would take from the environment, given explicitly: messages can then name it.
+    ...(endpoint === undefined ? {} : { endpoint: endpoint.url }),
     ...(options.profile === undefined ? {} : { profile: options.profile }),
     signal: run.signal,
   });
@@ -172,6 +175,13 @@ const runPipeline = async (
       ),
     );
     const retentionHours = stream.DataRetentionInHours ?? 0;
+    if (options.retentionHours !== undefined && options.retentionHours !== retentionHours) {
+      // CreateStream alone takes a retention: an existing stream keeps its own.
+      run.emit({
+        event: 'warning',
+        message: `stream ${stream.StreamName ?? ''} exists with retention ${retentionHours} h: --retention-hours ${options.retentionHours} applies only to a stream --create makes`,
+      });
+    }
     const streamName = stream.StreamName ?? options.stream ?? '';
     // A live capture stops on stop() (or after `duration`), and the upload then flushes what it captured.
     const liveStop = isLive ? stopSignal(run.signal, options.duration) : undefined;
@@ -279,7 +289,11 @@ const runPipeline = async (
   }
 };
 
-const credentialsOf = async (options: UploadOptions): Promise<AwsCredentialIdentityProvider> => {
+const credentialsOf = async (
+  options: UploadOptions,
+  env: Readonly<Record<string, string | undefined>>,
+  emit: (event: UploadEvent) => void,
+): Promise<AwsCredentialIdentityProvider> => {
   const given = options.credentials;
   if (typeof given === 'function') {
     return given;
@@ -287,9 +301,12 @@ const credentialsOf = async (options: UploadOptions): Promise<AwsCredentialIdent
   if (given !== undefined) {
     return () => Promise.resolve(given);
   }
-  // Loaded on demand: start-up time counts for short uploads.
-  const { fromNodeProviderChain } = await import('@aws-sdk/credential-providers');
-  return fromNodeProviderChain(options.profile === undefined ? {} : { profile: options.profile });
+  const { defaultCredentials } = await import('../kvs/credentials.js');
+  return defaultCredentials({
+    ...(options.profile === undefined ? {} : { profile: options.profile }),
+    env,
+    onWarning: (message) => emit({ event: 'warning', message }),
+  });
 };
 
 type SessionContext = {

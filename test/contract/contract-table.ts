@@ -49,6 +49,8 @@ export type ContractRow = {
   /** Runs once the child is spawned: signals on a timer, closing its stdout, for phases that print nothing. */
   readonly started?: (child: ChildProcess, context: RowContext) => void;
   readonly stdin?: Buffer;
+  /** The folder kvs-put runs in. @default the repository root */
+  readonly cwd?: (context: RowContext) => string;
   readonly timeoutMs?: number;
   /** Further checks on the result. */
   readonly check?: (result: ProcessResult, context: RowContext) => void | Promise<void>;
@@ -124,6 +126,7 @@ export const runRow = async (row: ContractRow): Promise<ProcessResult> => {
       ...(row.started === undefined
         ? {}
         : { onSpawn: (child: ChildProcess) => row.started?.(child, context) }),
+      ...(row.cwd === undefined ? {} : { cwd: row.cwd(context) }),
       ...(row.during === undefined
         ? {}
         : {

@@ -1,4 +1,5 @@
 import { Command } from 'commander';
+import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { KvsPutError } from '../../errors.js';
 import { locateFfmpeg, locateFfprobe, probeFfmpegCapabilities } from '../../capture/ffmpeg-locator.js';
 import type { FfmpegCapabilities, LocatedFfmpeg } from '../../capture/ffmpeg-locator.js';
@@ -138,15 +139,19 @@ export const awsChecks: DoctorCheckProvider = async ({ io, aws }) => {
     return [];
   }
   // The AWS SDK loads with the check that needs it, not with the CLI.
-  const [{ fromNodeProviderChain }, { ListStreamsCommand }, { StreamControl, toKvsError }] =
-    await Promise.all([
-      import('@aws-sdk/credential-providers'),
-      import('@aws-sdk/client-kinesis-video'),
-      import('../../kvs/stream-control.js'),
-    ]);
-  const provider = fromNodeProviderChain(aws?.profile === undefined ? {} : { profile: aws.profile });
+  const [{ defaultCredentials }, { ListStreamsCommand }, { StreamControl, toKvsError }] = await Promise.all([
+    import('../../kvs/credentials.js'),
+    import('@aws-sdk/client-kinesis-video'),
+    import('../../kvs/stream-control.js'),
+  ]);
   const checks: DoctorCheck[] = [];
+  let provider: AwsCredentialIdentityProvider;
   try {
+    // The chain put uses: a missing profile is named, and the SDK's console warnings stay off stderr.
+    provider = await defaultCredentials({
+      ...(aws?.profile === undefined ? {} : { profile: aws.profile }),
+      env: io.env,
+    });
     const credentials = await provider();
     const expiry =
       credentials.expiration === undefined ? '' : `, expires ${credentials.expiration.toISOString()}`;
@@ -162,7 +167,9 @@ export const awsChecks: DoctorCheckProvider = async ({ io, aws }) => {
       ok: false,
       required: true,
       detail: error instanceof Error ? error.message.split('\n')[0]! : String(error),
-      hint: 'set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, give --profile, or run on a host with an instance role',
+      hint:
+        (error instanceof KvsPutError ? error.suggestion : undefined) ??
+        'set AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY, give --profile, or run on a host with an instance role',
       exitCodeOnFailure: ExitCode.Credentials,
     });
     return checks;

@@ -8,6 +8,7 @@ import {
 } from '../../capture/capture-source.js';
 import type { LocalKvs } from '../../emulator/local-kvs.js';
 import { ErrorCode, KvsPutError } from '../../errors.js';
+import { KvsLimits } from '../../fragment/kvs-limits.js';
 import { ExitCode } from '../../exit-codes.js';
 import type { EncodingFlags, Source } from '../../source/sources.js';
 import { deviceSource, fileSource, rtspSource, testPattern } from '../../source/sources.js';
@@ -19,6 +20,7 @@ import {
   checkStreamRef,
   isValidStreamName,
 } from '../../upload/upload-options.js';
+import { STREAM_ARN_RULE, isValidStreamArn } from '../../upload/service-rules.js';
 import type { CliIo } from '../cli-io.js';
 import { parseNonNegativeMs, parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
@@ -78,6 +80,13 @@ type PutOptions = {
 const parseStreamName = (value: string): string => {
   if (!isValidStreamName(value)) {
     throw new InvalidArgumentError(STREAM_NAME_RULE);
+  }
+  return value;
+};
+
+const parseStreamArn = (value: string): string => {
+  if (!isValidStreamArn(value)) {
+    throw new InvalidArgumentError(STREAM_ARN_RULE);
   }
   return value;
 };
@@ -251,8 +260,10 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     .description(
       'Upload recorded clips (MKV, MP4; - for MKV on stdin) or live video (a camera, an RTSP stream, a test pattern) to a Kinesis video stream. The default command.',
     )
-    .option('-s, --stream <name>', 'stream name', parseStreamName)
-    .option('--stream-arn <arn>', 'stream ARN (instead of --stream)')
+    .addOption(
+      new Option('-s, --stream <name>', 'stream name').argParser(parseStreamName).conflicts('streamArn'),
+    )
+    .option('--stream-arn <arn>', 'stream ARN (instead of --stream)', parseStreamArn)
     .argument('[files...]', 'the same as --file: MKV or MP4 files, folders of them, or - for MKV on stdin')
     .option('-f, --file <path>', 'MKV file, folder of MKV files, or - for stdin (repeatable)', collect)
     .option('--region <region>', 'AWS region (default: AWS_REGION, then the profile)')
@@ -265,7 +276,7 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     .option('--create', 'create the stream when it does not exist, and wait until it is ACTIVE')
     .option(
       '--retention-hours <hours>',
-      'retention of a stream made by --create (0 = no archive)',
+      `retention of a stream made by --create (0 = no archive, at most ${KvsLimits.maxDataRetentionHours}); an existing stream keeps its own`,
       parseInteger,
     )
     .option('--media-type <type>', 'media type of a stream made by --create, e.g. video/h264,audio/aac')
@@ -273,7 +284,7 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
     .option('--stream-tag <key=value>', 'tag of a stream made by --create (repeatable)', collectTag)
     .option(
       '--start-time <time>',
-      'producer time of the first frame: ISO 8601 or epoch seconds (default: file mtime − duration)',
+      'producer time of the first frame: ISO 8601 or epoch seconds, not in the future (default: file mtime − duration)',
       parseStartTime,
     )
     .addOption(timecodeOption())
@@ -304,7 +315,7 @@ export const putCommand: CommandFactory = (io, setExitCode) =>
       '--json',
       `NDJSON records on stdout, one per event, the summary always last (events: ${UPLOAD_EVENT_TYPES.join(', ')}; schema: docs/events.schema.json)`,
     )
-    .option('-v, --verbose', 'log every ack and connection')
+    .addOption(new Option('-v, --verbose', 'log every ack and connection').conflicts('quiet'))
     .option('-q, --quiet', "only warnings, errors and a live run's stats line")
     .option('--dump-dir <dir>', 'keep the exact bytes each PutMedia session sent')
     .option('--verify', 'read the upload back with GetMedia and compare fragment counts')
