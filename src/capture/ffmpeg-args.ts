@@ -15,6 +15,7 @@
  * before, where `-timeout` means "listen for incoming connections": see {@link RtspTimeoutOption}.
  */
 import { ErrorCode, KvsPutError } from '../errors.js';
+import { NoVideoTrack } from '../fragment/kvs-limits.js';
 import {
   DEFAULT_RTSP_READ_TIMEOUT_MS,
   DEFAULT_TESTSRC_FRAMERATE,
@@ -91,6 +92,14 @@ export const GLOBAL_OPTIONS: readonly string[] = [
 ];
 
 const COPYABLE_VIDEO_CODECS: readonly string[] = ['h264', 'hevc'];
+
+/**
+ * Containers whose AAC is ADTS-framed, without the AudioSpecificConfig that ffmpeg's Matroska muxer must
+ * write in the header before the first packet (it cannot when writing to a pipe): `-c:a copy` fails with
+ * "Error parsing AAC extradata", and `-bsf:a aac_adtstoasc` comes too late to help. Such audio is encoded.
+ */
+const isAdtsContainer = (formatName: string | undefined): boolean =>
+  (formatName ?? '').split(',').some((name) => name === 'mpegts' || name === 'aac');
 
 /** Frames between key frames: `round(fps × interval)`, at least 1 (29.97 fps × 2 s → 60). */
 export const keyframeIntervalFrames = (framerate: number, keyframeIntervalS: number): number =>
@@ -240,7 +249,12 @@ export const decideFileEncoding = (probe: MediaProbe, encoding: EncodingConfig):
     if (encoding.audio === 'encode') {
       audio = 'encode';
       reasons.push(`encoding audio to AAC: --audio encode given (audio is ${audioStream.codecName})`);
-    } else if (audioStream.codecName === 'aac') {
+    } else if (audioStream.codecName === 'aac' && !isAdtsContainer(probe.formatName)) {
+      audio = 'copy';
+    } else if (audioStream.codecName === 'aac' && encoding.audio === 'auto') {
+      audio = 'encode';
+      reasons.push('encoding audio to AAC: ADTS AAC in MPEG-TS has no header Matroska can copy');
+    } else if (encoding.audio === 'copy' && audioStream.codecName === 'aac') {
       audio = 'copy';
     } else if (encoding.audio === 'copy') {
       audio = 'copy';
@@ -251,6 +265,12 @@ export const decideFileEncoding = (probe: MediaProbe, encoding: EncodingConfig):
       audio = 'encode';
       reasons.push(`encoding audio to AAC: codec ${audioStream.codecName} is not AAC`);
     }
+  }
+  if (videoStream === undefined && audioStream !== undefined) {
+    throw new KvsPutError(ErrorCode.MkvUnsupported, NoVideoTrack.reason, {
+      context: { streams: probe.streams.map((stream) => `${stream.type} ${stream.codecName}`) },
+      suggestion: NoVideoTrack.suggestion,
+    });
   }
   if (video === 'none' && audio === 'none') {
     throw new KvsPutError(

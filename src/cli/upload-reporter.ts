@@ -104,8 +104,8 @@ export class UploadReporter {
         break;
       case 'refused':
         this.log(
-          `warning: fragment at ${new Date(event.producerTimestampMs).toISOString()} not sent: ${event.reason}` +
-            ' (re-encode with a shorter key frame interval, e.g. ffmpeg -g 60)',
+          // The error line at the end gives the way out (its hint): the warning only places the fragment.
+          `warning: fragment at ${new Date(event.producerTimestampMs).toISOString()} not sent: ${event.reason}`,
         );
         break;
       case 'ack': {

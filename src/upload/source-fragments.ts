@@ -109,6 +109,8 @@ export type FragmentFeed = {
   fragments: FragmentSource;
   /** Fragments not sent because the service would refuse them. */
   refused: () => number;
+  /** The first refused fragment's reason and the ErrorId the service would have answered, for the hint. */
+  firstRefusal: () => { reason: string; errorId: number } | undefined;
   /** The live source's restarts so far, and the reason of the last loss. */
   restarts: () => { count: number; lastLoss: string | undefined };
   /** Per-clip fragmenter stats (recordings). */
@@ -168,6 +170,7 @@ export const liveFeed = async (
   return {
     fragments,
     refused: () => 0,
+    firstRefusal: () => undefined,
     restarts: () => ({ count: restarts, lastLoss }),
     fragmenterStats: [],
   };
@@ -185,6 +188,7 @@ export const clipsFeed = async (
     : undefined;
   const { captureBytes } = await import('../source/live-source.js');
   let refused = 0;
+  let firstRefusal: { reason: string; errorId: number } | undefined;
   const fragmenterStats: FragmenterStats[] = [];
   const fragments = clipFragments(
     clips,
@@ -200,8 +204,9 @@ export const clipsFeed = async (
       openFfmpeg: (plan) => captureBytes(plan, { ffmpegPath: ffmpegPath!, signal }),
     },
     {
-      onRefused: (fragment, reason) => {
+      onRefused: (fragment, reason, errorId) => {
         refused++;
+        firstRefusal ??= { reason, errorId };
         context.emit({
           event: 'refused',
           timecode: fragment.timecode,
@@ -223,6 +228,7 @@ export const clipsFeed = async (
   return {
     fragments,
     refused: () => refused,
+    firstRefusal: () => firstRefusal,
     restarts: () => ({ count: 0, lastLoss: undefined }),
     fragmenterStats,
   };

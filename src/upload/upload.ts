@@ -6,7 +6,7 @@ import { appendFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../errors.js';
-import { KvsLimits } from '../fragment/kvs-limits.js';
+import { ErrorId } from '../kvs/ack.js';
 import type { StreamControl, StreamRef } from '../kvs/stream-control.js';
 import type { UploadSummary as SessionSummary } from '../session/upload-session.js';
 import { UploadSession } from '../session/upload-session.js';
@@ -216,7 +216,7 @@ const runUpload = async (source: Source, options: UploadOptions, run: RunContext
         );
       }
     }
-    throwIfFailed(summary, refused, isLive);
+    throwIfFailed(summary, refused, isLive, feed.firstRefusal());
     return record;
   } finally {
     control.destroy();
@@ -345,7 +345,12 @@ const summaryRecord = (summary: SessionSummary, refused: number, startedAtMs: nu
 };
 
 /** An upload that did not store everything fails with the error that says why (and its exit code). */
-const throwIfFailed = (summary: SessionSummary, refused: number, isLive: boolean): void => {
+const throwIfFailed = (
+  summary: SessionSummary,
+  refused: number,
+  isLive: boolean,
+  firstRefusal?: { reason: string; errorId: number },
+): void => {
   if (summary.sourceError !== undefined) {
     // What was read before the failure is stored; the failure itself decides the exit code.
     throw summary.sourceError;
@@ -355,13 +360,17 @@ const throwIfFailed = (summary: SessionSummary, refused: number, isLive: boolean
     return;
   }
   if (refused > 0) {
+    // The first refusal's reason is the line; the hint is the re-encode that cures that reason.
+    const isTooLarge = firstRefusal?.errorId === ErrorId.MaxFragmentSizeReached;
     throw new KvsPutError(
       ErrorCode.Fragment,
-      `${refused} fragment(s) break the service's limits and were not sent`,
+      `${refused === 1 ? '1 fragment' : `${refused} fragments`} not sent: ` +
+        (firstRefusal?.reason ?? "over the service's limits"),
       {
-        suggestion:
-          `re-encode with a key frame at least every ${KvsLimits.maxFragmentDurationMs / 1000} s, ` +
-          'e.g. ffmpeg -i in -c:v libx264 -g 60 out.mkv',
+        context: { refused, ...(firstRefusal === undefined ? {} : { errorId: firstRefusal.errorId }) },
+        suggestion: isTooLarge
+          ? 're-encode at a lower bitrate: add --transcode --bitrate 4000'
+          : 're-encode with a key frame every 2 s: add --transcode --keyframe-interval 2',
       },
     );
   }

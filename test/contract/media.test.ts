@@ -1,0 +1,228 @@
+/**
+ * The failure contract for media: files of every kind a user meets (missing, empty, truncated, random,
+ * audio-only, long GOPs, other containers), what ffmpeg says when it fails, and live sources that are not
+ * what they claim (RTSP URLs, devices).
+ */
+import { execFileSync } from 'node:child_process';
+import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { contractTable } from './contract-table.js';
+import { FIXTURES } from '../helpers/paths.js';
+
+const fixture = (name: string): string => join(FIXTURES, name);
+
+let madeDir: string | undefined;
+const made = new Map<string, string>();
+
+/** A file made once per run by ffmpeg (`args` between the inputs and the output). */
+const ffmpegFile = (name: string, args: readonly string[]): string => {
+  madeDir ??= mkdtempSync(join(tmpdir(), 'kvs-put-media-'));
+  let path = made.get(name);
+  if (path === undefined) {
+    path = join(madeDir, name);
+    execFileSync('ffmpeg', ['-v', 'error', '-y', ...args, path], { stdio: 'ignore' });
+    made.set(name, path);
+  }
+  return path;
+};
+
+/** Six seconds of 320×240 H.264 at 25 fps, a key frame every 2 s, with an AAC tone (three fragments). */
+const AV_INPUTS = [
+  '-f',
+  'lavfi',
+  '-i',
+  'testsrc=size=320x240:rate=25',
+  '-f',
+  'lavfi',
+  '-i',
+  'sine=frequency=440',
+  '-t',
+  '6',
+  '-c:v',
+  'libx264',
+  '-g',
+  '50',
+  '-pix_fmt',
+  'yuv420p',
+  '-c:a',
+  'aac',
+];
+const mp4 = (): string => ffmpegFile('clip.mp4', AV_INPUTS);
+const mov = (): string => ffmpegFile('clip.mov', AV_INPUTS);
+/** An NVR-style MPEG-TS export: its AAC is ADTS, with no header a Matroska muxer can copy. */
+const ts = (): string => ffmpegFile('recording.ts', [...AV_INPUTS, '-f', 'mpegts']);
+const audioOnly = (extension: string): string =>
+  ffmpegFile(`audio.${extension}`, ['-f', 'lavfi', '-i', 'sine=frequency=440', '-t', '6', '-c:a', 'aac']);
+
+const writtenFile = (name: string, bytes: Buffer): string => {
+  madeDir ??= mkdtempSync(join(tmpdir(), 'kvs-put-media-'));
+  const path = join(madeDir, name);
+  writeFileSync(path, bytes);
+  return path;
+};
+
+/** Deterministic noise: the same "random" file every run. */
+const noise = (length: number): Buffer => {
+  const bytes = Buffer.alloc(length);
+  let state = 0x2545f491;
+  for (let i = 0; i < length; i++) {
+    state ^= state << 13;
+    state ^= state >>> 17;
+    state ^= state << 5;
+    bytes[i] = state & 0xff;
+  }
+  return bytes;
+};
+
+const put = (path: string): string[] => ['--stream', 's', '--file', path];
+
+contractTable('media, ffmpeg and sources', [
+  {
+    name: 'a missing file',
+    args: put('/nonexistent/clip.mkv'),
+    exit: 7,
+    error: /cannot open \/nonexistent\/clip\.mkv: no such file/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'an empty file',
+    args: () => put(writtenFile('empty.mkv', Buffer.alloc(0))),
+    exit: 3,
+    error: /empty\.mkv: .*the input is empty/,
+    hint: /the file is empty/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'random bytes named .mkv: no remux recipe for garbage',
+    args: () => put(writtenFile('random.mkv', noise(64 * 1024))),
+    exit: 3,
+    error: /random\.mkv: Invalid MKV at byte 0/,
+    hint: /no media file kvs-put knows/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'an MP4 named .mkv: the hint says what it is',
+    args: () => put(writtenFile('mp4.mkv', readFileSync(mp4()))),
+    needs: ['ffmpeg'],
+    exit: 3,
+    error: /mp4\.mkv: Invalid MKV at byte 0/,
+    hint: /looks like an MP4\/MOV file/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'an MKV file cut short uploads what it holds, and says so',
+    args: put(fixture('truncated.mkv')),
+    exit: 3,
+    error: /truncated\.mkv: Invalid MKV at byte \d+/,
+    hint: /the 1 fragment read before the damage was sent/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 1 },
+  },
+  {
+    name: 'a VP8 file is refused with the way out',
+    args: put(fixture('vp8.mkv')),
+    exit: 3,
+    error: /vp8\.mkv: codec V_VP8/,
+    hint: /--transcode/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'an audio-only MKV needs a video track, not --transcode',
+    args: () => put(audioOnly('mka')),
+    needs: ['ffmpeg'],
+    exit: 3,
+    error: /audio\.mka: no video track — KVS needs a video track/,
+    notStderr: /--transcode/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'an audio-only M4A needs a video track (not hundreds of one-frame fragments)',
+    args: () => put(audioOnly('m4a')),
+    needs: ['ffmpeg'],
+    exit: 3,
+    error: /audio\.m4a: no video track — KVS needs a video track/,
+    notStderr: /--transcode/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'a 25 s GOP: the fragment over the limit is named, the hint re-encodes',
+    args: put(fixture('long-gop.mkv')),
+    exit: 3,
+    error: /1 fragment not sent: fragment lasts 25\.0 s, over the 20 s limit/,
+    hint: /--transcode --keyframe-interval 2/,
+    notStderr: /ffmpeg -g 60/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 1 },
+  },
+  {
+    name: 'a 25 s GOP uploads whole as the hint says',
+    args: [...put(fixture('long-gop.mkv')), '--transcode', '--keyframe-interval', '2'],
+    needs: ['ffmpeg'],
+    exit: 0,
+    error: null,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 'some' },
+  },
+  {
+    name: 'HEVC uploads',
+    args: put(fixture('hevc.mkv')),
+    exit: 0,
+    error: null,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 2 },
+  },
+  {
+    name: 'B-frames upload',
+    args: put(fixture('bframes.mkv')),
+    exit: 0,
+    error: null,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 2 },
+  },
+  {
+    name: 'an MP4 uploads',
+    args: () => put(mp4()),
+    needs: ['ffmpeg'],
+    exit: 0,
+    error: null,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 3 },
+  },
+  {
+    name: 'a MOV uploads',
+    args: () => put(mov()),
+    needs: ['ffmpeg'],
+    exit: 0,
+    error: null,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 3 },
+  },
+  {
+    name: 'an MPEG-TS recording with ADTS AAC uploads, its audio encoded',
+    args: () => put(ts()),
+    needs: ['ffmpeg'],
+    exit: 0,
+    error: null,
+    stderr: /encoding audio to AAC/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 3 },
+  },
+  {
+    name: 'ffmpeg failing says why: --audio copy of ADTS AAC',
+    args: () => [...put(ts()), '--audio', 'copy'],
+    needs: ['ffmpeg'],
+    exit: 7,
+    error: /ffmpeg exited with code 1: \[matroska\] Error parsing AAC extradata/,
+    notStderr: /Error initializing output stream/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+]);
