@@ -22,6 +22,7 @@ import {
   DEFAULT_TESTSRC_VIDEO_SIZE,
   DEFAULT_TONE_HZ,
   checkFramerate,
+  checkRtspUrl,
   parseVideoSize,
 } from './capture-source.js';
 import type {
@@ -35,7 +36,7 @@ import type {
   TestsrcSource,
 } from './capture-source.js';
 import type { MediaProbe, MediaStreamInfo } from './media-probe.js';
-import { redactUrl, urlSecrets } from './redact.js';
+import { urlSecrets } from './redact.js';
 
 /** One ffmpeg input: its options (before `-i`) and what follows `-i`. */
 export type FfmpegInput = { readonly options: readonly string[]; readonly source: string };
@@ -552,16 +553,7 @@ export const buildRtspArgs = (
   rtspTimeoutOption: RtspTimeoutOption = 'timeout',
 ): FfmpegInvocation => {
   // ffmpeg would open other schemes too (http://, a file path…), then fail and be restarted forever.
-  if (!/^rtsps?:\/\//i.test(source.url)) {
-    throw new KvsPutError(
-      ErrorCode.Usage,
-      `--rtsp takes an rtsp:// or rtsps:// URL, not ${redactUrl(source.url)}`,
-      {
-        context: { url: redactUrl(source.url) },
-        suggestion: "the camera's stream URL, such as rtsp://user:password@192.0.2.10:554/stream1",
-      },
-    );
-  }
+  const url = checkRtspUrl(source.url);
   const reasons: string[] = [];
   const video: TrackPlan = encoding.transcode ? 'encode' : 'copy';
   reasons.push(
@@ -584,14 +576,14 @@ export const buildRtspArgs = (
             '-fflags',
             '+genpts',
           ],
-          source: source.url,
+          source: url,
         },
       ],
       maps: ['-map', '0:v:0', ...(audio === 'none' ? [] : ['-map', '0:a:0?'])],
       video,
       audio,
       reasons,
-      secrets: urlSecrets(source.url),
+      secrets: urlSecrets(url),
       isLive: true,
     },
     encoding,

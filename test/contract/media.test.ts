@@ -7,8 +7,11 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import { contractTable } from './contract-table.js';
 import { FIXTURES } from '../helpers/paths.js';
+import { startRtspServer } from '../helpers/rtsp-server.js';
+import type { RtspServer } from '../helpers/rtsp-server.js';
 
 const fixture = (name: string): string => join(FIXTURES, name);
 
@@ -76,6 +79,26 @@ const noise = (length: number): Buffer => {
 };
 
 const put = (path: string): string[] => ['--stream', 's', '--file', path];
+
+let rtspServer: RtspServer | undefined;
+afterAll(async () => {
+  await rtspServer?.stop();
+});
+
+/** The test RTSP server's URL with credentials in it and the scheme in upper case. */
+const upperCaseRtspUrl = async (): Promise<string> => {
+  rtspServer ??= await startRtspServer();
+  return rtspServer.url.replace(/^rtsp:\/\//, 'RTSP://admin:s3cret@');
+};
+
+/** Stops a live run (Ctrl+C) once it has stored a fragment. */
+const stopAfterFirstAck = (child: { kill: (signal: NodeJS.Signals) => boolean }, stderr: string): void => {
+  if (/ack (RECEIVED|PERSISTED)/.test(stderr) && !stopped.has(child)) {
+    stopped.add(child);
+    child.kill('SIGINT');
+  }
+};
+const stopped = new WeakSet<object>();
 
 contractTable('media, ffmpeg and sources', [
   {
@@ -222,6 +245,62 @@ contractTable('media, ffmpeg and sources', [
     exit: 7,
     error: /ffmpeg exited with code 1: \[matroska\] Error parsing AAC extradata/,
     notStderr: /Error initializing output stream/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'an upper-case RTSP scheme is accepted, and the password never shows',
+    args: async () => ['--stream', 's', '--rtsp', await upperCaseRtspUrl(), '-v'],
+    needs: ['ffmpeg', 'rtsp-server'],
+    during: stopAfterFirstAck,
+    // A live run stopped by Ctrl+C after storing fragments ends well (the README's exit table).
+    exit: 0,
+    error: null,
+    notStderr: /s3cret|file:RTSP|Did you mean/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 'some' },
+  },
+  {
+    name: 'an RTSP URL without a host is a usage error',
+    args: ['--stream', 's', '--rtsp', 'rtsp:///x'],
+    exit: 2,
+    error: /^kvs-put: --rtsp: rtsp:\/\/\/x has no host$/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'a malformed RTSP URL names the flag and hides the password',
+    args: ['--stream', 's', '--rtsp', 'rtsp://admin:s3cret@cam:99999/live'],
+    exit: 2,
+    error: /^kvs-put: --rtsp: rtsp:\/\/admin:\*\*\*@cam:99999\/live is not a valid URL$/,
+    hint: /percent-encoded/,
+    notStderr: /s3cret/,
+    streams: { s: 1 },
+  },
+  {
+    name: 'an RTSP flag with another scheme',
+    args: ['--stream', 's', '--rtsp', 'http://admin:s3cret@cam/live'],
+    exit: 2,
+    error: /^kvs-put: --rtsp takes an rtsp:\/\/ or rtsps:\/\/ URL, not http:\/\/admin:\*\*\*@cam\/live$/,
+    notStderr: /s3cret/,
+    streams: { s: 1 },
+  },
+  {
+    name: 'a missing camera',
+    args: ['--stream', 's', '--device', '/dev/nope'],
+    exit: 7,
+    error: /^kvs-put: camera \/dev\/nope: no such device$/,
+    hint: /^ {2}hint: (there is no \/dev\/video\* device here|the video devices here are)[^;]*$/,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'a device that captures no video: one sentence of hint',
+    args: ['--stream', 's', '--device', '/dev/null'],
+    needs: ['ffmpeg'],
+    exit: 7,
+    error: /^kvs-put: \/dev\/null is not a video capture device$/,
+    hint: /^ {2}hint: (there is no \/dev\/video\* device here|the video devices here are)[^;]*$/,
     streams: { s: 1 },
     stored: { stream: 's', fragments: 0 },
   },
