@@ -41,8 +41,10 @@ export type ClipTools = {
   isTranscoding?: boolean;
 };
 
-const MKV_EXTENSIONS = /\.(mkv|webm|mka|mk3d)$/i;
-const MEDIA_EXTENSIONS = /\.(mkv|webm|mka|mk3d|mp4|m4v|mov|ts|m2ts|avi|flv|h264|264)$/i;
+/** Files read directly as Matroska; any other goes through ffmpeg. */
+export const MKV_EXTENSIONS = /\.(mkv|webm|mka|mk3d)$/i;
+/** Media files a folder is expanded to. */
+export const MEDIA_EXTENSIONS = /\.(mkv|webm|mka|mk3d|mp4|m4v|mov|ts|m2ts|avi|flv|h264|264)$/i;
 
 /** Expands folders (their MKV files, sorted by name) and keeps files as given. */
 export const expandClipPaths = async (paths: readonly string[], cwd: string): Promise<string[]> => {
@@ -197,7 +199,7 @@ export type ClipSourceReport = {
  * A Matroska file read directly must already hold what KVS can play (H.264/H.265 video, AAC audio):
  * anything else is refused before a byte is sent, with the way out (--transcode goes through ffmpeg).
  */
-const checkPlayableCodecs = (path: string, header: MkvHeader): void => {
+export const checkPlayableCodecs = (path: string, header: MkvHeader): void => {
   const { tracks } = selectKvsTracks(header);
   const video = tracks.filter((track) => track.type === TrackType.Video);
   const bad = tracks.filter((track) =>
@@ -215,7 +217,7 @@ const checkPlayableCodecs = (path: string, header: MkvHeader): void => {
     throw new KvsPutError(
       ErrorCode.MkvUnsupported,
       `${path}: ${what} — KVS plays H.264/H.265 video with AAC audio`,
-      { suggestion: 'add --transcode to re-encode it with ffmpeg (libx264 + AAC)' },
+      { suggestion: 'upload it with --transcode: ffmpeg re-encodes it to H.264 (libx264) and AAC' },
     );
   }
 };

@@ -6,7 +6,7 @@ import { appendFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../errors.js';
-import { ErrorId } from '../kvs/ack.js';
+import { refusedFragmentsError } from '../fragment/fragment-rules.js';
 import type { StreamControl, StreamRef } from '../kvs/stream-control.js';
 import type { UploadSummary as SessionSummary } from '../session/upload-session.js';
 import { UploadSession } from '../session/upload-session.js';
@@ -360,19 +360,7 @@ const throwIfFailed = (
     return;
   }
   if (refused > 0) {
-    // The first refusal's reason is the line; the hint is the re-encode that cures that reason.
-    const isTooLarge = firstRefusal?.errorId === ErrorId.MaxFragmentSizeReached;
-    throw new KvsPutError(
-      ErrorCode.Fragment,
-      `${refused === 1 ? '1 fragment' : `${refused} fragments`} not sent: ` +
-        (firstRefusal?.reason ?? "over the service's limits"),
-      {
-        context: { refused, ...(firstRefusal === undefined ? {} : { errorId: firstRefusal.errorId }) },
-        suggestion: isTooLarge
-          ? 're-encode at a lower bitrate: add --transcode --bitrate 4000'
-          : 're-encode with a key frame every 2 s: add --transcode --keyframe-interval 2',
-      },
-    );
+    throw refusedFragmentsError(refused, firstRefusal);
   }
   if (summary.skipped.length > 0 || summary.unacknowledged > 0) {
     throw new KvsPutError(

@@ -7,7 +7,7 @@ import { execFileSync } from 'node:child_process';
 import { mkdtempSync, readFileSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { afterAll } from 'vitest';
+import { afterAll, expect } from 'vitest';
 import { contractTable } from './contract-table.js';
 import { FIXTURES } from '../helpers/paths.js';
 import { startRtspServer } from '../helpers/rtsp-server.js';
@@ -303,5 +303,47 @@ contractTable('media, ffmpeg and sources', [
     hint: /^ {2}hint: (there is no \/dev\/video\* device here|the video devices here are)[^;]*$/,
     streams: { s: 1 },
     stored: { stream: 's', fragments: 0 },
+  },
+  {
+    name: 'inspect refuses what put refuses: VP8',
+    args: ['inspect', fixture('vp8.mkv')],
+    exit: 3,
+    error: /vp8\.mkv: codec V_VP8/,
+    hint: /--transcode/,
+  },
+  {
+    name: 'inspect refuses what put refuses: a 25 s GOP',
+    args: ['inspect', fixture('long-gop.mkv')],
+    exit: 3,
+    error: /1 fragment not sent: fragment lasts 25\.0 s/,
+    hint: /--transcode --keyframe-interval 2/,
+  },
+  {
+    name: 'inspect reads an MPEG-TS recording as put does (through ffmpeg)',
+    args: () => ['inspect', ts()],
+    needs: ['ffmpeg'],
+    exit: 0,
+    error: null,
+    check: (result) => {
+      expect(result.stdout).toMatch(/through ffmpeg, as put reads it: encoding audio to AAC/);
+      expect(result.stdout).toMatch(/^3 fragments, /m);
+    },
+  },
+  {
+    name: 'inspect reads an MP4 as put does',
+    args: () => ['inspect', mp4()],
+    needs: ['ffmpeg'],
+    exit: 0,
+    error: null,
+    check: (result) => {
+      expect(result.stdout).toMatch(/^3 fragments, /m);
+    },
+  },
+  {
+    name: 'inspect of audio alone says KVS needs a video track',
+    args: () => ['inspect', audioOnly('m4a')],
+    needs: ['ffmpeg'],
+    exit: 3,
+    error: /audio\.m4a: no video track/,
   },
 ]);

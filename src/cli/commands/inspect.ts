@@ -15,6 +15,10 @@ import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../../exit-codes.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
 import { openMediaInput } from '../../source/media-input.js';
+import { MEDIA_EXTENSIONS, MKV_EXTENSIONS, checkPlayableCodecs } from '../../source/clip-source.js';
+import { fileSource } from '../../source/sources.js';
+import { refusalIssue, refusedFragmentsError } from '../../fragment/fragment-rules.js';
+import { ffmpegLocator, planSource } from '../../upload/source-fragments.js';
 import { parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
 
@@ -78,8 +82,57 @@ const trackJson = (track: MkvTrack): Record<string, unknown> => ({
   ...(track.audio === undefined ? {} : { audio: track.audio }),
 });
 
+/**
+ * The bytes `put` would read: a Matroska file (or stdin) as is, any other container (MP4, MOV, TS…) as
+ * ffmpeg's remux of it, planned as put's clip source plans it. `notes` are ffmpeg's copy/encode reasons.
+ */
+const inspectInput = async (
+  input: string,
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<{ bytes: AsyncIterable<Uint8Array>; isRemuxed: boolean; notes: readonly string[] }> => {
+  // Only a known container goes to ffmpeg: anything else (a folder, a README) gets the Matroska reader's
+  // own verdict, as before.
+  if (input === '-' || MKV_EXTENSIONS.test(input) || !MEDIA_EXTENSIONS.test(input)) {
+    return { bytes: await openMediaInput(input, io.stdin, io.cwd), isRemuxed: false, notes: [] };
+  }
+  const ffmpeg = ffmpegLocator(io.env);
+  const planned = await planSource(fileSource(input), {
+    cwd: io.cwd,
+    env: io.env,
+    nowMs: Date.now(),
+    ffmpeg,
+  });
+  const plan = planned.kind === 'clips' ? planned.clips[0]?.plan : undefined;
+  if (plan === undefined) {
+    return { bytes: await openMediaInput(input, io.stdin, io.cwd), isRemuxed: false, notes: [] };
+  }
+  const { captureBytes } = await import('../../source/live-source.js');
+  const { ffmpegPath } = await ffmpeg();
+  return {
+    bytes: captureBytes(plan, { ffmpegPath, signal }),
+    isRemuxed: true,
+    notes: plan.invocation.reasons,
+  };
+};
+
 const runInspect = async (input: string, options: InspectOptions, io: CliIo): Promise<number> => {
-  const source = await openMediaInput(input, io.stdin, io.cwd);
+  const stop = new AbortController();
+  try {
+    return await inspectSource(input, options, io, stop.signal);
+  } finally {
+    // An early failure (a codec put refuses) must not leave ffmpeg running.
+    stop.abort();
+  }
+};
+
+const inspectSource = async (
+  input: string,
+  options: InspectOptions,
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<number> => {
+  const { bytes: source, isRemuxed, notes } = await inspectInput(input, io, signal);
   const fragmenter = new Fragmenter({
     timecodeMode: options.timecode,
     ...(options.startTime === undefined ? {} : { startTimeMs: options.startTime }),
@@ -96,6 +149,9 @@ const runInspect = async (input: string, options: InspectOptions, io: CliIo): Pr
       io.stdout.write(`${line}\n`);
     }
   };
+  for (const note of notes) {
+    print(`through ffmpeg, as put reads it: ${note}`);
+  }
   const onItem = async (item: SessionItem): Promise<void> => {
     if (item.type === 'session-header') {
       // The writer puts it before the next fragment.
@@ -139,6 +195,10 @@ const runInspect = async (input: string, options: InspectOptions, io: CliIo): Pr
           if (warning !== undefined) {
             print(`    ! ${warning}`);
           }
+        }
+        if (!isRemuxed) {
+          // What put refuses before sending a byte, inspect refuses too (after showing the tracks).
+          checkPlayableCodecs(input, event.header);
         }
         if (headers.length === 1) {
           print('fragments (as kvs-put would send them):');
@@ -188,6 +248,14 @@ const runInspect = async (input: string, options: InspectOptions, io: CliIo): Pr
   }
   if (headers.length === 0) {
     throw new KvsPutError(ErrorCode.MkvParse, `${input} holds no Matroska segment with tracks`);
+  }
+  const refusals = fragments
+    .map((fragment) => refusalIssue(fragment.issues))
+    .filter((issue) => issue !== undefined);
+  if (refusals.length > 0) {
+    // put would not send these (and exit 3): say so the same way.
+    const first = refusals[0]!;
+    throw refusedFragmentsError(refusals.length, { reason: first.message, errorId: first.errorId });
   }
   return ExitCode.Ok;
 };
@@ -240,7 +308,7 @@ export const inspectCommand: CommandFactory = (io, setExitCode) =>
     .description(
       'Show the tracks of an MKV file and the fragments kvs-put would send to KVS, with rule violations.',
     )
-    .argument('<file>', 'MKV file, or - for stdin')
+    .argument('<file>', 'MKV file (MP4, MOV, TS… through ffmpeg, as put reads them), or - for stdin')
     .option('--json', 'print one JSON document instead of text')
     .option('-o, --output <file>', 'write the exact bytes kvs-put would send in one PutMedia session')
     .option(
