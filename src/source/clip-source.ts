@@ -43,8 +43,7 @@ export type ClipTools = {
 
 /** Files read directly as Matroska; any other goes through ffmpeg. */
 export const MKV_EXTENSIONS = /\.(mkv|webm|mka|mk3d)$/i;
-/** Media files a folder is expanded to. */
-export const MEDIA_EXTENSIONS = /\.(mkv|webm|mka|mk3d|mp4|m4v|mov|ts|m2ts|avi|flv|h264|264)$/i;
+const MEDIA_EXTENSIONS = /\.(mkv|webm|mka|mk3d|mp4|m4v|mov|ts|m2ts|avi|flv|h264|264)$/i;
 
 /** Expands folders (their MKV files, sorted by name) and keeps files as given. */
 export const expandClipPaths = async (paths: readonly string[], cwd: string): Promise<string[]> => {

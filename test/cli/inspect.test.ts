@@ -322,13 +322,11 @@ describe('kvs-put inspect: bad input gives one line and the documented exit code
     expectOneErrorLine(json.stderr);
   });
 
-  it('README.md (not Matroska) → 3, with a hint', async () => {
+  it('README.md (no media) → 3, with a hint, as put says it (ffmpeg reads what is not named .mkv)', async () => {
     const run = await cli(['inspect', 'README.md']);
     expect(run.code).toBe(ExitCode.BadMedia);
-    expect(expectOneErrorLine(run.stderr)).toMatch(
-      /^kvs-put: Invalid MKV at byte 0: the input does not start with an EBML header/,
-    );
-    expect(run.stderr).toMatch(/^ {2}hint: .*ffmpeg/m);
+    expect(expectOneErrorLine(run.stderr)).toMatch(/^kvs-put: README\.md: cannot read .* as media/);
+    expect(run.stderr).toMatch(/^ {2}hint: .*ffprobe/m);
   });
 
   it('an unknown option → 2', async () => {

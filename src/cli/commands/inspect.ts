@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ErrorCode, KvsPutError } from '../../errors.js';
 import { Fragmenter } from '../../fragment/fragmenter.js';
@@ -15,7 +15,7 @@ import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../../exit-codes.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
 import { openMediaInput } from '../../source/media-input.js';
-import { MEDIA_EXTENSIONS, MKV_EXTENSIONS, checkPlayableCodecs } from '../../source/clip-source.js';
+import { MKV_EXTENSIONS, checkPlayableCodecs } from '../../source/clip-source.js';
 import { fileSource } from '../../source/sources.js';
 import { refusalIssue, refusedFragmentsError } from '../../fragment/fragment-rules.js';
 import { ffmpegLocator, planSource } from '../../upload/source-fragments.js';
@@ -82,6 +82,12 @@ const trackJson = (track: MkvTrack): Record<string, unknown> => ({
   ...(track.audio === undefined ? {} : { audio: track.audio }),
 });
 
+const isDirectory = (path: string): Promise<boolean> =>
+  stat(path).then(
+    (info) => info.isDirectory(),
+    () => false,
+  );
+
 /**
  * The bytes `put` would read: a Matroska file (or stdin) as is, any other container (MP4, MOV, TS…) as
  * ffmpeg's remux of it, planned as put's clip source plans it. `notes` are ffmpeg's copy/encode reasons.
@@ -91,9 +97,8 @@ const inspectInput = async (
   io: CliIo,
   signal: AbortSignal,
 ): Promise<{ bytes: AsyncIterable<Uint8Array>; isRemuxed: boolean; notes: readonly string[] }> => {
-  // Only a known container goes to ffmpeg: anything else (a folder, a README) gets the Matroska reader's
-  // own verdict, as before.
-  if (input === '-' || MKV_EXTENSIONS.test(input) || !MEDIA_EXTENSIONS.test(input)) {
+  // A folder gets openMediaInput's own error; any other file not named Matroska goes to ffmpeg, as in put.
+  if (input === '-' || MKV_EXTENSIONS.test(input) || (await isDirectory(resolve(io.cwd, input)))) {
     return { bytes: await openMediaInput(input, io.stdin, io.cwd), isRemuxed: false, notes: [] };
   }
   const ffmpeg = ffmpegLocator(io.env);
