@@ -15,6 +15,15 @@ const formatBytes = (bytes: number): string =>
  * the library's event stream serialised); log lines on stderr either way (the final ack of each fragment,
  * retries, skips, drops) and, on a TTY, a progress line rewritten in place.
  */
+/** `, 37 frames not sent` for the summary line, when any were not (their reasons are on the clip's line). */
+const framesNotSentText = (frames: SummaryEvent['framesNotSent'] | undefined): string => {
+  const total =
+    frames === undefined
+      ? 0
+      : frames.beforeFirstKeyFrame + frames.late + frames.otherTracks + frames.leadingPictures;
+  return total === 0 ? '' : `, ${total} ${total === 1 ? 'frame' : 'frames'} not sent`;
+};
+
 export class UploadReporter {
   private readonly io: CliIo;
   private readonly mode: ReporterMode;
@@ -200,7 +209,8 @@ export class UploadReporter {
     this.log(
       `${summary.fragments} fragments: ${summary.persisted} persisted, ${summary.received} received, ` +
         `${summary.skipped.length} skipped, ${summary.refused} refused, ${summary.dropped} dropped, ${summary.unacknowledged} unacknowledged; ` +
-        `${formatBytes(summary.bytesSent)} in ${summary.seconds.toFixed(1)} s over ${summary.connections} connection(s), ${summary.retries} retries${latency}${sourceLatency}`,
+        `${formatBytes(summary.bytesSent)} in ${summary.seconds.toFixed(1)} s over ${summary.connections} connection(s), ${summary.retries} retries${latency}${sourceLatency}` +
+        framesNotSentText(summary.framesNotSent),
     );
   }
 

@@ -115,6 +115,8 @@ export type FragmentFeed = {
   restarts: () => { count: number; lastLoss: string | undefined };
   /** Per-clip fragmenter stats (recordings). */
   fragmenterStats: readonly FragmenterStats[];
+  /** The clip of each fragmenterStats entry, as the user named it. */
+  clipPaths: readonly string[];
 };
 
 type FeedContext = {
@@ -173,6 +175,7 @@ export const liveFeed = async (
     firstRefusal: () => undefined,
     restarts: () => ({ count: restarts, lastLoss }),
     fragmenterStats: [],
+    clipPaths: [],
   };
 };
 
@@ -231,5 +234,6 @@ export const clipsFeed = async (
     firstRefusal: () => firstRefusal,
     restarts: () => ({ count: 0, lastLoss: undefined }),
     fragmenterStats,
+    clipPaths: clips.map((clip) => clip.path),
   };
 };

@@ -102,10 +102,24 @@ export type SummaryEvent = { event: 'summary' } & Omit<SessionSummary, 'stats' |
     sourceError?: string;
     /** Fragments not sent because the service would refuse them. */
     refused: number;
+    /** Frames read but not sent, by reason (recordings; all 0 for a live source). */
+    framesNotSent: FramesNotSent;
     /** Seconds from the start of the upload. */
     seconds: number;
     process: { cpuSeconds: number; maxRssBytes: number };
   };
+
+/** Frames the fragmenter read and did not send, by why. */
+export type FramesNotSent = {
+  /** Non-key frames before the first key frame. */
+  beforeFirstKeyFrame: number;
+  /** Frames (B-frame audio, mostly) too late for the fragment they belong to. */
+  late: number;
+  /** Frames of tracks KVS does not get (subtitles, data, a 4th track). */
+  otherTracks: number;
+  /** Open-GOP leading pictures, undecodable without the previous fragment. */
+  leadingPictures: number;
+};
 
 /** What GetMedia read back (`verify`). */
 export type VerifyEvent = { event: 'verify' } & ReadBackResult;

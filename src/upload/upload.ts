@@ -16,7 +16,8 @@ import { EventStream } from '../util/event-stream.js';
 import { makeDirectorySync } from '../util/make-directory.js';
 import { fileErrorReason } from '../util/media-file.js';
 import { VERSION } from '../version.js';
-import type { StatsEvent, SummaryEvent, UploadEvent, UploadSummary } from './upload-events.js';
+import type { FramesNotSent, StatsEvent, SummaryEvent, UploadEvent, UploadSummary } from './upload-events.js';
+import type { FragmenterStats } from '../fragment/fragmenter.js';
 import { recordOf } from './upload-events.js';
 import type { UploadConfig, UploadOptions } from './upload-options.js';
 import { resolveUploadConfig } from './upload-options.js';
@@ -186,7 +187,7 @@ const runUpload = async (source: Source, options: UploadOptions, run: RunContext
       liveStop?.dispose();
     }
     const refused = feed.refused();
-    const record = summaryRecord(summary, refused, startedAtMs);
+    const record = summaryRecord(summary, refused, framesNotSentOf(feed.fragmenterStats), startedAtMs);
     run.emit(record);
     if (isLive && summary.fragments === 0 && summary.sourceError === undefined) {
       // A camera that never came up is not an error (a service waits for it), but it must not pass unseen.
@@ -196,14 +197,12 @@ const runUpload = async (source: Source, options: UploadOptions, run: RunContext
         message: `the source delivered no video${lastLoss === undefined ? '' : ` (last: ${lastLoss})`}`,
       });
     }
-    for (const stats of feed.fragmenterStats) {
-      if (stats.skippedLeadingFrames > 0) {
-        run.emit({
-          event: 'note',
-          message: `${stats.skippedLeadingFrames} frames before the first key frame were not sent`,
-        });
+    feed.fragmenterStats.forEach((stats, index) => {
+      const notice = framesNotSentNotice(feed.clipPaths[index] ?? 'the input', stats);
+      if (notice !== undefined) {
+        run.emit(notice);
       }
-    }
+    });
     const stored = summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged;
     if (options.verify === true && streamName !== '' && stored > 0) {
       const { readBack } = await import('../kvs/read-back.js');
@@ -331,7 +330,42 @@ const statsRecord = (session: UploadSession, sourceRestarts: number): StatsEvent
   };
 };
 
-const summaryRecord = (summary: SessionSummary, refused: number, startedAtMs: number): SummaryEvent => {
+const framesNotSentOf = (stats: readonly FragmenterStats[]): FramesNotSent => ({
+  beforeFirstKeyFrame: stats.reduce((sum, clip) => sum + clip.skippedLeadingFrames, 0),
+  late: stats.reduce((sum, clip) => sum + clip.skippedLateFrames, 0),
+  otherTracks: stats.reduce((sum, clip) => sum + clip.skippedTrackFrames, 0),
+  leadingPictures: stats.reduce((sum, clip) => sum + clip.skippedLeadingPictures, 0),
+});
+
+/** Frames not sent of a clip that are worth no more than a note: a B-frame's late audio, say. */
+const TRIVIAL_FRAMES_NOT_SENT = 10;
+
+/**
+ * A clip's frames that were not sent, as one line naming the clip: a note when trivial, a warning above
+ * that (frames of tracks KVS does not take, subtitles say, are only ever a note).
+ */
+const framesNotSentNotice = (path: string, stats: FragmenterStats): UploadEvent | undefined => {
+  const parts = [
+    [stats.skippedLeadingFrames, 'before the first key frame'],
+    [stats.skippedLateFrames, 'too late for their fragment'],
+    [stats.skippedLeadingPictures, 'open-GOP leading pictures'],
+    [stats.skippedTrackFrames, 'of tracks KVS does not take'],
+  ] as const;
+  const said = parts.filter(([count]) => count > 0).map(([count, why]) => `${count} ${why}`);
+  if (said.length === 0) {
+    return undefined;
+  }
+  const mediaFrames = stats.skippedLeadingFrames + stats.skippedLateFrames + stats.skippedLeadingPictures;
+  const message = `clip ${path}: frames not sent: ${said.join(', ')}`;
+  return mediaFrames > TRIVIAL_FRAMES_NOT_SENT ? { event: 'warning', message } : { event: 'note', message };
+};
+
+const summaryRecord = (
+  summary: SessionSummary,
+  refused: number,
+  framesNotSent: FramesNotSent,
+  startedAtMs: number,
+): SummaryEvent => {
   const { stats: _stats, sourceError, ...rest } = summary;
   const usage = process.resourceUsage();
   return {
@@ -339,6 +373,7 @@ const summaryRecord = (summary: SessionSummary, refused: number, startedAtMs: nu
     ...rest,
     ...(sourceError === undefined ? {} : { sourceError: sourceError.message }),
     refused,
+    framesNotSent,
     seconds: (Date.now() - startedAtMs) / 1000,
     process: { cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, maxRssBytes: peakRssBytes() },
   };

@@ -10,6 +10,7 @@ import { join } from 'node:path';
 import { afterAll, expect } from 'vitest';
 import { contractTable } from './contract-table.js';
 import { FIXTURES } from '../helpers/paths.js';
+import { ndjson } from '../helpers/kvs-put-process.js';
 import { startRtspServer } from '../helpers/rtsp-server.js';
 import type { RtspServer } from '../helpers/rtsp-server.js';
 
@@ -345,5 +346,34 @@ contractTable('media, ffmpeg and sources', [
     needs: ['ffmpeg'],
     exit: 3,
     error: /audio\.m4a: no video track/,
+  },
+  {
+    name: 'frames before the first key frame: counted, warned about, the clip named',
+    args: [...put(fixture('nonkey-start.mkv')), '--json'],
+    exit: 0,
+    error: null,
+    stderr: /^warning: clip .*nonkey-start\.mkv: frames not sent: 35 before the first key frame$/m,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 1 },
+    check: (result) => {
+      const summary = ndjson(result.stdout).find((record) => record['event'] === 'summary');
+      expect(summary?.['framesNotSent']).toEqual({
+        beforeFirstKeyFrame: 35,
+        late: 0,
+        otherTracks: 0,
+        leadingPictures: 0,
+      });
+    },
+  },
+  {
+    name: "a B-frame's late audio frame is a note naming the clip, not a warning",
+    args: () => put(mp4()),
+    needs: ['ffmpeg'],
+    exit: 0,
+    error: null,
+    stderr: /^note: clip .*clip\.mp4: frames not sent: 1 too late for their fragment$/m,
+    notStderr: /^warning:/m,
+    streams: { s: 1 },
+    stored: { stream: 's', fragments: 3 },
   },
 ]);
