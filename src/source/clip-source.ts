@@ -245,11 +245,13 @@ const otherContainer = (head: Uint8Array): string | undefined => {
  * other container under an .mkv name can go through ffmpeg; a file that is nothing known, or empty, is
  * not worth a remux recipe; a file damaged part-way had its readable fragments sent.
  */
-const damagedFileError = (
+export const damagedFileError = (
   path: string,
   error: MkvParseError,
   head: Uint8Array | undefined,
   sentCount: number,
+  /** 'was sent' by an upload; inspect says what put would do. */
+  sent: { one: string; many: string } = { one: 'was sent', many: 'were sent' },
 ): KvsPutError => {
   const fragments = sentCount === 1 ? '1 fragment' : `${sentCount} fragments`;
   const isNotMkv = error.byteOffset === 0 || head === undefined;
@@ -261,7 +263,7 @@ const damagedFileError = (
         ? `it looks like ${other}: give it its own extension (kvs-put remuxes MP4, MOV and TS with ffmpeg), or remux it: ffmpeg -i IN -c copy -f matroska out.mkv`
         : isNotMkv
           ? 'it is no media file kvs-put knows (not Matroska, MP4, MOV or MPEG-TS): check what it is with ffprobe'
-          : `the ${fragments} read before the damage ${sentCount === 1 ? 'was' : 'were'} sent; the rest of the file is unreadable (cut short while it was written or copied?)`;
+          : `the ${fragments} read before the damage ${sentCount === 1 ? sent.one : sent.many}; the rest of the file is unreadable (cut short while it was written or copied?)`;
   return new KvsPutError(error.code, `${path}: ${error.message}`, {
     context: { ...error.context, path, sentFragments: sentCount },
     suggestion,

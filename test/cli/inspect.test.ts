@@ -312,7 +312,7 @@ describe('kvs-put inspect: bad input gives one line and the documented exit code
     const run = await cli(['inspect', fixture('truncated.mkv')]);
     expect(run.code).toBe(ExitCode.BadMedia);
     expect(expectOneErrorLine(run.stderr)).toMatch(
-      /^kvs-put: Invalid MKV at byte \d+ in SimpleBlock: input ended/,
+      /^kvs-put: .*truncated\.mkv: Invalid MKV at byte \d+ in SimpleBlock: input ended/,
     );
     expect(run.stdout).toMatch(/^ {2}#0 .* key$/m);
     expect(run.stdout).toMatch(/^1 fragments, 11 frames/m);

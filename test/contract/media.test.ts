@@ -376,4 +376,11 @@ contractTable('media, ffmpeg and sources', [
     streams: { s: 1 },
     stored: { stream: 's', fragments: 3 },
   },
+  {
+    name: 'inspect of a damaged file names it and says what put would send',
+    args: ['inspect', fixture('truncated.mkv')],
+    exit: 3,
+    error: /truncated\.mkv: Invalid MKV at byte 19368/,
+    hint: /the 1 fragment read before the damage would be sent by put/,
+  },
 ]);

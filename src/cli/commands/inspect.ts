@@ -15,7 +15,7 @@ import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../../exit-codes.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
 import { openMediaInput } from '../../source/media-input.js';
-import { MKV_EXTENSIONS, checkPlayableCodecs } from '../../source/clip-source.js';
+import { MKV_EXTENSIONS, checkPlayableCodecs, damagedFileError } from '../../source/clip-source.js';
 import { fileSource } from '../../source/sources.js';
 import { refusalIssue, refusedFragmentsError } from '../../fragment/fragment-rules.js';
 import { ffmpegLocator, planSource } from '../../upload/source-fragments.js';
@@ -137,7 +137,15 @@ const inspectSource = async (
   io: CliIo,
   signal: AbortSignal,
 ): Promise<number> => {
-  const { bytes: source, isRemuxed, notes } = await inspectInput(input, io, signal);
+  const { bytes, isRemuxed, notes } = await inspectInput(input, io, signal);
+  // The first bytes, for what a file that is no Matroska is (as put's error says).
+  let head: Uint8Array | undefined;
+  const source = (async function* () {
+    for await (const chunk of bytes) {
+      head ??= chunk.slice(0, 512);
+      yield chunk;
+    }
+  })();
   const fragmenter = new Fragmenter({
     timecodeMode: options.timecode,
     ...(options.startTime === undefined ? {} : { startTimeMs: options.startTime }),
@@ -249,7 +257,12 @@ const inspectSource = async (
     print(summary(stats, fragments));
   }
   if (parseError !== undefined) {
-    throw parseError;
+    throw isRemuxed
+      ? parseError
+      : damagedFileError(input, parseError, head, fragments.length, {
+          one: 'would be sent by put',
+          many: 'would be sent by put',
+        });
   }
   if (headers.length === 0) {
     throw new KvsPutError(ErrorCode.MkvParse, `${input} holds no Matroska segment with tracks`);
