@@ -155,6 +155,23 @@ const captureRefusal = async (path: string, ffmpegSaid: string): Promise<KvsPutE
     suggestion: await camerasHere(),
   });
 
+/** Linux's character-device major number of V4L2 (video4linux) nodes, /dev/video* among them. */
+const V4L2_MAJOR = 81;
+
+/**
+ * Refuses, before a capture starts, a character device of another driver than V4L2 (/dev/null, a tty):
+ * ffmpeg would only say so after start-up. `put` calls it; {@link checkCameraDevice} does not, so that
+ * tests and `doctor` can stand /dev/null in for a camera and let ffmpeg's answer decide.
+ * @throws KvsPutError (code Io)
+ */
+export const checkV4l2Node = async (path: string): Promise<void> => {
+  const info = await stat(path).catch(() => undefined);
+  // Linux packs the major number in bits 8–19 of st_rdev.
+  if (info?.isCharacterDevice() === true && ((info.rdev >> 8) & 0xfff) !== V4L2_MAJOR) {
+    throw await captureRefusal(path, 'not a V4L2 device');
+  }
+};
+
 /** A format a V4L2 camera offers, as ffmpeg's `-list_formats all` lists it. */
 export type CameraFormat = {
   /** What `--input-format` takes: ffmpeg's pixel format for raw video (yuyv422), its codec otherwise (mjpeg, h264). */

@@ -48,6 +48,10 @@ export const planSource = async (
     const tools = await context.ffmpeg();
     const planCapture = await loadPlanner();
     const { probeRtspTimeoutOption } = await import('../capture/ffmpeg-locator.js');
+    if (source.capture.kind === 'device' && (source.capture.platform ?? process.platform) === 'linux') {
+      const { checkV4l2Node } = await import('../capture/capture-plan.js');
+      await checkV4l2Node(source.capture.path);
+    }
     const plan = await planCapture(source.capture, encoding, {
       ffmpegPath: tools.ffmpegPath,
       ...(source.capture.kind === 'rtsp'

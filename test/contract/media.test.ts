@@ -296,9 +296,10 @@ contractTable('media, ffmpeg and sources', [
     stored: { stream: 's', fragments: 0 },
   },
   {
-    name: 'a device that captures no video: one sentence of hint',
+    name: 'a device that captures no video: refused before capture, one sentence of hint',
     args: ['--stream', 's', '--device', '/dev/null'],
     needs: ['ffmpeg'],
+    notStderr: /capturing|encoding/,
     exit: 7,
     error: /^kvs-put: \/dev\/null is not a video capture device$/,
     hint: /^ {2}hint: (there is no \/dev\/video\* device here|the video devices here are)[^;]*$/,

@@ -224,7 +224,7 @@ describe('kvs-put: bad input is one line on stderr with its exit code, no stack 
     ...(hasV4l2Input
       ? [
           [
-            // A character device, so it passes the check at start; ffmpeg's V4L2 input then refuses it.
+            // A character device of another driver than V4L2: refused at start, before ffmpeg runs.
             'a device that is no video capture device: said once, not retried',
             ['--stream', 's', '--create', '--device', '/dev/null'],
             ExitCode.Io,
