@@ -208,7 +208,8 @@ export const describeSource = (source: CaptureSource): string => {
     case 'device':
       return `camera ${source.path}${source.inputFormat === undefined ? '' : ` (${source.inputFormat})`}`;
     case 'rtsp':
-      return `rtsp ${redactUrl(source.url)} (${source.transport})`;
+      // As ffmpeg is given it (checkRtspUrl lower-cases the scheme).
+      return `rtsp ${redactUrl(source.url.replace(/^[a-z]+(?=:\/\/)/i, (scheme) => scheme.toLowerCase()))} (${source.transport})`;
     case 'stdin':
       return 'stdin';
   }

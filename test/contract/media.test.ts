@@ -257,7 +257,8 @@ contractTable('media, ffmpeg and sources', [
     // A live run stopped by Ctrl+C after storing fragments ends well (the README's exit table).
     exit: 0,
     error: null,
-    notStderr: /s3cret|file:RTSP|Did you mean/,
+    stderr: /^capturing rtsp rtsp:\/\/admin:\*\*\*@127\.0\.0\.1:/m,
+    notStderr: /s3cret|RTSP:|Did you mean/,
     streams: { s: 1 },
     stored: { stream: 's', fragments: 'some' },
   },
