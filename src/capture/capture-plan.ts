@@ -4,6 +4,7 @@
  */
 import { execFile } from 'node:child_process';
 import { constants } from 'node:fs';
+import type { Stats } from 'node:fs';
 import { access, readFile, readdir, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ErrorCode, KvsPutError } from '../errors.js';
@@ -66,9 +67,9 @@ export const DEFAULT_FIRST_DATA_TIMEOUT_MS = 30_000;
  * @throws KvsPutError (code Io), with the devices present or the group to join as its suggestion.
  */
 export const checkCameraDevice = async (path: string): Promise<void> => {
-  let isDevice: boolean;
+  let info: Stats;
   try {
-    isDevice = (await stat(path)).isCharacterDevice();
+    info = await stat(path);
   } catch (error) {
     const code = (error as NodeJS.ErrnoException).code;
     throw new KvsPutError(
@@ -77,10 +78,10 @@ export const checkCameraDevice = async (path: string): Promise<void> => {
       { context: { path, code }, suggestion: await camerasHere(), cause: error },
     );
   }
-  if (!isDevice) {
+  if (!info.isCharacterDevice()) {
     throw new KvsPutError(ErrorCode.Io, `${path} is not a camera device`, {
       context: { path },
-      suggestion: `a V4L2 camera is a character device such as /dev/video0; ${await camerasHere()}`,
+      suggestion: await camerasHere(),
     });
   }
   try {
@@ -151,8 +152,25 @@ const notACaptureDevice = async (
 const captureRefusal = async (path: string, ffmpegSaid: string): Promise<KvsPutError> =>
   new KvsPutError(ErrorCode.Io, `${path} is not a video capture device`, {
     context: { path, ffmpeg: ffmpegSaid },
-    suggestion: `a USB camera has a second node, for metadata, beside its video node; ${await camerasHere()}`,
+    suggestion: await camerasHere(),
   });
+
+/** Linux's character-device major number of V4L2 (video4linux) nodes, /dev/video* among them. */
+const V4L2_MAJOR = 81;
+
+/**
+ * Refuses, before a capture starts, a character device of another driver than V4L2 (/dev/null, a tty):
+ * ffmpeg would only say so after start-up. `put` calls it; {@link checkCameraDevice} does not, so that
+ * tests and `doctor` can stand /dev/null in for a camera and let ffmpeg's answer decide.
+ * @throws KvsPutError (code Io)
+ */
+export const checkV4l2Node = async (path: string): Promise<void> => {
+  const info = await stat(path).catch(() => undefined);
+  // Linux packs the major number in bits 8–19 of st_rdev.
+  if (info?.isCharacterDevice() === true && ((info.rdev >> 8) & 0xfff) !== V4L2_MAJOR) {
+    throw await captureRefusal(path, 'not a V4L2 device');
+  }
+};
 
 /** A format a V4L2 camera offers, as ffmpeg's `-list_formats all` lists it. */
 export type CameraFormat = {
@@ -232,6 +250,7 @@ const camerasHere = async (): Promise<string> => {
   if (cameras.length === 0) {
     return 'there is no /dev/video* device here: is the camera plugged in, and its driver loaded?';
   }
+  // One sentence: the nodes to choose from (a USB camera's second node is for metadata, not video).
   const described = await Promise.all(
     cameras.map(async (name) => {
       const driverName = await readFile(`/sys/class/video4linux/${name}/name`, 'utf8').then(
@@ -241,7 +260,7 @@ const camerasHere = async (): Promise<string> => {
       return driverName === '' ? `/dev/${name}` : `/dev/${name} (${driverName})`;
     }),
   );
-  return `the video devices here: ${described.join(', ')}; v4l2-ctl --list-devices groups them by camera`;
+  return `the video devices here are ${described.join(', ')} (v4l2-ctl --list-devices shows which node of a camera carries video)`;
 };
 
 /**

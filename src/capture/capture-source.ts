@@ -208,7 +208,8 @@ export const describeSource = (source: CaptureSource): string => {
     case 'device':
       return `camera ${source.path}${source.inputFormat === undefined ? '' : ` (${source.inputFormat})`}`;
     case 'rtsp':
-      return `rtsp ${redactUrl(source.url)} (${source.transport})`;
+      // As ffmpeg is given it (checkRtspUrl lower-cases the scheme).
+      return `rtsp ${redactUrl(source.url.replace(/^[a-z]+(?=:\/\/)/i, (scheme) => scheme.toLowerCase()))} (${source.transport})`;
     case 'stdin':
       return 'stdin';
   }
@@ -231,4 +232,41 @@ export const checkFramerate = (framerate: number): number => {
     });
   }
   return framerate;
+};
+
+const RTSP_EXAMPLE = "the camera's stream URL, such as rtsp://user:password@192.0.2.10:554/stream1";
+
+/**
+ * Checks an RTSP URL before ffmpeg sees it, and returns it with its scheme in lower case: ffmpeg matches
+ * protocols case-sensitively and takes `RTSP://…` for a file name, failing anew on every restart. Any other
+ * scheme, an empty host or a URL that does not parse is a usage error naming the flag. Messages show the
+ * URL redacted.
+ * @throws KvsPutError (code Usage)
+ */
+export const checkRtspUrl = (url: string): string => {
+  const shown = redactUrl(url);
+  const scheme = /^([a-z][a-z0-9+.-]*):\/\//i.exec(url)?.[1];
+  if (scheme === undefined || !/^rtsps?$/i.test(scheme)) {
+    throw new KvsPutError(ErrorCode.Usage, `--rtsp takes an rtsp:// or rtsps:// URL, not ${shown}`, {
+      context: { url: shown },
+      suggestion: RTSP_EXAMPLE,
+    });
+  }
+  const normalized = `${scheme.toLowerCase()}${url.slice(scheme.length)}`;
+  let host: string;
+  try {
+    host = new URL(normalized).hostname;
+  } catch {
+    throw new KvsPutError(ErrorCode.Usage, `--rtsp: ${shown} is not a valid URL`, {
+      context: { url: shown },
+      suggestion: `${RTSP_EXAMPLE} (a password with @ : / or spaces is written percent-encoded, e.g. %40 for @)`,
+    });
+  }
+  if (host === '') {
+    throw new KvsPutError(ErrorCode.Usage, `--rtsp: ${shown} has no host`, {
+      context: { url: shown },
+      suggestion: RTSP_EXAMPLE,
+    });
+  }
+  return normalized;
 };

@@ -15,12 +15,14 @@
  * before, where `-timeout` means "listen for incoming connections": see {@link RtspTimeoutOption}.
  */
 import { ErrorCode, KvsPutError } from '../errors.js';
+import { NoVideoTrack } from '../fragment/kvs-limits.js';
 import {
   DEFAULT_RTSP_READ_TIMEOUT_MS,
   DEFAULT_TESTSRC_FRAMERATE,
   DEFAULT_TESTSRC_VIDEO_SIZE,
   DEFAULT_TONE_HZ,
   checkFramerate,
+  checkRtspUrl,
   parseVideoSize,
 } from './capture-source.js';
 import type {
@@ -34,7 +36,7 @@ import type {
   TestsrcSource,
 } from './capture-source.js';
 import type { MediaProbe, MediaStreamInfo } from './media-probe.js';
-import { redactUrl, urlSecrets } from './redact.js';
+import { urlSecrets } from './redact.js';
 
 /** One ffmpeg input: its options (before `-i`) and what follows `-i`. */
 export type FfmpegInput = { readonly options: readonly string[]; readonly source: string };
@@ -91,6 +93,14 @@ export const GLOBAL_OPTIONS: readonly string[] = [
 ];
 
 const COPYABLE_VIDEO_CODECS: readonly string[] = ['h264', 'hevc'];
+
+/**
+ * Containers whose AAC is ADTS-framed, without the AudioSpecificConfig that ffmpeg's Matroska muxer must
+ * write in the header before the first packet (it cannot when writing to a pipe): `-c:a copy` fails with
+ * "Error parsing AAC extradata", and `-bsf:a aac_adtstoasc` comes too late to help. Such audio is encoded.
+ */
+const isAdtsContainer = (formatName: string | undefined): boolean =>
+  (formatName ?? '').split(',').some((name) => name === 'mpegts' || name === 'aac');
 
 /** Frames between key frames: `round(fps × interval)`, at least 1 (29.97 fps × 2 s → 60). */
 export const keyframeIntervalFrames = (framerate: number, keyframeIntervalS: number): number =>
@@ -240,7 +250,12 @@ export const decideFileEncoding = (probe: MediaProbe, encoding: EncodingConfig):
     if (encoding.audio === 'encode') {
       audio = 'encode';
       reasons.push(`encoding audio to AAC: --audio encode given (audio is ${audioStream.codecName})`);
-    } else if (audioStream.codecName === 'aac') {
+    } else if (audioStream.codecName === 'aac' && !isAdtsContainer(probe.formatName)) {
+      audio = 'copy';
+    } else if (audioStream.codecName === 'aac' && encoding.audio === 'auto') {
+      audio = 'encode';
+      reasons.push('encoding audio to AAC: ADTS AAC in MPEG-TS has no header Matroska can copy');
+    } else if (encoding.audio === 'copy' && audioStream.codecName === 'aac') {
       audio = 'copy';
     } else if (encoding.audio === 'copy') {
       audio = 'copy';
@@ -251,6 +266,12 @@ export const decideFileEncoding = (probe: MediaProbe, encoding: EncodingConfig):
       audio = 'encode';
       reasons.push(`encoding audio to AAC: codec ${audioStream.codecName} is not AAC`);
     }
+  }
+  if (videoStream === undefined && audioStream !== undefined) {
+    throw new KvsPutError(ErrorCode.MkvUnsupported, NoVideoTrack.reason, {
+      context: { streams: probe.streams.map((stream) => `${stream.type} ${stream.codecName}`) },
+      suggestion: NoVideoTrack.suggestion,
+    });
   }
   if (video === 'none' && audio === 'none') {
     throw new KvsPutError(
@@ -532,16 +553,7 @@ export const buildRtspArgs = (
   rtspTimeoutOption: RtspTimeoutOption = 'timeout',
 ): FfmpegInvocation => {
   // ffmpeg would open other schemes too (http://, a file path…), then fail and be restarted forever.
-  if (!/^rtsps?:\/\//i.test(source.url)) {
-    throw new KvsPutError(
-      ErrorCode.Usage,
-      `--rtsp takes an rtsp:// or rtsps:// URL, not ${redactUrl(source.url)}`,
-      {
-        context: { url: redactUrl(source.url) },
-        suggestion: "the camera's stream URL, such as rtsp://user:password@192.0.2.10:554/stream1",
-      },
-    );
-  }
+  const url = checkRtspUrl(source.url);
   const reasons: string[] = [];
   const video: TrackPlan = encoding.transcode ? 'encode' : 'copy';
   reasons.push(
@@ -564,14 +576,14 @@ export const buildRtspArgs = (
             '-fflags',
             '+genpts',
           ],
-          source: source.url,
+          source: url,
         },
       ],
       maps: ['-map', '0:v:0', ...(audio === 'none' ? [] : ['-map', '0:a:0?'])],
       video,
       audio,
       reasons,
-      secrets: urlSecrets(source.url),
+      secrets: urlSecrets(url),
       isLive: true,
     },
     encoding,

@@ -63,12 +63,21 @@ export interface StdoutFlow {
 export const DEFAULT_STDERR_TAIL_LINES = 20;
 export const DEFAULT_STOP_GRACE_MS = 5000;
 
-/** ffmpeg's closing lines that say nothing about the cause. */
-const UNINFORMATIVE_LINE = /^(Conversion failed!|Exiting normally.*|Error while filtering.*|\s*)$/;
+/**
+ * ffmpeg's closing lines that only say that something failed, not why: the cause is a line before them
+ * (`Error initializing output stream 0:1 --` follows the muxer's `Error parsing AAC extradata…`).
+ */
+const UNINFORMATIVE_LINE =
+  /^(Conversion failed!|Exiting normally.*|Error while filtering.*|Error initializing output stream.*|Could not write header for output file.*|Error opening output files?.*|Error closing file.*|Error submitting .*|Error marking filters as finished|Nothing was written into output file.*|\s*)$/;
 
-/** The most telling stderr line for a one-line message: the last one that names a cause. */
-const tellingLine = (tail: readonly string[]): string | undefined =>
-  [...tail].reverse().find((line) => !UNINFORMATIVE_LINE.test(line)) ?? tail.at(-1);
+/**
+ * The most telling stderr line for a one-line message: the last one that names a cause, without the
+ * `@ 0x…` address ffmpeg puts in a component's tag (`[matroska @ 0x55…]` → `[matroska]`).
+ */
+export const tellingLine = (tail: readonly string[]): string | undefined =>
+  ([...tail].reverse().find((line) => !UNINFORMATIVE_LINE.test(line)) ?? tail.at(-1))
+    ?.replace(/^\[(\w+(?:,\w+)*) @ 0x[0-9a-f]+\] /, '[$1] ')
+    .trim();
 
 const discard = (): void => undefined;
 

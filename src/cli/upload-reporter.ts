@@ -22,6 +22,15 @@ const PROGRESS_INTERVAL_MS = 250;
  * the library's event stream serialised); log lines on stderr either way (the final ack of each fragment,
  * retries, skips, drops) and, on a TTY, a progress line rewritten in place.
  */
+/** `, 37 frames not sent` for the summary line, when any were not (their reasons are on the clip's line). */
+const framesNotSentText = (frames: SummaryEvent['framesNotSent'] | undefined): string => {
+  const total =
+    frames === undefined
+      ? 0
+      : frames.beforeFirstKeyFrame + frames.late + frames.otherTracks + frames.leadingPictures;
+  return total === 0 ? '' : `, ${total} ${total === 1 ? 'frame' : 'frames'} not sent`;
+};
+
 export class UploadReporter {
   private readonly io: CliIo;
   private readonly mode: ReporterMode;
@@ -152,8 +161,8 @@ export class UploadReporter {
         break;
       case 'refused':
         this.log(
-          `warning: fragment at ${new Date(event.producerTimestampMs).toISOString()} not sent: ${event.reason}` +
-            ' (re-encode with a shorter key frame interval, e.g. ffmpeg -g 60)',
+          // The error line at the end gives the way out (its hint): the warning only places the fragment.
+          `warning: fragment at ${new Date(event.producerTimestampMs).toISOString()} not sent: ${event.reason}`,
         );
         break;
       case 'ack': {
@@ -257,7 +266,8 @@ export class UploadReporter {
         `${summary.skipped} skipped, ${summary.refused} refused, ${summary.dropped} dropped; ` +
         `${summary.unacknowledged} sent, not acknowledged; ${summary.notSent} not sent; ` +
         `${formatBytes(summary.bytesSent)} in ${summary.seconds.toFixed(1)} s over ${plural(summary.connections, 'connection')}, ` +
-        `${plural(summary.retries, 'retry', 'retries')}${latency}${sourceLatency}`,
+        `${plural(summary.retries, 'retry', 'retries')}${latency}${sourceLatency}` +
+        framesNotSentText(summary.framesNotSent),
     );
   }
 

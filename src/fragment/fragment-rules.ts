@@ -4,6 +4,7 @@
  * and which fragments the service answers with an ERROR ack. The file {@link Fragmenter} and the
  * {@link StreamingFragmenter} decide each of these here, so that they cannot disagree.
  */
+import { ErrorCode, KvsPutError } from '../errors.js';
 import { ErrorId } from '../kvs/ack.js';
 import type { ClusterFrame } from '../mkv/mkv-writer.js';
 import {
@@ -206,3 +207,23 @@ const REFUSED_BEFORE_SENDING: ReadonlySet<number> = new Set([
 /** The issue the service refuses a fragment for whatever is sent around it (4001, 4002), if it has one. */
 export const refusalIssue = (issues: readonly FragmentIssue[]): FragmentIssue | undefined =>
   issues.find((issue) => REFUSED_BEFORE_SENDING.has(issue.errorId));
+
+/**
+ * The error for fragments not sent because the service would refuse them (an upload, or `inspect` of a
+ * file that upload would refuse): the first one's reason as the line, the re-encode that cures it as the hint.
+ */
+export const refusedFragmentsError = (
+  refused: number,
+  first: { reason: string; errorId: number } | undefined,
+): KvsPutError =>
+  new KvsPutError(
+    ErrorCode.Fragment,
+    `${refused === 1 ? '1 fragment' : `${refused} fragments`} not sent: ${first?.reason ?? "over the service's limits"}`,
+    {
+      context: { refused, ...(first === undefined ? {} : { errorId: first.errorId }) },
+      suggestion:
+        first?.errorId === ErrorId.MaxFragmentSizeReached
+          ? 're-encode at a lower bitrate: add --transcode --bitrate 4000'
+          : 're-encode with a key frame every 2 s: add --transcode --keyframe-interval 2',
+    },
+  );

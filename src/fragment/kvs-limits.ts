@@ -48,3 +48,12 @@ export const KvsLimits = {
  */
 export const TIMECODE_MODES = ['absolute', 'relative'] as const;
 export type TimecodeMode = (typeof TIMECODE_MODES)[number];
+
+/**
+ * Media without video, in the words of every path that refuses it (a Matroska file read directly, a file
+ * through ffmpeg): KVS fragments start at video key frames, so `--transcode` (video only) cannot help.
+ */
+export const NoVideoTrack = {
+  reason: 'no video track — KVS needs a video track (H.264/H.265) to start its fragments',
+  suggestion: 'KVS streams carry video, with audio beside it: upload the recording that has the video',
+} as const;

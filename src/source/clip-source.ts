@@ -11,8 +11,10 @@ import { ErrorCode, KvsPutError } from '../errors.js';
 import type { Fragment, FragmenterOptions, FragmenterStats, SessionItem } from '../fragment/fragmenter.js';
 import { Fragmenter, selectKvsTracks } from '../fragment/fragmenter.js';
 import { CodecId, TrackType } from '../mkv/ebml-ids.js';
+import { NoVideoTrack } from '../fragment/kvs-limits.js';
 import type { MkvEvent, MkvHeader } from '../mkv/mkv-types.js';
 import { MkvReader } from '../mkv/mkv-reader.js';
+import { MkvParseError } from '../mkv/mkv-errors.js';
 import { readMkv } from '../mkv/mkv-reader.js';
 import { FILE_READ_BYTES, openMediaInput } from './media-input.js';
 import { BufferPool, onceReleasing } from '../util/buffer-pool.js';
@@ -39,7 +41,8 @@ export type ClipTools = {
   isTranscoding?: boolean;
 };
 
-const MKV_EXTENSIONS = /\.(mkv|webm|mka|mk3d)$/i;
+/** Files read directly as Matroska; any other goes through ffmpeg. */
+export const MKV_EXTENSIONS = /\.(mkv|webm|mka|mk3d)$/i;
 const MEDIA_EXTENSIONS = /\.(mkv|webm|mka|mk3d|mp4|m4v|mov|ts|m2ts|avi|flv|h264|264)$/i;
 
 /** Expands folders (their MKV files, sorted by name) and keeps files as given. */
@@ -167,7 +170,17 @@ export const planClips = async (
       durationMs = facts.durationMs;
       creationTime = facts.dateUtcMs === undefined ? undefined : new Date(facts.dateUtcMs).toISOString();
     } else {
-      plan = await options.tools.planFile(path);
+      plan = await options.tools.planFile(path).catch((error: unknown) => {
+        // The probe's verdict on the media (no video, no stream) names the file, as the MKV path does.
+        if (error instanceof KvsPutError && error.code === ErrorCode.MkvUnsupported) {
+          throw new KvsPutError(error.code, `${path}: ${error.message}`, {
+            context: { ...error.context, path },
+            ...(error.suggestion === undefined ? {} : { suggestion: error.suggestion }),
+            cause: error,
+          });
+        }
+        throw error;
+      });
       durationMs = plan.probe?.durationS === undefined ? undefined : Math.round(plan.probe.durationS * 1000);
       creationTime = plan.probe?.creationTime;
     }
@@ -212,7 +225,7 @@ export const planClips = async (
 
 export type ClipSourceReport = {
   /** A fragment the service would refuse (longer or larger than `KvsLimits` allow): not sent. */
-  onRefused: (fragment: Fragment, reason: string) => void;
+  onRefused: (fragment: Fragment, reason: string, errorId: number) => void;
   onClipStart?: (clip: Clip) => void;
   stats: FragmenterStats[];
 };
@@ -221,7 +234,7 @@ export type ClipSourceReport = {
  * A Matroska file read directly must already hold what KVS can play (H.264/H.265 video, AAC audio):
  * anything else is refused before a byte is sent, with the way out (--transcode goes through ffmpeg).
  */
-const checkPlayableCodecs = (path: string, header: MkvHeader): void => {
+export const checkPlayableCodecs = (path: string, header: MkvHeader): void => {
   const { tracks } = selectKvsTracks(header);
   const video = tracks.filter((track) => track.type === TrackType.Video);
   const bad = tracks.filter((track) =>
@@ -229,14 +242,69 @@ const checkPlayableCodecs = (path: string, header: MkvHeader): void => {
       ? track.codecId !== CodecId.H264 && track.codecId !== CodecId.H265
       : track.codecId !== CodecId.Aac,
   );
-  if (video.length === 0 || bad.length > 0) {
-    const what = bad.length > 0 ? `codec ${bad.map((track) => track.codecId).join(', ')}` : 'no video track';
+  if (video.length === 0) {
+    throw new KvsPutError(ErrorCode.MkvUnsupported, `${path}: ${NoVideoTrack.reason}`, {
+      suggestion: NoVideoTrack.suggestion,
+    });
+  }
+  if (bad.length > 0) {
+    const what = `codec ${bad.map((track) => track.codecId).join(', ')}`;
     throw new KvsPutError(
       ErrorCode.MkvUnsupported,
       `${path}: ${what} — KVS plays H.264/H.265 video with AAC audio`,
-      { suggestion: 'add --transcode to re-encode it with ffmpeg (libx264 + AAC)' },
+      { suggestion: 'upload it with --transcode: ffmpeg re-encodes it to H.264 (libx264) and AAC' },
     );
   }
+};
+
+/** What a file that is not Matroska is, from its first bytes, when it is a container ffmpeg would remux. */
+const otherContainer = (head: Uint8Array): string | undefined => {
+  const ascii = (from: number, to: number): string => String.fromCharCode(...head.subarray(from, to));
+  if (ascii(4, 8) === 'ftyp' || ascii(4, 8) === 'moov' || ascii(4, 8) === 'mdat') {
+    return 'an MP4/MOV file';
+  }
+  // TS packets are 188 bytes, each starting with the sync byte 0x47.
+  if (head.length >= 377 && head[0] === 0x47 && head[188] === 0x47 && head[376] === 0x47) {
+    return 'an MPEG-TS file';
+  }
+  if (ascii(0, 4) === 'RIFF') {
+    return 'an AVI file';
+  }
+  if (ascii(0, 3) === 'FLV') {
+    return 'an FLV file';
+  }
+  return undefined;
+};
+
+/**
+ * A Matroska file that could not be read, named, with the hint its damage calls for: a file that is some
+ * other container under an .mkv name can go through ffmpeg; a file that is nothing known, or empty, is
+ * not worth a remux recipe; a file damaged part-way had its readable fragments sent.
+ */
+export const damagedFileError = (
+  path: string,
+  error: MkvParseError,
+  head: Uint8Array | undefined,
+  sentCount: number,
+  /** 'was sent' by an upload; inspect says what put would do. */
+  sent: { one: string; many: string } = { one: 'was sent', many: 'were sent' },
+): KvsPutError => {
+  const fragments = sentCount === 1 ? '1 fragment' : `${sentCount} fragments`;
+  const isNotMkv = error.byteOffset === 0 || head === undefined;
+  const other = head === undefined ? undefined : otherContainer(head);
+  const suggestion =
+    head === undefined
+      ? 'the file is empty: a recorder that was still writing it, or a failed copy?'
+      : isNotMkv && other !== undefined
+        ? `it looks like ${other}: give it its own extension (kvs-put remuxes MP4, MOV and TS with ffmpeg), or remux it: ffmpeg -i IN -c copy -f matroska out.mkv`
+        : isNotMkv
+          ? 'it is no media file kvs-put knows (not Matroska, MP4, MOV or MPEG-TS): check what it is with ffprobe'
+          : `the ${fragments} read before the damage ${sentCount === 1 ? sent.one : sent.many}; the rest of the file is unreadable (cut short while it was written or copied?)`;
+  return new KvsPutError(error.code, `${path}: ${error.message}`, {
+    context: { ...error.context, path, sentFragments: sentCount },
+    suggestion,
+    cause: error,
+  });
 };
 
 /**
@@ -267,7 +335,7 @@ export async function* clipFragments(
       startTimeMs: clip.startTimeMs,
       firstSequence,
       releaseOf,
-      onRefused: (fragment, issue) => report.onRefused(fragment, issue.message),
+      onRefused: (fragment, issue) => report.onRefused(fragment, issue.message, issue.errorId),
     });
     report.stats.push(fragmenter.stats);
     const source =
@@ -275,6 +343,7 @@ export async function* clipFragments(
         ? await openMediaInput(clip.path, io.stdin, io.cwd, pool)
         : io.openFfmpeg(clip.plan);
     let failure: unknown;
+    let head: Uint8Array | undefined;
     try {
       // Chunk by chunk (not event by event): one await per read, not per frame.
       const reader = new MkvReader();
@@ -291,6 +360,8 @@ export async function* clipFragments(
         return out;
       };
       for await (const chunk of source) {
+        // A copy of the first bytes: what the file is, should it turn out not to be Matroska.
+        head ??= chunk.slice(0, 512);
         const events = reader.push(chunk);
         // The reader keeps no view of a chunk once push() returns: each frame holds its read buffer until its
         // fragment is released, and the read's own hold ends here.
@@ -308,9 +379,12 @@ export async function* clipFragments(
     }
     // Everything read before a failure still goes up: nothing captured is lost.
     yield* fragmenter.end();
+    const sentCount = fragmenter.nextSequence - firstSequence;
     firstSequence = fragmenter.nextSequence;
     if (failure !== undefined) {
-      throw toError(failure);
+      throw failure instanceof MkvParseError && clip.plan === undefined
+        ? damagedFileError(clip.path, failure, head, sentCount)
+        : toError(failure);
     }
   }
 }

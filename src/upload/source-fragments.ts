@@ -48,6 +48,10 @@ export const planSource = async (
     const tools = await context.ffmpeg();
     const planCapture = await loadPlanner();
     const { probeRtspTimeoutOption } = await import('../capture/ffmpeg-locator.js');
+    if (source.capture.kind === 'device' && (source.capture.platform ?? process.platform) === 'linux') {
+      const { checkV4l2Node } = await import('../capture/capture-plan.js');
+      await checkV4l2Node(source.capture.path);
+    }
     const plan = await planCapture(source.capture, encoding, {
       ffmpegPath: tools.ffmpegPath,
       ...(source.capture.kind === 'rtsp'
@@ -109,10 +113,14 @@ export type FragmentFeed = {
   fragments: FragmentSource;
   /** Fragments not sent because the service would refuse them. */
   refused: () => number;
+  /** The first refused fragment's reason and the ErrorId the service would have answered, for the hint. */
+  firstRefusal: () => { reason: string; errorId: number } | undefined;
   /** The live source's restarts so far, and the reason of the last loss. */
   restarts: () => { count: number; lastLoss: string | undefined };
   /** Per-clip fragmenter stats (recordings). */
   fragmenterStats: readonly FragmenterStats[];
+  /** The clip of each fragmenterStats entry, as the user named it. */
+  clipPaths: readonly string[];
 };
 
 type FeedContext = {
@@ -168,8 +176,10 @@ export const liveFeed = async (
   return {
     fragments,
     refused: () => 0,
+    firstRefusal: () => undefined,
     restarts: () => ({ count: restarts, lastLoss }),
     fragmenterStats: [],
+    clipPaths: [],
   };
 };
 
@@ -185,6 +195,7 @@ export const clipsFeed = async (
     : undefined;
   const { captureBytes } = await import('../source/live-source.js');
   let refused = 0;
+  let firstRefusal: { reason: string; errorId: number } | undefined;
   const fragmenterStats: FragmenterStats[] = [];
   const fragments = clipFragments(
     clips,
@@ -200,8 +211,9 @@ export const clipsFeed = async (
       openFfmpeg: (plan) => captureBytes(plan, { ffmpegPath: ffmpegPath!, signal }),
     },
     {
-      onRefused: (fragment, reason) => {
+      onRefused: (fragment, reason, errorId) => {
         refused++;
+        firstRefusal ??= { reason, errorId };
         context.emit({
           event: 'refused',
           timecode: fragment.timecode,
@@ -223,7 +235,9 @@ export const clipsFeed = async (
   return {
     fragments,
     refused: () => refused,
+    firstRefusal: () => firstRefusal,
     restarts: () => ({ count: 0, lastLoss: undefined }),
     fragmenterStats,
+    clipPaths: clips.map((clip) => clip.path),
   };
 };

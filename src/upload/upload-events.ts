@@ -121,12 +121,26 @@ export type SummaryEvent = { event: 'summary' } & Omit<
     sourceError?: string;
     /** Fragments not sent because the service would refuse them. */
     refused: number;
+    /** Frames read but not sent, by reason (recordings; all 0 for a live source). */
+    framesNotSent: FramesNotSent;
     /** Seconds from the start of the upload. */
     seconds: number;
     process: { cpuSeconds: number; maxRssBytes: number };
     /** Set when the run failed: `done` rejects with this error. */
     error?: SummaryError;
   };
+
+/** Frames the fragmenter read and did not send, by why. */
+export type FramesNotSent = {
+  /** Non-key frames before the first key frame. */
+  beforeFirstKeyFrame: number;
+  /** Frames (B-frame audio, mostly) too late for the fragment they belong to. */
+  late: number;
+  /** Frames of tracks KVS does not get (subtitles, data, a 4th track). */
+  otherTracks: number;
+  /** Open-GOP leading pictures, undecodable without the previous fragment. */
+  leadingPictures: number;
+};
 
 /** What GetMedia read back (`verify`). */
 export type VerifyEvent = { event: 'verify' } & ReadBackResult;
@@ -194,6 +208,8 @@ export const recordOf = (event: SessionEvent): UploadEvent => {
 export type Outcome = {
   session: SessionSummary | undefined;
   refused: number;
+  /** Frames read and not sent, by reason, once the source ended. */
+  framesNotSent?: FramesNotSent;
   /** The running session's counts: what a session that failed (e.g. out of retries) got to. */
   sessionSoFar?: () => SessionSummary;
 };
@@ -234,6 +250,12 @@ export const summaryRecord = (
     isInterrupted,
     ...(sourceError === undefined ? {} : { sourceError: sourceError.message }),
     refused: outcome.refused,
+    framesNotSent: outcome.framesNotSent ?? {
+      beforeFirstKeyFrame: 0,
+      late: 0,
+      otherTracks: 0,
+      leadingPictures: 0,
+    },
     seconds: (Date.now() - startedAtMs) / 1000,
     process: { cpuSeconds: (usage.userCPUTime + usage.systemCPUTime) / 1e6, maxRssBytes: peakRssBytes() },
     ...(error === undefined ? {} : { error: summaryErrorOf(error) }),

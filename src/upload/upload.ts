@@ -6,7 +6,7 @@ import { appendFileSync } from 'node:fs';
 import { join, resolve } from 'node:path';
 import type { AwsCredentialIdentityProvider } from '@smithy/types';
 import { ErrorCode, KvsPutError } from '../errors.js';
-import { KvsLimits } from '../fragment/kvs-limits.js';
+import { refusedFragmentsError } from '../fragment/fragment-rules.js';
 import type { StreamControl, StreamRef } from '../kvs/stream-control.js';
 import type { UploadProgress, UploadSummary as SessionSummary } from '../session/upload-session.js';
 
@@ -20,6 +20,8 @@ import { fileSystemError } from '../util/media-file.js';
 import { VERSION } from '../version.js';
 import type { StatsEvent, UploadEvent, UploadSummary } from './upload-events.js';
 import { recordOf, summaryRecord } from './upload-events.js';
+import type { FramesNotSent } from './upload-events.js';
+import type { FragmenterStats } from '../fragment/fragmenter.js';
 import type { UploadConfig, UploadOptions } from './upload-options.js';
 import { resolveUploadConfig } from './upload-options.js';
 import type { Outcome } from './upload-events.js';
@@ -260,16 +262,13 @@ const runPipeline = async (
         run.signal,
       );
     }
-    for (const [index, stats] of feed.fragmenterStats.entries()) {
-      if (stats.skippedLeadingFrames > 0) {
-        // One fragmenter per clip, in clip order: the note names the clip it is about.
-        const clip = plan.kind === 'clips' ? plan.clips[index] : undefined;
-        run.emit({
-          event: 'note',
-          message: `${clip === undefined ? '' : `clip ${clip.path}: `}${plural(stats.skippedLeadingFrames, 'frame')} before the first key frame not sent`,
-        });
+    outcome.framesNotSent = framesNotSentOf(feed.fragmenterStats);
+    feed.fragmenterStats.forEach((stats, index) => {
+      const notice = framesNotSentNotice(feed.clipPaths[index] ?? 'the input', stats);
+      if (notice !== undefined) {
+        run.emit(notice);
       }
-    }
+    });
     const stored =
       summary.fragments - summary.skipped.length - summary.dropped - summary.unacknowledged - summary.notSent;
     if (options.verify === true && streamName !== '' && stored > 0) {
@@ -283,7 +282,7 @@ const runPipeline = async (
         );
       }
     }
-    throwIfFailed(summary, refused, isLive, config.stopTimeoutMs);
+    throwIfFailed(summary, refused, isLive, config.stopTimeoutMs, feed.firstRefusal());
   } finally {
     control.destroy();
   }
@@ -423,12 +422,43 @@ const statsRecord = (session: UploadSession, sourceRestarts: number, isInterrupt
   };
 };
 
+const framesNotSentOf = (stats: readonly FragmenterStats[]): FramesNotSent => ({
+  beforeFirstKeyFrame: stats.reduce((sum, clip) => sum + clip.skippedLeadingFrames, 0),
+  late: stats.reduce((sum, clip) => sum + clip.skippedLateFrames, 0),
+  otherTracks: stats.reduce((sum, clip) => sum + clip.skippedTrackFrames, 0),
+  leadingPictures: stats.reduce((sum, clip) => sum + clip.skippedLeadingPictures, 0),
+});
+
+/** Frames not sent of a clip that are worth no more than a note: a B-frame's late audio, say. */
+const TRIVIAL_FRAMES_NOT_SENT = 10;
+
+/**
+ * A clip's frames that were not sent, as one line naming the clip: a note when trivial, a warning above
+ * that (frames of tracks KVS does not take, subtitles say, are only ever a note).
+ */
+const framesNotSentNotice = (path: string, stats: FragmenterStats): UploadEvent | undefined => {
+  const parts = [
+    [stats.skippedLeadingFrames, 'before the first key frame'],
+    [stats.skippedLateFrames, 'too late for their fragment'],
+    [stats.skippedLeadingPictures, 'open-GOP leading pictures'],
+    [stats.skippedTrackFrames, 'of tracks KVS does not take'],
+  ] as const;
+  const said = parts.filter(([count]) => count > 0).map(([count, why]) => `${count} ${why}`);
+  if (said.length === 0) {
+    return undefined;
+  }
+  const mediaFrames = stats.skippedLeadingFrames + stats.skippedLateFrames + stats.skippedLeadingPictures;
+  const message = `clip ${path}: frames not sent: ${said.join(', ')}`;
+  return mediaFrames > TRIVIAL_FRAMES_NOT_SENT ? { event: 'warning', message } : { event: 'note', message };
+};
+
 /** An upload that did not store everything fails with the error that says why (and its exit code). */
 const throwIfFailed = (
   summary: SessionSummary,
   refused: number,
   isLive: boolean,
   stopTimeoutMs: number,
+  firstRefusal?: { reason: string; errorId: number },
 ): void => {
   if (summary.sourceError !== undefined) {
     // What was read before the failure is stored; the failure itself decides the exit code.
@@ -446,15 +476,7 @@ const throwIfFailed = (
     );
   }
   if (refused > 0) {
-    throw new KvsPutError(
-      ErrorCode.Fragment,
-      `not sent: ${plural(refused, 'fragment')} over the service's limits`,
-      {
-        suggestion:
-          `re-encode with a key frame at least every ${KvsLimits.maxFragmentDurationMs / 1000} s, ` +
-          'e.g. ffmpeg -i in -c:v libx264 -g 60 out.mkv',
-      },
-    );
+    throw refusedFragmentsError(refused, firstRefusal);
   }
   if (summary.skipped.length > 0 || summary.unacknowledged > 0 || summary.notSent > 0) {
     throw new KvsPutError(

@@ -149,6 +149,23 @@ describe('argv builders, byte for byte', () => {
     expect(decideFileEncoding(h264AacProbe, enc({ audio: 'none' })).audio).toBe('none');
   });
 
+  it('file: ADTS AAC in MPEG-TS is encoded under auto (Matroska cannot copy it), copied when asked', () => {
+    const tsProbe: MediaProbe = { formatName: 'mpegts', streams: h264AacProbe.streams };
+    expect(decideFileEncoding(tsProbe, enc())).toMatchObject({
+      video: 'copy',
+      audio: 'encode',
+      reasons: ['encoding audio to AAC: ADTS AAC in MPEG-TS has no header Matroska can copy'],
+    });
+    expect(decideFileEncoding(tsProbe, enc({ audio: 'copy' })).audio).toBe('copy');
+  });
+
+  it('file: audio without video needs a video track, whatever the audio policy', () => {
+    const m4a: MediaProbe = { streams: [{ index: 0, type: 'audio', codecName: 'aac' }] };
+    for (const audio of ['auto', 'none'] as const) {
+      expect(() => decideFileEncoding(m4a, enc({ audio }))).toThrow(/^no video track — KVS needs a video track/);
+    }
+  });
+
   it('file without any media stream is bad media', () => {
     const error = (() => {
       try {

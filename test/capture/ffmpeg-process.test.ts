@@ -14,7 +14,7 @@ import { resolveEncoding } from '../../src/capture/capture-source.js';
 import { GLOBAL_OPTIONS, buildFileArgs, buildCaptureArgs } from '../../src/capture/ffmpeg-args.js';
 import type { FfmpegInvocation } from '../../src/capture/ffmpeg-args.js';
 import { probeFfmpegCapabilities } from '../../src/capture/ffmpeg-locator.js';
-import { startFfmpeg } from '../../src/capture/ffmpeg-process.js';
+import { startFfmpeg, tellingLine } from '../../src/capture/ffmpeg-process.js';
 import { exitCodeFor } from '../../src/exit-codes.js';
 import { ErrorCode } from '../../src/errors.js';
 import { CodecId, TrackType } from '../../src/mkv/ebml-ids.js';
@@ -476,5 +476,21 @@ describe.skipIf(!hasFfmpeg)('ffmpeg process lifecycle', () => {
     const { summary, exit } = await runToEnd(invocation, ffmpeg7);
     expect(exit.error).toBeUndefined();
     expect(summary.headers[0]!.tracks.map((track) => track.codecId)).toEqual([CodecId.H264, CodecId.Aac]);
+  });
+});
+
+describe('tellingLine', () => {
+  it('skips the lines that only say something failed, and drops the component address', () => {
+    expect(
+      tellingLine([
+        'Input #0, mpegts, from file:rec.ts:',
+        '[matroska @ 0x5649ec7936c0] Error parsing AAC extradata, unable to determine samplerate.',
+        'Could not write header for output file #0 (incorrect codec parameters ?): Invalid argument',
+        'Error initializing output stream 0:1 -- ',
+        'Conversion failed!',
+      ]),
+    ).toBe('[matroska] Error parsing AAC extradata, unable to determine samplerate.');
+    expect(tellingLine(['Conversion failed!'])).toBe('Conversion failed!');
+    expect(tellingLine([])).toBeUndefined();
   });
 });

@@ -73,10 +73,16 @@ type InspectJson = {
   };
 };
 
-const inspectJson = async (args: string[], stdin?: Readable): Promise<InspectJson> => {
+const inspectJson = async (
+  args: string[],
+  stdin?: Readable,
+  exitCode: number = ExitCode.Ok,
+): Promise<InspectJson> => {
   const run = await cli(['inspect', ...args, '--json'], stdin);
-  expect(run.stderr).toBe('');
-  expect(run.code).toBe(ExitCode.Ok);
+  if (exitCode === ExitCode.Ok) {
+    expect(run.stderr).toBe('');
+  }
+  expect(run.code).toBe(exitCode);
   // One JSON document, on one line.
   expect(run.stdout.trimEnd().split('\n')).toHaveLength(1);
   return JSON.parse(run.stdout) as InspectJson;
@@ -149,9 +155,9 @@ describe('kvs-put inspect: text output', () => {
     expect(json.stats.bFrameFragments).toBe(2);
   });
 
-  it('long-gop.mkv shows the 4002 issue on its fragment line (and still exits 0: inspect only reports)', async () => {
+  it('long-gop.mkv shows the 4002 issue on its fragment line, and exits 3 as put would', async () => {
     const run = await cli(['inspect', fixture('long-gop.mkv')]);
-    expect(run.code).toBe(ExitCode.Ok);
+    expect(run.code).toBe(ExitCode.BadMedia);
     expect(run.stdout).toMatch(
       /^ {2}#0 .* key {2}! 4002 MAX_FRAGMENT_DURATION_REACHED: fragment lasts 25\.0 s/m,
     );
@@ -179,7 +185,7 @@ describe('kvs-put inspect --json', () => {
   });
 
   it('long-gop.mkv: one fragment with a 4002 issue, errorCode MAX_FRAGMENT_DURATION_REACHED', async () => {
-    const json = await inspectJson([fixture('long-gop.mkv')]);
+    const json = await inspectJson([fixture('long-gop.mkv')], undefined, ExitCode.BadMedia);
     expect(json.fragments).toHaveLength(2);
     expect(json.fragments[0]!.issues).toEqual([
       {
@@ -306,7 +312,7 @@ describe('kvs-put inspect: bad input gives one line and the documented exit code
     const run = await cli(['inspect', fixture('truncated.mkv')]);
     expect(run.code).toBe(ExitCode.BadMedia);
     expect(expectOneErrorLine(run.stderr)).toMatch(
-      /^kvs-put: Invalid MKV at byte \d+ in SimpleBlock: input ended/,
+      /^kvs-put: .*truncated\.mkv: Invalid MKV at byte \d+ in SimpleBlock: input ended/,
     );
     expect(run.stdout).toMatch(/^ {2}#0 .* key$/m);
     expect(run.stdout).toMatch(/^1 fragments, 11 frames/m);
@@ -316,13 +322,11 @@ describe('kvs-put inspect: bad input gives one line and the documented exit code
     expectOneErrorLine(json.stderr);
   });
 
-  it('README.md (not Matroska) → 3, with a hint', async () => {
+  it('README.md (no media) → 3, with a hint, as put says it (ffmpeg reads what is not named .mkv)', async () => {
     const run = await cli(['inspect', 'README.md']);
     expect(run.code).toBe(ExitCode.BadMedia);
-    expect(expectOneErrorLine(run.stderr)).toMatch(
-      /^kvs-put: Invalid MKV at byte 0: the input does not start with an EBML header/,
-    );
-    expect(run.stderr).toMatch(/^ {2}hint: .*ffmpeg/m);
+    expect(expectOneErrorLine(run.stderr)).toMatch(/^kvs-put: README\.md: cannot read .* as media/);
+    expect(run.stderr).toMatch(/^ {2}hint: .*ffprobe/m);
   });
 
   it('an unknown option → 2', async () => {

@@ -9,6 +9,7 @@ import { describe, expect, it } from 'vitest';
 import { startLocalKvs } from '../../src/emulator/local-kvs.js';
 import type { LocalKvs, LocalKvsOptions } from '../../src/emulator/local-kvs.js';
 import { hasTool } from '../helpers/paths.js';
+import { hasRtspServer } from '../helpers/rtsp-server.js';
 import { ensureBuilt, localKvsEnv, runKvsPut } from '../helpers/kvs-put-process.js';
 import type { ProcessResult } from '../helpers/kvs-put-process.js';
 
@@ -35,7 +36,10 @@ export type ContractRow = {
   readonly notStderr?: RegExp;
   /** Fragments the local KVS must hold in this stream afterwards. */
   readonly stored?: { readonly stream: string; readonly fragments: number | 'some' };
-  /** System tools the row needs; it is skipped with a printed reason when one is absent. */
+  /**
+   * System tools the row needs; it is skipped with a printed reason when one is absent. `rtsp-server` is
+   * the GStreamer RTSP server of test/helpers/rtsp-server.ts.
+   */
   readonly needs?: readonly string[];
   readonly kvsOptions?: LocalKvsOptions;
   /** Streams created before the run: name → retention hours. */
@@ -160,7 +164,9 @@ export const contractTable = (title: string, rows: readonly ContractRow[]): void
   describe(title, () => {
     ensureBuilt();
     for (const row of rows) {
-      const missing = (row.needs ?? []).filter((tool) => !hasTool(tool));
+      const missing = (row.needs ?? []).filter((tool) =>
+        tool === 'rtsp-server' ? !hasRtspServer() : !hasTool(tool),
+      );
       it.skipIf(missing.length > 0)(row.name, { timeout: (row.timeoutMs ?? 60_000) + 30_000 }, async () => {
         await runRow(row);
       });

@@ -122,7 +122,7 @@ contractTable('--json: one summary, last, on every path', [
     args: ['--json', '--stream', 'gop', '--file', join(FIXTURES, 'long-gop.mkv')],
     streams: { gop: 1 },
     exit: 3,
-    error: /not sent: 1 fragment over the service's limits/,
+    error: /^kvs-put: 1 fragment not sent: fragment lasts 25\.0 s, over the 20 s limit/,
     hint: /key frame/,
     check: (result) => {
       expect(expectSummaryLast(result, 'KVS_FRAGMENT')).toMatchObject({ refused: 1 });

@@ -37,6 +37,8 @@ describe('upload(): the pipeline as a library, against the local KVS', () => {
       persisted: 3,
       unacknowledged: 0,
       refused: 0,
+      // An AAC frame that comes before the first key frame.
+      framesNotSent: { beforeFirstKeyFrame: 1, late: 0, otherTracks: 0, leadingPictures: 0 },
     });
     const persisted = events.filter((event) => event.event === 'ack' && event.EventType === 'PERSISTED');
     expect(persisted.map((event) => (event.event === 'ack' ? event.sequence : -1))).toEqual([0, 1, 2]);

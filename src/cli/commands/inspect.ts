@@ -1,5 +1,5 @@
 import { Command } from 'commander';
-import { open } from 'node:fs/promises';
+import { open, stat } from 'node:fs/promises';
 import { resolve } from 'node:path';
 import { ErrorCode, KvsPutError } from '../../errors.js';
 import { Fragmenter } from '../../fragment/fragmenter.js';
@@ -15,6 +15,10 @@ import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../../exit-codes.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
 import { openMediaInput } from '../../source/media-input.js';
+import { MKV_EXTENSIONS, checkPlayableCodecs, damagedFileError } from '../../source/clip-source.js';
+import { fileSource } from '../../source/sources.js';
+import { refusalIssue, refusedFragmentsError } from '../../fragment/fragment-rules.js';
+import { ffmpegLocator, planSource } from '../../upload/source-fragments.js';
 import { parseStartTime } from '../option-parsers.js';
 import type { CommandFactory } from '../run-cli.js';
 
@@ -78,8 +82,70 @@ const trackJson = (track: MkvTrack): Record<string, unknown> => ({
   ...(track.audio === undefined ? {} : { audio: track.audio }),
 });
 
+const isDirectory = (path: string): Promise<boolean> =>
+  stat(path).then(
+    (info) => info.isDirectory(),
+    () => false,
+  );
+
+/**
+ * The bytes `put` would read: a Matroska file (or stdin) as is, any other container (MP4, MOV, TS…) as
+ * ffmpeg's remux of it, planned as put's clip source plans it. `notes` are ffmpeg's copy/encode reasons.
+ */
+const inspectInput = async (
+  input: string,
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<{ bytes: AsyncIterable<Uint8Array>; isRemuxed: boolean; notes: readonly string[] }> => {
+  // A folder gets openMediaInput's own error; any other file not named Matroska goes to ffmpeg, as in put.
+  if (input === '-' || MKV_EXTENSIONS.test(input) || (await isDirectory(resolve(io.cwd, input)))) {
+    return { bytes: await openMediaInput(input, io.stdin, io.cwd), isRemuxed: false, notes: [] };
+  }
+  const ffmpeg = ffmpegLocator(io.env);
+  const planned = await planSource(fileSource(input), {
+    cwd: io.cwd,
+    env: io.env,
+    nowMs: Date.now(),
+    ffmpeg,
+  });
+  const plan = planned.kind === 'clips' ? planned.clips[0]?.plan : undefined;
+  if (plan === undefined) {
+    return { bytes: await openMediaInput(input, io.stdin, io.cwd), isRemuxed: false, notes: [] };
+  }
+  const { captureBytes } = await import('../../source/live-source.js');
+  const { ffmpegPath } = await ffmpeg();
+  return {
+    bytes: captureBytes(plan, { ffmpegPath, signal }),
+    isRemuxed: true,
+    notes: plan.invocation.reasons,
+  };
+};
+
 const runInspect = async (input: string, options: InspectOptions, io: CliIo): Promise<number> => {
-  const source = await openMediaInput(input, io.stdin, io.cwd);
+  const stop = new AbortController();
+  try {
+    return await inspectSource(input, options, io, stop.signal);
+  } finally {
+    // An early failure (a codec put refuses) must not leave ffmpeg running.
+    stop.abort();
+  }
+};
+
+const inspectSource = async (
+  input: string,
+  options: InspectOptions,
+  io: CliIo,
+  signal: AbortSignal,
+): Promise<number> => {
+  const { bytes, isRemuxed, notes } = await inspectInput(input, io, signal);
+  // The first bytes, for what a file that is no Matroska is (as put's error says).
+  let head: Uint8Array | undefined;
+  const source = (async function* () {
+    for await (const chunk of bytes) {
+      head ??= chunk.slice(0, 512);
+      yield chunk;
+    }
+  })();
   const fragmenter = new Fragmenter({
     timecodeMode: options.timecode,
     ...(options.startTime === undefined ? {} : { startTimeMs: options.startTime }),
@@ -96,6 +162,9 @@ const runInspect = async (input: string, options: InspectOptions, io: CliIo): Pr
       io.stdout.write(`${line}\n`);
     }
   };
+  for (const note of notes) {
+    print(`through ffmpeg, as put reads it: ${note}`);
+  }
   const onItem = async (item: SessionItem): Promise<void> => {
     if (item.type === 'session-header') {
       // The writer puts it before the next fragment.
@@ -139,6 +208,10 @@ const runInspect = async (input: string, options: InspectOptions, io: CliIo): Pr
           if (warning !== undefined) {
             print(`    ! ${warning}`);
           }
+        }
+        if (!isRemuxed) {
+          // What put refuses before sending a byte, inspect refuses too (after showing the tracks).
+          checkPlayableCodecs(input, event.header);
         }
         if (headers.length === 1) {
           print('fragments (as kvs-put would send them):');
@@ -184,10 +257,23 @@ const runInspect = async (input: string, options: InspectOptions, io: CliIo): Pr
     print(summary(stats, fragments));
   }
   if (parseError !== undefined) {
-    throw parseError;
+    throw isRemuxed
+      ? parseError
+      : damagedFileError(input, parseError, head, fragments.length, {
+          one: 'would be sent by put',
+          many: 'would be sent by put',
+        });
   }
   if (headers.length === 0) {
     throw new KvsPutError(ErrorCode.MkvParse, `${input} holds no Matroska segment with tracks`);
+  }
+  const refusals = fragments
+    .map((fragment) => refusalIssue(fragment.issues))
+    .filter((issue) => issue !== undefined);
+  if (refusals.length > 0) {
+    // put would not send these (and exit 3): say so the same way.
+    const first = refusals[0]!;
+    throw refusedFragmentsError(refusals.length, { reason: first.message, errorId: first.errorId });
   }
   return ExitCode.Ok;
 };
@@ -240,7 +326,7 @@ export const inspectCommand: CommandFactory = (io, setExitCode) =>
     .description(
       'Show the tracks of an MKV file and the fragments kvs-put would send to KVS, with rule violations.',
     )
-    .argument('<file>', 'MKV file, or - for stdin')
+    .argument('<file>', 'MKV file (MP4, MOV, TS… through ffmpeg, as put reads them), or - for stdin')
     .option('--json', 'print one JSON document instead of text')
     .option('-o, --output <file>', 'write the exact bytes kvs-put would send in one PutMedia session')
     .option(
