@@ -7,7 +7,7 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { startLocalKvs } from '../../src/emulator/local-kvs.js';
 import type { LocalKvs } from '../../src/emulator/local-kvs.js';
 import { ExitCode } from '../../src/exit-codes.js';
-import { readMkv } from '../../src/mkv/mkv-reader.js';
+import { MkvReader, readMkv } from '../../src/mkv/mkv-reader.js';
 import { hasTool } from '../helpers/paths.js';
 import { ensureBuilt, localKvsEnv, ndjson, runKvsPut } from '../helpers/kvs-put-process.js';
 import { hasRtspServer, startRtspServer } from '../helpers/rtsp-server.js';
@@ -18,15 +18,25 @@ const hasRtsp = hasFfmpeg && hasRtspServer();
 
 beforeAll(() => ensureBuilt());
 
-/** The raw GetMedia body from the stream's start, until `fragments` chunks have arrived. */
+/**
+ * The raw GetMedia body from the stream's start, until `fragments` chunks have arrived whole: each chunk ends
+ * with the Tags element that carries its continuation token, counted once the reader has all of it.
+ */
 const getMediaBytes = async (kvs: LocalKvs, streamName: string, fragments: number): Promise<Buffer> => {
   const { body, close } = await openGetMedia(kvs, streamName);
   const parts: Buffer[] = [];
+  const reader = new MkvReader();
   let seen = 0;
   for await (const chunk of body) {
     parts.push(chunk as Buffer);
-    const text = Buffer.concat(parts).toString('latin1');
-    seen = text.split('AWS_KINESISVIDEO_CONTINUATION_TOKEN').length - 1;
+    for (const event of reader.push(chunk as Buffer)) {
+      if (
+        event.type === 'tags' &&
+        event.tags.some((tag) => tag.name === 'AWS_KINESISVIDEO_CONTINUATION_TOKEN')
+      ) {
+        seen++;
+      }
+    }
     if (seen >= fragments) {
       break;
     }
