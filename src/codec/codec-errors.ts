@@ -15,7 +15,7 @@ export class CodecError extends KvsPutError {
   public constructor(structure: string, reason: string, context: Readonly<Record<string, unknown>> = {}) {
     super(ErrorCode.MkvUnsupported, `Invalid ${structure}: ${reason}`, {
       context: { structure, ...context },
-      suggestion: 'Check that the input is an unmodified H.264, H.265 or AAC stream from a standard encoder.',
+      suggestion: 'check that the input is an unmodified H.264, H.265 or AAC stream from a standard encoder',
     });
     this.name = 'CodecError';
     this.structure = structure;

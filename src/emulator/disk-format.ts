@@ -49,10 +49,10 @@ export const serializeStreamTable = (table: StreamTable): string =>
 /** Validates `streams.json`; a corrupt file is a clear error, not a silently empty store. */
 export const parseStreamTable = (text: string, path: string): StreamTable => {
   const fail = (why: string): never => {
-    throw new KvsPutError(ErrorCode.Config, `The local KVS state file ${path} is not valid: ${why}`, {
+    throw new KvsPutError(ErrorCode.Config, `the local KVS state file ${path} is not valid: ${why}`, {
       context: { path },
       suggestion:
-        'Move the file away (the streams it lists are lost) or point --data-dir at another directory.',
+        'move the file away (the streams it lists are lost) or point --data-dir at another directory',
     });
   };
   let value: unknown;
@@ -193,9 +193,9 @@ export const parseIndex = (text: string, path: string): ParsedIndex => {
     }
     if (entry.t === 'stream') {
       if (entry.format !== INDEX_FORMAT || entry.formatVersion !== INDEX_FORMAT_VERSION) {
-        throw new KvsPutError(ErrorCode.Config, `The local KVS media index ${path} has an unknown format`, {
+        throw new KvsPutError(ErrorCode.Config, `the local KVS media index ${path} has an unknown format`, {
           context: { path },
-          suggestion: 'Point --data-dir at another directory, or remove this one.',
+          suggestion: 'point --data-dir at another directory, or remove this one',
         });
       }
       parsed.streamArn = entry.streamArn;

@@ -88,7 +88,7 @@ export class DiskStorage implements StreamStorage, MediaStorage {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         return { nextSequence: 1, streams: [] };
       }
-      throw new KvsPutError(ErrorCode.Io, `Cannot read ${this.streamsPath}: ${describeFsError(error)}`, {
+      throw new KvsPutError(ErrorCode.Io, `cannot read ${this.streamsPath}: ${describeFsError(error)}`, {
         context: { path: this.streamsPath },
         cause: error,
       });
@@ -123,7 +123,7 @@ export class DiskStorage implements StreamStorage, MediaStorage {
       if ((error as NodeJS.ErrnoException).code === 'ENOENT') {
         return []; // nothing stored yet: the directory is made with the first fragment
       }
-      throw new KvsPutError(ErrorCode.Io, `Cannot read ${this.mediaDir}: ${describeFsError(error)}`, {
+      throw new KvsPutError(ErrorCode.Io, `cannot read ${this.mediaDir}: ${describeFsError(error)}`, {
         context: { mediaDir: this.mediaDir },
         cause: error,
       });

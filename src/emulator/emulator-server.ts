@@ -83,16 +83,16 @@ const listen = async (server: Server, host: string, port: number): Promise<void>
         ? 'address in use'
         : code === 'EACCES'
           ? 'permission denied'
-          : code === 'EADDRNOTAVAIL'
-            ? 'address not available on this machine'
+          : code === 'EADDRNOTAVAIL' || code === 'ENOTFOUND'
+            ? 'no such address on this machine'
             : (code ?? String(error));
     const suggestion =
       code === 'EADDRINUSE'
-        ? 'Stop the process using that port, pick another with --port, or use --port 0 for any free port.'
+        ? 'stop the process using that port, pick another with --port, or use --port 0 for any free port'
         : code === 'EACCES'
-          ? 'Ports below 1024 need privileges: pick a port from 1024 up, or --port 0.'
-          : 'Check --host: it must be an address of this machine (127.0.0.1 by default).';
-    throw new KvsPutError(ErrorCode.Io, `Cannot listen on ${host}:${port}: ${reason}`, {
+          ? 'ports below 1024 need privileges: pick a port from 1024 up, or --port 0'
+          : 'check --host: it must be an address of this machine (127.0.0.1 by default)';
+    throw new KvsPutError(ErrorCode.Io, `cannot listen on ${host}:${port}: ${reason}`, {
       context: { host, port, code },
       suggestion,
       cause: error,

@@ -4,6 +4,7 @@
  */
 import { readFile } from 'node:fs/promises';
 import { ErrorCode, KvsPutError } from '../errors.js';
+import { fileErrorReason } from '../util/media-file.js';
 import { AckEventType, ErrorId } from '../kvs/ack.js';
 import { STREAM_NAME } from './stream-reference.js';
 import { SERVICE_ERRORS } from './emulator-errors.js';
@@ -146,8 +147,8 @@ export const loadFaultPlan = async (path: string, knownOperations: readonly stri
   try {
     text = await readFile(path, 'utf8');
   } catch (error) {
-    const code = (error as NodeJS.ErrnoException).code ?? String(error);
-    throw new KvsPutError(ErrorCode.Io, `Cannot read the fault plan ${path}: ${code}`, {
+    const reason = fileErrorReason((error as NodeJS.ErrnoException).code);
+    throw new KvsPutError(ErrorCode.Io, `cannot read the fault plan ${path}: ${reason}`, {
       context: { path },
       cause: error,
     });
@@ -368,7 +369,7 @@ const checkErrorSpec = (value: unknown, where: string, issues: string[]): void =
 };
 
 const planError = (source: string, issues: readonly string[]): KvsPutError =>
-  new KvsPutError(ErrorCode.Config, `Invalid fault plan ${source}: ${issues.join('; ')}`, {
+  new KvsPutError(ErrorCode.Config, `invalid fault plan ${source}: ${issues.join('; ')}`, {
     context: { source, issues },
-    suggestion: 'See docs/local-kvs.md for the format (the FaultPlan type in src/emulator/fault-plan.ts).',
+    suggestion: 'see docs/local-kvs.md for the format (the FaultPlan type in src/emulator/fault-plan.ts)',
   });

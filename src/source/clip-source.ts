@@ -116,7 +116,7 @@ export const scanMkvFacts = async (path: string, stdin: Readable, cwd: string): 
  * The service refuses producer times after its clock (ErrorId 4007, kvs-api.md §7.4): a clip laid out from
  * `--start-time` must end by now.
  */
-const checkNotFuture = (
+export const checkNotFuture = (
   path: string,
   startTimeMs: number,
   durationMs: number | undefined,

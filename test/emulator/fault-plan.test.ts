@@ -197,13 +197,13 @@ describe('fault plan files and parsing', () => {
       const missing = await rejectionOf(startLocalKvs({ faults: join(dir, 'missing.json') }));
       expect(missing).toBeInstanceOf(KvsPutError);
       expect(missing).toMatchObject({ code: ErrorCode.Io });
-      expect(missing.message).toBe(`Cannot read the fault plan ${join(dir, 'missing.json')}: ENOENT`);
+      expect(missing.message).toBe(`cannot read the fault plan ${join(dir, 'missing.json')}: no such file`);
 
       const invalid = join(dir, 'invalid.json');
       await writeFile(invalid, '{ "controlPlane": [ { "operations": "*", "error": "Nope" } ');
       const notJson = await rejectionOf(startLocalKvs({ faults: invalid }));
       expect(notJson).toMatchObject({ code: ErrorCode.Config });
-      expect(notJson.message).toMatch(/^Invalid fault plan .*invalid\.json: not valid JSON/);
+      expect(notJson.message).toMatch(/^invalid fault plan .*invalid\.json: not valid JSON/);
     } finally {
       await rm(dir, { recursive: true, force: true });
     }
@@ -213,7 +213,7 @@ describe('fault plan files and parsing', () => {
     const parse = (value: unknown): FaultPlan =>
       parseFaultPlan(value, { source: 'test', knownOperations: CONTROL_PLANE_OPERATIONS });
     expect(parse({})).toEqual({});
-    expect(() => parse([])).toThrow('Invalid fault plan test: the plan must be a JSON object');
+    expect(() => parse([])).toThrow('invalid fault plan test: the plan must be a JSON object');
     expect(() => parse({ controlPlane: [{ operations: '*', error: 'Nope' }] })).toThrow(
       '"Nope" is not a known error type',
     );

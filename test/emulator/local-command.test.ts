@@ -279,7 +279,7 @@ describe('kvs-put local (in-process)', () => {
       const busy = fakeIo();
       expect(await runCli(['local', '--port', String(port)], busy)).toBe(7);
       expect(busy.err()).toBe(
-        `kvs-put: Cannot listen on 127.0.0.1:${port}: address in use\n  hint: Stop the process using that port, pick another with --port, or use --port 0 for any free port.\n`,
+        `kvs-put: cannot listen on 127.0.0.1:${port}: address in use\n  hint: stop the process using that port, pick another with --port, or use --port 0 for any free port\n`,
       );
     } finally {
       await new Promise<void>((resolve) => blocker.close(() => resolve()));

@@ -93,7 +93,7 @@ describe('startLocalKvs', () => {
       expect(error).toBeInstanceOf(KvsPutError);
       expect(error).toMatchObject({
         code: ErrorCode.Io,
-        message: `Cannot listen on 127.0.0.1:${port}: address in use`,
+        message: `cannot listen on 127.0.0.1:${port}: address in use`,
       });
       expect(error.suggestion).toContain('--port 0');
     } finally {
@@ -145,7 +145,7 @@ describe('persistence under dataDir', () => {
     expect(error).toBeInstanceOf(KvsPutError);
     expect(error).toMatchObject({ code: ErrorCode.Config });
     expect(error.message).toBe(
-      `The local KVS state file ${join(dir, 'streams.json')} is not valid: expected format "kvs-put-local/streams" version 1`,
+      `the local KVS state file ${join(dir, 'streams.json')} is not valid: expected format "kvs-put-local/streams" version 1`,
     );
   });
 });

@@ -15,7 +15,12 @@ import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../../exit-codes.js';
 import { minFragmentDurationOption, timecodeOption } from '../shared-options.js';
 import { openMediaInput } from '../../source/media-input.js';
-import { MKV_EXTENSIONS, checkPlayableCodecs, damagedFileError } from '../../source/clip-source.js';
+import {
+  MKV_EXTENSIONS,
+  checkNotFuture,
+  checkPlayableCodecs,
+  damagedFileError,
+} from '../../source/clip-source.js';
 import { fileSource } from '../../source/sources.js';
 import { refusalIssue, refusedFragmentsError } from '../../fragment/fragment-rules.js';
 import { ffmpegLocator, planSource } from '../../upload/source-fragments.js';
@@ -137,6 +142,13 @@ const inspectSource = async (
   io: CliIo,
   signal: AbortSignal,
 ): Promise<number> => {
+  if (options.startTime !== undefined) {
+    // put refuses a start time after now (the service would); inspect says so too.
+    checkNotFuture(input, options.startTime, undefined, {
+      startTimeMs: options.startTime,
+      nowMs: Date.now(),
+    });
+  }
   const { bytes, isRemuxed, notes } = await inspectInput(input, io, signal);
   // The first bytes, for what a file that is no Matroska is (as put's error says).
   let head: Uint8Array | undefined;

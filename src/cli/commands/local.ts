@@ -76,7 +76,7 @@ const resolveCredentials = (
   if ((options.accessKeyId === undefined) !== (options.secretAccessKey === undefined)) {
     throw new KvsPutError(ErrorCode.Usage, '--access-key-id and --secret-access-key go together', {
       suggestion:
-        'Give both, or neither to use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the fixed local pair.',
+        'give both, or neither to use AWS_ACCESS_KEY_ID/AWS_SECRET_ACCESS_KEY or the fixed local pair',
     });
   }
   if (options.accessKeyId !== undefined && options.secretAccessKey !== undefined) {
