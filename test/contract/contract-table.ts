@@ -41,6 +41,8 @@ export type ContractRow = {
    * the GStreamer RTSP server of test/helpers/rtsp-server.ts.
    */
   readonly needs?: readonly string[];
+  /** Why the row cannot run here (printed, and the row skipped); undefined when it can. */
+  readonly skipReason?: string;
   readonly kvsOptions?: LocalKvsOptions;
   /** Streams created before the run: name → retention hours. */
   readonly streams?: Readonly<Record<string, number>>;
@@ -167,9 +169,16 @@ export const contractTable = (title: string, rows: readonly ContractRow[]): void
       const missing = (row.needs ?? []).filter((tool) =>
         tool === 'rtsp-server' ? !hasRtspServer() : !hasTool(tool),
       );
-      it.skipIf(missing.length > 0)(row.name, { timeout: (row.timeoutMs ?? 60_000) + 30_000 }, async () => {
-        await runRow(row);
-      });
+      if (row.skipReason !== undefined) {
+        console.warn(`[skip] ${row.name}: ${row.skipReason}`);
+      }
+      it.skipIf(missing.length > 0 || row.skipReason !== undefined)(
+        row.name,
+        { timeout: (row.timeoutMs ?? 60_000) + 30_000 },
+        async () => {
+          await runRow(row);
+        },
+      );
     }
   });
 };
