@@ -116,6 +116,11 @@ export default tseslint.config(
     'kvs/ never imports capture/, source/, upload/, emulator/ or cli/.',
   ),
   layer(
+    'src/spool/**',
+    ['../capture/*', '../source/*', '../kvs/*', '../session/*', '../upload/*', '../emulator/*', '../cli/*'],
+    'spool/ keeps fragments on disk: it imports only util/, mkv/ and fragment/.',
+  ),
+  layer(
     'src/session/**',
     ['../capture/*', '../source/*', '../upload/*', '../emulator/*', '../cli/*'],
     'session/ sends fragments: it never imports capture/, source/, upload/, emulator/ or cli/.',
