@@ -18,6 +18,8 @@ export const ErrorCode = {
   /** The endpoint could not be reached before anything was sent (DNS, connection refused, TLS, timeout). */
   Network: 'KVS_NETWORK',
   Upload: 'KVS_UPLOAD',
+  /** Another kvs-put process holds what this one needs (a spool directory). */
+  Busy: 'KVS_BUSY',
   Interrupted: 'KVS_INTERRUPTED',
   Internal: 'KVS_INTERNAL',
 } as const;

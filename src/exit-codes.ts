@@ -24,6 +24,8 @@ export const ExitCode = {
    * away during an upload is retried, and exits {@link ExitCode.UploadFailed} when the retries run out.
    */
   EndpointUnreachable: 8,
+  /** Another kvs-put process is using the same spool directory. */
+  Busy: 9,
   /** Interrupted by SIGINT/SIGTERM before the work was finished. */
   Interrupted: 130,
 } as const;
@@ -50,6 +52,8 @@ export const exitCodeFor = (code: ErrorCode): ExitCode => {
     case ErrorCode.Io:
     case ErrorCode.Capture:
       return ExitCode.Io;
+    case ErrorCode.Busy:
+      return ExitCode.Busy;
     case ErrorCode.Interrupted:
       return ExitCode.Interrupted;
     case ErrorCode.Internal:
@@ -68,4 +72,5 @@ export const EXIT_CODES_HELP = `Exit codes:
   6    upload failed after retries
   7    file, folder or device cannot be opened or written; a live source gave no video
   8    endpoint unreachable before the upload began (DNS, refused, TLS, no answer)
+  9    another kvs-put is using the same spool directory
   130  interrupted (SIGINT/SIGTERM)`;
