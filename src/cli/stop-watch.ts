@@ -6,6 +6,7 @@ import { ErrorCode, KvsPutError } from '../errors.js';
 import type { UploadProgress } from '../session/upload-session.js';
 import type { SummaryEvent } from '../upload/upload-events.js';
 import { plural } from '../util/plural.js';
+import { whenAborted } from '../util/when-aborted.js';
 import type { CliIo } from './cli-io.js';
 import type { UploadReporter } from './upload-reporter.js';
 
@@ -38,15 +39,6 @@ const stoppingLine = (progress: UploadProgress, isLive: boolean, stopTimeoutMs: 
   return 'stopping (Ctrl+C again to quit now)';
 };
 
-/** Resolves when `signal` aborts (never, without one). */
-const abortedOf = (signal: AbortSignal | undefined): Promise<void> =>
-  new Promise((resolve) => {
-    if (signal?.aborted === true) {
-      resolve();
-    }
-    signal?.addEventListener('abort', () => resolve(), { once: true });
-  });
-
 export type StopWatch = {
   /** Resolves with 'quit' on a second signal, or when a first one has taken too long. */
   readonly quit: Promise<'quit'>;
@@ -68,8 +60,8 @@ export const watchStop = (
   };
   io.signal.addEventListener('abort', onFirstSignal, { once: true });
   const quit = Promise.race([
-    abortedOf(io.quitSignal),
-    abortedOf(io.signal).then(
+    whenAborted(io.quitSignal),
+    whenAborted(io.signal).then(
       () =>
         new Promise<void>((resolve) => {
           timer = setTimeout(resolve, options.stopTimeoutMs + STOP_GRACE_MS);

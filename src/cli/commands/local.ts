@@ -12,6 +12,7 @@ import {
 import type { CliIo } from '../cli-io.js';
 import { ExitCode } from '../../exit-codes.js';
 import type { CommandFactory } from '../run-cli.js';
+import { whenAborted } from '../../util/when-aborted.js';
 
 /** The port `kvs-put local` listens on unless told otherwise. */
 export const DEFAULT_LOCAL_KVS_PORT = 4567;
@@ -95,14 +96,6 @@ const resolveCredentials = (
   return { ...LOCAL_KVS_CREDENTIALS, source: 'local' };
 };
 
-/** Waits for the abort signal (SIGINT/SIGTERM). */
-const untilAborted = (signal: AbortSignal): Promise<void> =>
-  signal.aborted
-    ? Promise.resolve()
-    : new Promise((resolve) => {
-        signal.addEventListener('abort', () => resolve(), { once: true });
-      });
-
 /**
  * AWS CLI commands that work as pasted. Older AWS CLIs (Debian's 2.9) ignore AWS_ENDPOINT_URL_KINESIS_VIDEO,
  * so each command names the endpoint itself; the media commands take it too, since the local KVS serves
@@ -164,7 +157,7 @@ const runLocal = async (
     lines.push(...awsCliExamples(kvs.url));
     lines.push(`# Ctrl+C stops it. One line per request follows on stderr.`);
     io.stdout.write(`${lines.join('\n')}\n`);
-    await untilAborted(io.signal);
+    await whenAborted(io.signal);
   } finally {
     await kvs.close();
   }
